@@ -1,0 +1,11 @@
+"""User-facing string options as ``Literal`` aliases, in one place."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+MatchMode = Literal["optimal", "greedy"]
+"""How one-to-one pairs are chosen: maximum total IoU, or by descending confidence."""
+
+MatchType = Literal["TP", "FP", "FN", "confusion", "ignored"]
+"""The type of one row of the match table."""

@@ -1,0 +1,42 @@
+"""The exception hierarchy of aquaembed.
+
+Every error the library raises on purpose derives from :class:`AquaembedError`, so
+callers (the CLI, the service) can turn them into one-line messages or HTTP errors
+without ever showing a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AquaembedError",
+    "InputError",
+    "ParameterError",
+    "NotFoundError",
+    "StoreError",
+]
+
+
+class AquaembedError(Exception):
+    """Base class of every error aquaembed raises deliberately."""
+
+
+class InputError(AquaembedError, ValueError):
+    """A user-supplied file or array is malformed.
+
+    The message names the file (or argument) and the offending entry.
+    """
+
+
+class ParameterError(AquaembedError, ValueError):
+    """An option is outside its allowed range or set of values.
+
+    The message names the parameter, the constraint and the value received.
+    """
+
+
+class NotFoundError(AquaembedError, LookupError):
+    """A named thing (dataset, inference set, class, id) does not exist."""
+
+
+class StoreError(AquaembedError, OSError):
+    """The on-disk store is unreadable, inconsistent or cannot be written."""
