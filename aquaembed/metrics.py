@@ -1,0 +1,354 @@
+"""Metrics, every one a pure function of the matching engine's output.
+
+* :func:`confusion_matrix`, :func:`class_report`, :func:`overall_report`,
+  :func:`frame_report`, :func:`label_types`, :func:`inference_types` take a
+  :class:`~aquaembed.matching.MatchTable`.
+* :func:`pr_curve` re-matches at a sweep of confidence thresholds.
+* :func:`coco_map` reproduces the twelve numbers of pycocotools' ``COCOeval.stats``
+  (bbox) from :func:`~aquaembed.matching.coco_matches`.
+
+A ratio whose denominator is zero is undefined: NaN here (``null`` in JSON), never 0 or 1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numba
+import numpy as np
+
+from aquaembed.errors import ParameterError
+from aquaembed.matching import (
+    CONFUSION,
+    FN,
+    FP,
+    IGNORED,
+    TP,
+    Candidates,
+    MatchTable,
+    coco_matches,
+    match,
+)
+
+__all__ = [
+    "BELOW_THRESHOLD",
+    "ratios",
+    "confusion_matrix",
+    "class_report",
+    "overall_report",
+    "frame_report",
+    "label_types",
+    "inference_types",
+    "pr_curve",
+    "coco_map",
+    "COCO_STAT_NAMES",
+]
+
+BELOW_THRESHOLD = -1
+"""Crop type of an inference discarded by the confidence threshold."""
+
+COCO_STAT_NAMES: tuple[str, ...] = (
+    "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
+)
+
+
+def ratios(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 from counts; NaN where a denominator is zero.
+
+    Parameters
+    ----------
+    tp, fp, fn : array of int, same shape
+
+    Returns
+    -------
+    dict with ``precision``, ``recall``, ``f1`` : float64 arrays of that shape
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    fp = np.asarray(fp, dtype=np.float64)
+    fn = np.asarray(fn, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_den, r_den, f_den = tp + fp, tp + fn, 2 * tp + fp + fn
+        precision = np.where(p_den > 0, tp / np.where(p_den > 0, p_den, 1), np.nan)
+        recall = np.where(r_den > 0, tp / np.where(r_den > 0, r_den, 1), np.nan)
+        f1 = np.where(f_den > 0, 2 * tp / np.where(f_den > 0, f_den, 1), np.nan)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def confusion_matrix(table: MatchTable) -> np.ndarray:
+    """The ``(C + 1) x (C + 1)`` confusion matrix, background last.
+
+    Rows are label classes, columns inference classes. A matched pair counts in
+    ``[g, p]``, an unmatched label in ``[g, C]``, an unmatched kept inference in
+    ``[C, p]``. Ignored rows (crowd mode) are not counted.
+
+    Returns
+    -------
+    int64 array, shape (C + 1, C + 1)
+    """
+    n = table.n_classes + 1
+    keep = table.type != IGNORED
+    flat = table.label_class[keep] * n + table.pred_class[keep]
+    return np.bincount(flat, minlength=n * n).astype(np.int64).reshape(n, n)
+
+
+def class_report(table: MatchTable, *, cm: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-class TP, FP, FN, precision, recall and F1.
+
+    ``TP = cm[c, c]``, ``FP = column sum - TP``, ``FN = row sum - TP`` (background
+    row and column included in the sums, so a confusion counts as an FN of the label
+    class and an FP of the inference class).
+
+    Returns
+    -------
+    dict of arrays, each shape (C,): ``tp``, ``fp``, ``fn`` (int64), ``precision``,
+    ``recall``, ``f1`` (float64, NaN when undefined)
+    """
+    cm = confusion_matrix(table) if cm is None else cm
+    c = table.n_classes
+    tp = np.diag(cm)[:c].copy()
+    fp = cm[:, :c].sum(axis=0) - tp
+    fn = cm[:c, :].sum(axis=1) - tp
+    return {"tp": tp, "fp": fp, "fn": fn, **ratios(tp, fp, fn)}
+
+
+def overall_report(table: MatchTable, *, cm: np.ndarray | None = None) -> dict[str, float | int]:
+    """Micro totals over classes: TP (diagonal), FP (kept inferences - TP), FN (labels - TP).
+
+    Returns
+    -------
+    dict with ``tp``, ``fp``, ``fn`` (int) and ``precision``, ``recall``, ``f1``
+    (float, NaN when undefined)
+    """
+    cm = confusion_matrix(table) if cm is None else cm
+    c = table.n_classes
+    tp = int(np.trace(cm[:c, :c]))
+    fp = int(cm[:, :c].sum()) - tp
+    fn = int(cm[:c, :].sum()) - tp
+    r = ratios(np.array(tp), np.array(fp), np.array(fn))
+    return {"tp": tp, "fp": fp, "fn": fn, **{k: float(v) for k, v in r.items()}}
+
+
+def frame_report(table: MatchTable) -> dict[str, np.ndarray]:
+    """Per-frame TP, FP, FN, precision, recall and F1.
+
+    Returns
+    -------
+    dict of arrays, each shape (F,), indexed by frame row: ``tp``, ``fp``, ``fn``
+    (int64) and ``precision``, ``recall``, ``f1`` (float64; an empty frame has all
+    three undefined)
+    """
+    f = table.n_frames
+    t = table.type
+    tp = np.bincount(table.frame[t == TP], minlength=f)
+    fp = np.bincount(table.frame[(t == FP) | (t == CONFUSION)], minlength=f)
+    fn = np.bincount(table.frame[(t == FN) | (t == CONFUSION)], minlength=f)
+    return {"tp": tp, "fp": fp, "fn": fn, **ratios(tp, fp, fn)}
+
+
+def label_types(table: MatchTable) -> tuple[np.ndarray, np.ndarray]:
+    """Confusion type of every label crop.
+
+    Returns
+    -------
+    types : int8 array, shape (L,)
+        ``TP``, ``FN`` (missed), ``CONFUSION`` or ``IGNORED``.
+    other_class : int64 array, shape (L,)
+        Class of the matched inference (the background for a missed label).
+    """
+    rows = np.flatnonzero(table.label >= 0)
+    types = np.empty(table.n_labels, dtype=np.int8)
+    other = np.empty(table.n_labels, dtype=np.int64)
+    types[table.label[rows]] = table.type[rows]
+    other[table.label[rows]] = table.pred_class[rows]
+    return types, other
+
+
+def inference_types(table: MatchTable) -> tuple[np.ndarray, np.ndarray]:
+    """Confusion type of every inference crop.
+
+    Returns
+    -------
+    types : int8 array, shape (N,)
+        ``TP``, ``FP``, ``CONFUSION``, ``IGNORED``, or :data:`BELOW_THRESHOLD` for an
+        inference the confidence threshold discarded.
+    other_class : int64 array, shape (N,)
+        Class of the matched label (the background for an FP or a discarded inference).
+    """
+    rows = np.flatnonzero(table.pred >= 0)
+    types = np.full(table.n_preds, BELOW_THRESHOLD, dtype=np.int8)
+    other = np.full(table.n_preds, table.n_classes, dtype=np.int64)
+    types[table.pred[rows]] = table.type[rows]
+    other[table.pred[rows]] = table.label_class[rows]
+    return types, other
+
+
+def pr_curve(
+    candidates: Candidates,
+    *,
+    iou: float = 0.5,
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    class_aware: bool = False,
+    crowd: bool = False,
+) -> dict[str, np.ndarray]:
+    """Precision and recall per class and overall, sweeping the confidence threshold.
+
+    Every point re-runs the matcher at that confidence threshold and the fixed IoU
+    threshold, so it is exactly what :func:`match` reports there.
+
+    Parameters
+    ----------
+    candidates : Candidates
+    iou : float, default 0.5
+    thresholds : sequence of float, optional
+        Confidence thresholds in [0, 1]; default 0.00, 0.05, ..., 1.00.
+
+    Returns
+    -------
+    dict with ``thresholds`` (K,), ``precision`` and ``recall`` (K, C), and
+    ``overall_precision`` and ``overall_recall`` (K,); NaN where undefined
+    """
+    ts = np.round(np.linspace(0.0, 1.0, 21), 2) if thresholds is None else np.asarray(thresholds, float)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
+    k, c = ts.shape[0], candidates.n_classes
+    precision = np.empty((k, c))
+    recall = np.empty((k, c))
+    o_p = np.empty(k)
+    o_r = np.empty(k)
+    for i, t in enumerate(ts):
+        table = match(candidates, conf=float(t), iou=iou, class_aware=class_aware, crowd=crowd)
+        cm = confusion_matrix(table)
+        rep = class_report(table, cm=cm)
+        precision[i], recall[i] = rep["precision"], rep["recall"]
+        ov = overall_report(table, cm=cm)
+        o_p[i], o_r[i] = ov["precision"], ov["recall"]
+    return {
+        "thresholds": ts,
+        "precision": precision,
+        "recall": recall,
+        "overall_precision": o_p,
+        "overall_recall": o_r,
+    }
+
+
+# --------------------------------------------------------------------------- COCO mAP
+
+_COCO_IOUS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)
+_COCO_RECALLS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1)
+_COCO_AREAS = np.array([[0, 1e5**2], [0, 32**2], [32**2, 96**2], [96**2, 1e5**2]], dtype=np.float64)
+_COCO_MAX_DETS = (1, 10, 100)
+
+
+@numba.njit(cache=True)
+def _accumulate(seg_start, seg_cls, tps, fps, npig, rec_thrs, precision, recall):  # pragma: no cover
+    """Fill ``precision[t, r, k]`` and ``recall[t, k]`` as COCOeval.accumulate does.
+
+    ``tps``/``fps`` are (T, D) over detections sorted by class then score; segment ``s``
+    spans ``seg_start[s]:seg_start[s+1]`` and belongs to class ``seg_cls[s]``.
+    """
+    n_t = tps.shape[0]
+    eps = np.spacing(1.0)
+    for s in range(seg_cls.shape[0]):
+        k = seg_cls[s]
+        if npig[k] == 0:
+            continue
+        a, b = seg_start[s], seg_start[s + 1]
+        nd = b - a
+        rc = np.empty(nd)
+        pr = np.empty(nd)
+        for t in range(n_t):
+            tp = 0.0
+            fp = 0.0
+            for i in range(nd):
+                if tps[t, a + i]:
+                    tp += 1.0
+                if fps[t, a + i]:
+                    fp += 1.0
+                rc[i] = tp / npig[k]
+                pr[i] = tp / (fp + tp + eps)
+            recall[t, k] = rc[nd - 1] if nd else 0.0
+            for i in range(nd - 1, 0, -1):
+                if pr[i] > pr[i - 1]:
+                    pr[i - 1] = pr[i]
+            inds = np.searchsorted(rc, rec_thrs)
+            for r in range(rec_thrs.shape[0]):
+                precision[t, r, k] = pr[inds[r]] if inds[r] < nd else 0.0
+
+
+def coco_map(candidates: Candidates, *, frame_ids: np.ndarray | None = None) -> dict[str, float | None]:
+    """COCO bbox mAP: the twelve numbers of pycocotools' ``COCOeval.stats``.
+
+    AP@[.50:.95], AP50, AP75, AP small/medium/large (maxDets 100), AR1, AR10, AR100
+    and AR small/medium/large, with crowd regions, area ranges on the labels' COCO
+    ``area``, 101-point interpolation and per-class top-100 detections per frame, as
+    pycocotools computes them.
+
+    Parameters
+    ----------
+    candidates : Candidates
+    frame_ids : int array, shape (F,), optional
+        External frame ids; detections with equal scores are ranked in ascending frame
+        id, as pycocotools does. Default: frame row order.
+
+    Returns
+    -------
+    dict mapping each name in :data:`COCO_STAT_NAMES` to a float, or None where
+    pycocotools reports -1 (no label counts for that figure)
+    """
+    c = candidates
+    cm = coco_matches(c, iou_thresholds=_COCO_IOUS, area_ranges=_COCO_AREAS, max_det=max(_COCO_MAX_DETS))
+    n_t, n_r, n_k, n_a = _COCO_IOUS.size, _COCO_RECALLS.size, c.n_classes, _COCO_AREAS.shape[0]
+    precision = -np.ones((n_t, n_r, n_k, n_a, len(_COCO_MAX_DETS)))
+    recall = -np.ones((n_t, n_k, n_a, len(_COCO_MAX_DETS)))
+    if frame_ids is None:
+        frame_pos = np.arange(c.n_frames)
+    else:
+        frame_pos = np.empty(c.n_frames, dtype=np.int64)
+        frame_pos[np.argsort(np.asarray(frame_ids), kind="stable")] = np.arange(c.n_frames)
+    dets = cm.dets
+    cls = c.pred_cls[dets]
+    order_all = np.lexsort((cm.det_rank, frame_pos[c.pred_frame[dets]], -c.pred_score[dets], cls))
+    for mi, max_det in enumerate(_COCO_MAX_DETS):
+        order = order_all[cm.det_rank[order_all] < max_det]
+        cls_sorted = cls[order]
+        seg_cls, seg_first = np.unique(cls_sorted, return_index=True)
+        seg_start = np.append(seg_first, cls_sorted.shape[0]).astype(np.int64)
+        for a in range(n_a):
+            npig = cm.gt_counted[a].astype(np.float64)
+            matched = cm.matched[:, a][:, order]
+            ignored = cm.ignored[:, a][:, order]
+            tps = matched & ~ignored
+            fps = ~matched & ~ignored
+            prec = -np.ones((n_t, n_r, n_k))
+            rec = -np.ones((n_t, n_k))
+            has_gt = npig > 0
+            # classes with labels but no detections: recall 0, precision 0
+            prec[:, :, has_gt] = 0.0
+            rec[:, has_gt] = 0.0
+            _accumulate(seg_start, seg_cls.astype(np.int64), tps, fps, npig, _COCO_RECALLS, prec, rec)
+            precision[:, :, :, a, mi] = prec
+            recall[:, :, a, mi] = rec
+
+    def summarize(ap: bool, iou: float | None, area: int, mi: int) -> float | None:
+        s = precision[:, :, :, area, mi] if ap else recall[:, :, area, mi]
+        if iou is not None:
+            s = s[np.flatnonzero(_COCO_IOUS == iou)]
+        valid = s[s > -1]
+        return float(np.mean(valid)) if valid.size else None
+
+    last = len(_COCO_MAX_DETS) - 1
+    values = [
+        summarize(True, None, 0, last),
+        summarize(True, 0.5, 0, last),
+        summarize(True, 0.75, 0, last),
+        summarize(True, None, 1, last),
+        summarize(True, None, 2, last),
+        summarize(True, None, 3, last),
+        summarize(False, None, 0, 0),
+        summarize(False, None, 0, 1),
+        summarize(False, None, 0, 2),
+        summarize(False, None, 1, last),
+        summarize(False, None, 2, last),
+        summarize(False, None, 3, last),
+    ]
+    return dict(zip(COCO_STAT_NAMES, values))
