@@ -1,0 +1,235 @@
+"""The ``aquaembed`` command.
+
+Subcommands: ``evaluate`` (COCO files → report / JSON) and ``synth`` (write a seeded
+synthetic COCO pair to try ``evaluate`` on). The CLI does the talking: the library never
+prints. Every deliberate error becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import orjson
+
+from aquaembed import __version__
+from aquaembed.errors import AquaembedError, ParameterError
+
+__all__ = ["main"]
+
+
+def _probability(name: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if math.isnan(v):
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}")
+        return v
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (temporary file, then rename).
+
+    NaN floats are written as ``null``.
+    """
+    path = Path(path)
+    data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ParameterError(f"--json: the folder {str(directory)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(x: float | None, width: int = 6) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—".rjust(width)
+    return f"{x:.3f}".rjust(width)
+
+
+def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusions: int = 10) -> str:
+    """A readable terminal report of an ``evaluate`` result.
+
+    Parameters
+    ----------
+    result : dict
+        The ``evaluate`` JSON (as :meth:`aquaembed.evaluate.Evaluator.report` returns it).
+    max_classes : int
+        With more classes than this, list only the ``max_classes`` with the most
+        labels and inferences, and say how many were left out.
+    top_confusions : int
+        How many of the largest off-diagonal cells to list.
+    """
+    names: list[str] = result["classes"][:-1]
+    cm = np.asarray(result["confusion_matrix"], dtype=np.int64)
+    n = len(names)
+    labels = cm[:n, :].sum(axis=1)
+    preds = cm[:, :n].sum(axis=0)
+    lines = [
+        f"conf >= {result['conf_threshold']:g}, IoU >= {result['iou_threshold']:g}: "
+        f"{int(labels.sum())} labels, {int(preds.sum())} kept inferences, {n} classes",
+        "",
+    ]
+    width = max([len("class"), *(len(s) for s in names)]) if names else 5
+    width = min(width, 32)
+    header = f"{'class':<{width}}  {'labels':>7} {'preds':>7} {'TP':>7} {'FP':>7} {'FN':>7} {'prec':>6} {'recall':>6} {'F1':>6}"
+    lines += [header, "-" * len(header)]
+    order = np.arange(n)
+    hidden = 0
+    if n > max_classes:
+        order = np.argsort(-(labels + preds), kind="stable")[:max_classes]
+        order = np.sort(order)
+        hidden = n - max_classes
+    for i in order:
+        name = names[i]
+        row = result["per_class"][name]
+        shown = name if len(name) <= width else name[: width - 1] + "…"
+        lines.append(
+            f"{shown:<{width}}  {labels[i]:>7} {preds[i]:>7} {row['tp']:>7} {row['fp']:>7} {row['fn']:>7} "
+            f"{_fmt(row['precision'])} {_fmt(row['recall'])} {_fmt(row['f1'])}"
+        )
+    if hidden:
+        lines.append(f"… {hidden} more classes with fewer boxes (all are in --json)")
+    ov = result["overall"]
+    lines += [
+        "-" * len(header),
+        f"{'overall':<{width}}  {int(labels.sum()):>7} {int(preds.sum()):>7} {ov['tp']:>7} {ov['fp']:>7} {ov['fn']:>7} "
+        f"{_fmt(ov['precision'])} {_fmt(ov['recall'])} {_fmt(ov['f1'])}",
+    ]
+    off = cm[:n, :n].copy()
+    np.fill_diagonal(off, 0)
+    flat = np.argsort(-off, axis=None, kind="stable")[:top_confusions]
+    cells = [(int(k) // n, int(k) % n) for k in flat if off.flat[k] > 0] if n else []
+    lines += ["", "largest class confusions (label → inference):" if cells else "no class confusions"]
+    for g, p in cells:
+        lines.append(f"  {names[g]:>{min(width, 24)}} → {names[p]:<{min(width, 24)}} {off[g, p]:>7}")
+    if "coco" in result:
+        lines += ["", "COCO bbox mAP (pycocotools definitions):"]
+        for key, value in result["coco"].items():
+            lines.append(f"  {key:<6} {_fmt(value)}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from aquaembed.coco import load_coco_gt, load_coco_results
+    from aquaembed.evaluate import Evaluator
+
+    dataset = load_coco_gt(args.gt)
+    inferences = load_coco_results(args.pred, dataset)
+    result = Evaluator(dataset, inferences).report(
+        conf=args.conf,
+        iou=args.iou,
+        mode=args.mode,
+        class_aware=args.class_aware,
+        crowd=args.crowd,
+        coco=args.map,
+        matches=args.json is not None,
+        per_frame=args.json is not None,
+    )
+    if args.json is not None:
+        write_json_atomic(args.json, result)
+    print(format_report(result))
+    if args.json is not None:
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from aquaembed.synthetic import write_coco
+
+    gt, pred = write_coco(args.out, args.frames, seed=args.seed)
+    print(f"wrote {gt} and {pred}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aquaembed",
+        description="Find where and why an object-detection model fails.",
+    )
+    parser.add_argument("--version", action="version", version=f"aquaembed {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="match a COCO results file to COCO ground truth and report the metrics",
+        description="Match inferences to labels (optimal one-to-one assignment across classes) "
+        "and report the confusion matrix, per-class and overall precision/recall/F1, "
+        "and with --map the COCO mAP figures.",
+    )
+    ev.add_argument("--gt", required=True, metavar="GT.json", help="COCO ground-truth file")
+    ev.add_argument("--pred", required=True, metavar="PRED.json", help="COCO results file (a list of detections)")
+    ev.add_argument("--conf", type=_probability("--conf"), default=0.5, help="confidence threshold, kept when >= (default 0.5)")
+    ev.add_argument("--iou", type=_probability("--iou"), default=0.5, help="IoU threshold, allowed when >= (default 0.5)")
+    ev.add_argument("--map", action="store_true", help="also compute COCO mAP (the 12 COCOeval numbers)")
+    ev.add_argument("--json", metavar="OUT", default=None, help="write the full result as JSON (atomically)")
+    ev.add_argument("--mode", choices=("optimal", "greedy"), default="optimal", help="assignment rule (default optimal)")
+    ev.add_argument("--class-aware", action="store_true", help="only match boxes of the same class")
+    ev.add_argument("--crowd", action="store_true", help="treat iscrowd labels as COCO crowd regions")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    sy = sub.add_parser("synth", help="write a seeded synthetic COCO ground-truth and results pair")
+    sy.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    sy.add_argument("--frames", type=_positive_int, default=500, help="number of frames (default 500)")
+    sy.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sy.set_defaults(func=_cmd_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``aquaembed`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AquaembedError as exc:
+        print(f"aquaembed: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aquaembed: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("aquaembed: error: out of memory", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"aquaembed: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

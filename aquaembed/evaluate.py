@@ -1,0 +1,226 @@
+"""One evaluation of an inference set, in the JSON shape DESIGN.md fixes.
+
+:func:`evaluation` is what ``aquaembed evaluate --json`` writes and what the service's
+``metrics`` endpoint returns (without ``matches`` / ``per_frame`` there). It only
+arranges what :mod:`aquaembed.matching` and :mod:`aquaembed.metrics` computed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aquaembed._typing import MatchMode
+from aquaembed.coco import load_coco_gt, load_coco_results
+from aquaembed.data import Dataset, Inferences
+from aquaembed.matching import TYPE_NAMES, Candidates, MatchTable, build_candidates, match
+from aquaembed.metrics import (
+    class_report,
+    coco_map,
+    confusion_matrix,
+    frame_report,
+    overall_report,
+    pr_curve,
+)
+
+__all__ = ["Evaluator", "evaluation", "evaluate_files"]
+
+_RATIO_KEYS = ("precision", "recall", "f1")
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _counts_dict(tp: int, fp: int, fn: int, p: float, r: float, f1: float) -> dict[str, Any]:
+    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "precision": _num(p), "recall": _num(r), "f1": _num(f1)}
+
+
+@dataclass
+class Evaluator:
+    """A dataset and one inference set with their candidate pairs, ready to evaluate.
+
+    Candidates are computed once (on construction); :meth:`table` and :meth:`report`
+    re-match at any thresholds from them.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    inferences : Inferences
+    """
+
+    dataset: Dataset
+    inferences: Inferences
+
+    def __post_init__(self) -> None:
+        self.candidates: Candidates = build_candidates(self.dataset, self.inferences)
+
+    def table(
+        self, *, conf: float = 0.5, iou: float = 0.5, mode: MatchMode = "optimal",
+        class_aware: bool = False, crowd: bool = False,
+    ) -> MatchTable:
+        """The match table at these thresholds (see :func:`aquaembed.matching.match`)."""
+        return match(self.candidates, conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+
+    def coco(self) -> dict[str, float | None]:
+        """COCO bbox mAP (see :func:`aquaembed.metrics.coco_map`)."""
+        return coco_map(self.candidates, frame_ids=self.dataset.frames.id)
+
+    def report(
+        self,
+        *,
+        conf: float = 0.5,
+        iou: float = 0.5,
+        mode: MatchMode = "optimal",
+        class_aware: bool = False,
+        crowd: bool = False,
+        coco: bool = False,
+        matches: bool = True,
+        per_frame: bool = True,
+        pr: bool = False,
+    ) -> dict[str, Any]:
+        """The evaluation as a JSON-ready dict (undefined ratios are ``None``).
+
+        Parameters
+        ----------
+        conf, iou, mode, class_aware, crowd
+            Matching options, see :func:`aquaembed.matching.match`.
+        coco : bool, default False
+            Add the ``coco`` block (the twelve COCOeval numbers).
+        matches, per_frame : bool, default True
+            Include the ``matches`` rows and the ``per_frame`` block.
+        pr : bool, default False
+            Add ``pr_curves`` (per class and overall, at the IoU threshold).
+        """
+        table = self.table(conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+        return evaluation(
+            self.dataset, table, coco=self.coco() if coco else None, matches=matches, per_frame=per_frame,
+            pr=pr_curve(self.candidates, iou=iou, class_aware=class_aware, crowd=crowd) if pr else None,
+        )
+
+
+def evaluation(
+    dataset: Dataset,
+    table: MatchTable,
+    *,
+    coco: dict[str, float | None] | None = None,
+    matches: bool = True,
+    per_frame: bool = True,
+    pr: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Arrange a match table (and optional COCO numbers) as the ``evaluate`` JSON.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset the table was matched on (for names and ids).
+    table : MatchTable
+    coco : dict, optional
+        Output of :func:`aquaembed.metrics.coco_map`.
+    matches, per_frame : bool
+        Include the ``matches`` list / the ``per_frame`` mapping.
+    pr : dict, optional
+        Output of :func:`aquaembed.metrics.pr_curve`.
+
+    Returns
+    -------
+    dict
+        Keys ``conf_threshold``, ``iou_threshold``, ``classes``, ``confusion_matrix``,
+        ``per_class``, ``overall`` and, as asked, ``per_frame``, ``matches``, ``coco``,
+        ``pr_curves``.
+    """
+    names = dataset.classes.names_with_background
+    cm = confusion_matrix(table)
+    cls = class_report(table, cm=cm)
+    out: dict[str, Any] = {
+        "conf_threshold": table.conf,
+        "iou_threshold": table.iou_threshold,
+        "classes": names,
+        "confusion_matrix": cm.tolist(),
+        "per_class": {
+            name: _counts_dict(*(cls[k][i] for k in ("tp", "fp", "fn", *_RATIO_KEYS)))
+            for i, name in enumerate(dataset.classes.names)
+        },
+        "overall": _counts_dict(*(overall_report(table, cm=cm)[k] for k in ("tp", "fp", "fn", *_RATIO_KEYS))),
+    }
+    if per_frame:
+        fr = frame_report(table)
+        cols = [fr[k].tolist() for k in ("tp", "fp", "fn", *_RATIO_KEYS)]
+        out["per_frame"] = {
+            str(fid): _counts_dict(*vals) for fid, *vals in zip(dataset.frames.id.tolist(), *cols)
+        }
+    if matches:
+        out["matches"] = match_rows(dataset, table)
+    if coco is not None:
+        out["coco"] = coco
+    if pr is not None:
+        out["pr_curves"] = {
+            "thresholds": pr["thresholds"].tolist(),
+            "per_class": {
+                name: {
+                    "precision": [_num(v) for v in pr["precision"][:, i].tolist()],
+                    "recall": [_num(v) for v in pr["recall"][:, i].tolist()],
+                }
+                for i, name in enumerate(dataset.classes.names)
+            },
+            "overall": {
+                "precision": [_num(v) for v in pr["overall_precision"].tolist()],
+                "recall": [_num(v) for v in pr["overall_recall"].tolist()],
+            },
+        }
+    return out
+
+
+def match_rows(dataset: Dataset, table: MatchTable, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Rows of the match table as JSON objects (the contract's ``matches`` entries).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    table : MatchTable
+    rows : int array, optional
+        Which rows, in this order (default: all).
+    """
+    sel = slice(None) if rows is None else np.asarray(rows, dtype=np.int64)
+    names = np.asarray(dataset.classes.names_with_background, dtype=object)
+    label = table.label[sel]
+    pred = table.pred[sel]
+    label_ids = np.where(label >= 0, dataset.labels.id[np.maximum(label, 0)] if len(dataset.labels) else 0, -1)
+    cols = zip(
+        dataset.frames.id[table.frame[sel]].tolist(),
+        [None if lab < 0 else lid for lab, lid in zip(label.tolist(), label_ids.tolist())],
+        [None if p < 0 else p for p in pred.tolist()],
+        names[table.label_class[sel]].tolist(),
+        names[table.pred_class[sel]].tolist(),
+        [_num(v) for v in table.iou[sel].tolist()],
+        [_num(v) for v in table.score[sel].tolist()],
+        np.asarray(TYPE_NAMES, dtype=object)[table.type[sel]].tolist(),
+    )
+    keys = ("image_id", "gt_id", "pred_index", "gt_class", "pred_class", "iou", "score", "type")
+    return [dict(zip(keys, vals)) for vals in cols]
+
+
+def evaluate_files(
+    gt: str | Path,
+    pred: str | Path,
+    *,
+    conf: float = 0.5,
+    iou: float = 0.5,
+    coco: bool = False,
+    mode: MatchMode = "optimal",
+    class_aware: bool = False,
+    crowd: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a COCO results file against a COCO ground-truth file.
+
+    Returns the full ``evaluate`` JSON of DESIGN.md as a dict.
+    """
+    dataset = load_coco_gt(gt)
+    inferences = load_coco_results(pred, dataset)
+    return Evaluator(dataset, inferences).report(
+        conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd, coco=coco
+    )
