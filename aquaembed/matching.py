@@ -470,15 +470,19 @@ def _match_greedy(
     ``crowd_sem[l]``: the label is a crowd region (scored by intersection over the
     inference's area, and may absorb several inferences).
 
-    Returns ``dt_match[t, a, p]`` (label row or -1), ``dt_ig[t, a, p]``.
+    Returns, indexed by position ``q`` in ``d_order``: ``matched[t, a, q]``,
+    ``ignored[t, a, q]`` and ``label[q]``, the label row matched at threshold 0 and
+    area range 0 (-1 when none).
     """
     n_groups = g_frame.shape[0]
     n_t = thr_start.shape[0]
     n_a = gt_ig.shape[0]
     n_p = dt_out.shape[1]
     n_l = gt_ig.shape[1]
-    dt_match = np.full((n_t, n_a, n_p), -1, dtype=np.int64)
-    dt_ig = np.zeros((n_t, n_a, n_p), dtype=np.bool_)
+    n_d = d_order.shape[0]
+    matched = np.zeros((n_t, n_a, n_d), dtype=np.bool_)
+    ignored = np.zeros((n_t, n_a, n_d), dtype=np.bool_)
+    first_label = np.full(n_d, -1, dtype=np.int64)
     loc_l = np.full(n_l, -1, dtype=np.int64)
     loc_p = np.full(n_p, -1, dtype=np.int64)
     for g in range(n_groups):
@@ -493,7 +497,7 @@ def _match_greedy(
                 for q in range(ds, de):
                     p = d_order[q]
                     for t in range(n_t):
-                        dt_ig[t, a, p] = dt_out[a, p]
+                        ignored[t, a, q] = dt_out[a, p]
             continue
         for q in range(ls, le):
             loc_l[l_order[q]] = q - ls
@@ -537,17 +541,19 @@ def _match_greedy(
                         best = ious[dq, gq]
                         m = gq
                     if m == -1:
-                        dt_ig[t, a, p] = dt_out[a, p]
+                        ignored[t, a, ds + dq] = dt_out[a, p]
                     else:
                         lrow = l_order[ls + m]
-                        dt_ig[t, a, p] = gt_ig[a, lrow]
-                        dt_match[t, a, p] = lrow
+                        ignored[t, a, ds + dq] = gt_ig[a, lrow]
+                        matched[t, a, ds + dq] = True
+                        if t == 0 and a == 0:
+                            first_label[ds + dq] = lrow
                         gtm[m] = dq
         for q in range(ls, le):
             loc_l[l_order[q]] = -1
         for q in range(ds, de):
             loc_p[d_order[q]] = -1
-    return dt_match, dt_ig
+    return matched, ignored, first_label
 
 
 def _groups(
@@ -709,12 +715,14 @@ def _greedy_as_assignment(
     )
     gt_ig = crowd_flags[None, :].copy()
     dt_out = np.zeros((1, c.n_preds), dtype=bool)
-    dt_match, dt_ig = _match_greedy(
+    _, ignored, first_label = _match_greedy(
         g_frame, d_gstart, d_order, l_gstart, l_order, c.pair_start, c.pair_label, c.pair_pred,
         c.pair_iou, c.pair_iob, crowd_flags, gt_ig, dt_out, np.array([iou]),
     )
-    p_match = dt_match[0, 0].copy()
-    p_ignored = dt_ig[0, 0].copy()
+    p_match = np.full(c.n_preds, -1, dtype=np.int64)
+    p_match[d_order] = first_label
+    p_ignored = np.zeros(c.n_preds, dtype=bool)
+    p_ignored[d_order] = ignored[0, 0]
     # a match with a crowd region is "ignored", not a pair
     on_crowd = p_match >= 0
     on_crowd[on_crowd] = crowd_flags[p_match[on_crowd]]
@@ -793,7 +801,8 @@ class CocoMatches:
     iou_thresholds : float64 array, shape (T,)
     area_ranges : float64 array, shape (A, 2)
     dets : int64 array, shape (D,)
-        Inference rows that take part (the ``max_det`` best of each frame and class).
+        Inference rows that take part (the ``max_det`` best of each frame and class),
+        grouped by frame and class, by descending score within a group.
     det_rank : int64 array, shape (D,)
         Rank of each inference within its frame and class (0 = highest score).
     matched, ignored : bool arrays, shape (T, A, D)
@@ -857,20 +866,19 @@ def coco_matches(
     gt_ig = c.label_crowd[None, :] | (c.label_area[None, :] < rng[:, :1]) | (c.label_area[None, :] > rng[:, 1:])
     dt_area = c.pred_box_area
     dt_out = (dt_area[None, :] < rng[:, :1]) | (dt_area[None, :] > rng[:, 1:])
-    dt_match, dt_ig = _match_greedy(
+    matched, ignored, _ = _match_greedy(
         g_frame, d_gstart, d_order, l_gstart, l_order, c.pair_start, c.pair_label, c.pair_pred,
         c.pair_iou, c.pair_iob, c.label_crowd, gt_ig, dt_out, np.minimum(thr, 1.0 - 1e-10),
     )
-    dets = np.sort(d_order)
     gt_counted = np.zeros((rng.shape[0], c.n_classes), dtype=np.int64)
     for a in range(rng.shape[0]):
         gt_counted[a] = np.bincount(c.label_cls[~gt_ig[a]], minlength=c.n_classes)
     return CocoMatches(
         iou_thresholds=thr,
         area_ranges=rng,
-        dets=dets,
-        det_rank=det_rank[dets],
-        matched=dt_match[:, :, dets] >= 0,
-        ignored=dt_ig[:, :, dets],
+        dets=d_order,
+        det_rank=det_rank[d_order],
+        matched=matched,
+        ignored=ignored,
         gt_counted=gt_counted,
     )

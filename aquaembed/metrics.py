@@ -240,39 +240,52 @@ _COCO_MAX_DETS = (1, 10, 100)
 
 
 @numba.njit(cache=True)
-def _accumulate(seg_start, seg_cls, tps, fps, npig, rec_thrs, precision, recall):  # pragma: no cover
-    """Fill ``precision[t, r, k]`` and ``recall[t, k]`` as COCOeval.accumulate does.
+def _accumulate(cls, rank, matched, ignored, npig, max_dets, rec_thrs, precision, recall):  # pragma: no cover
+    """Fill ``precision[t, r, k, a, m]`` and ``recall[t, k, a, m]`` as COCOeval.accumulate does.
 
-    ``tps``/``fps`` are (T, D) over detections sorted by class then score; segment ``s``
-    spans ``seg_start[s]:seg_start[s+1]`` and belongs to class ``seg_cls[s]``.
+    Detections come sorted by class, then descending score, then frame id, then rank
+    within the frame (pycocotools' concatenation and stable sort): ``cls`` and ``rank``
+    are (D,), ``matched``/``ignored`` are (T, A, D) in that order; ``npig`` is (A, K),
+    the labels that count. Entries of classes without counted labels are left as they are.
     """
-    n_t = tps.shape[0]
+    n = cls.shape[0]
+    n_t, n_a = matched.shape[0], matched.shape[1]
     eps = np.spacing(1.0)
-    for s in range(seg_cls.shape[0]):
-        k = seg_cls[s]
-        if npig[k] == 0:
-            continue
-        a, b = seg_start[s], seg_start[s + 1]
-        nd = b - a
-        rc = np.empty(nd)
-        pr = np.empty(nd)
-        for t in range(n_t):
-            tp = 0.0
-            fp = 0.0
-            for i in range(nd):
-                if tps[t, a + i]:
-                    tp += 1.0
-                if fps[t, a + i]:
-                    fp += 1.0
-                rc[i] = tp / npig[k]
-                pr[i] = tp / (fp + tp + eps)
-            recall[t, k] = rc[nd - 1] if nd else 0.0
-            for i in range(nd - 1, 0, -1):
-                if pr[i] > pr[i - 1]:
-                    pr[i - 1] = pr[i]
-            inds = np.searchsorted(rc, rec_thrs)
-            for r in range(rec_thrs.shape[0]):
-                precision[t, r, k] = pr[inds[r]] if inds[r] < nd else 0.0
+    rc = np.empty(n)
+    pr = np.empty(n)
+    s = 0
+    while s < n:
+        k = cls[s]
+        e = s
+        while e < n and cls[e] == k:
+            e += 1
+        for mi in range(max_dets.shape[0]):
+            for a in range(n_a):
+                if npig[a, k] == 0:
+                    continue
+                for t in range(n_t):
+                    tp = 0.0
+                    fp = 0.0
+                    nd = 0
+                    for i in range(s, e):
+                        if rank[i] >= max_dets[mi]:
+                            continue
+                        if not ignored[t, a, i]:
+                            if matched[t, a, i]:
+                                tp += 1.0
+                            else:
+                                fp += 1.0
+                        rc[nd] = tp / npig[a, k]
+                        pr[nd] = tp / (fp + tp + eps)
+                        nd += 1
+                    recall[t, k, a, mi] = rc[nd - 1] if nd else 0.0
+                    for i in range(nd - 1, 0, -1):
+                        if pr[i] > pr[i - 1]:
+                            pr[i - 1] = pr[i]
+                    inds = np.searchsorted(rc[:nd], rec_thrs)
+                    for r in range(rec_thrs.shape[0]):
+                        precision[t, r, k, a, mi] = pr[inds[r]] if inds[r] < nd else 0.0
+        s = e
 
 
 def coco_map(candidates: Candidates, *, frame_ids: np.ndarray | None = None) -> dict[str, float | None]:
@@ -296,10 +309,9 @@ def coco_map(candidates: Candidates, *, frame_ids: np.ndarray | None = None) -> 
     pycocotools reports -1 (no label counts for that figure)
     """
     c = candidates
-    cm = coco_matches(c, iou_thresholds=_COCO_IOUS, area_ranges=_COCO_AREAS, max_det=max(_COCO_MAX_DETS))
-    n_t, n_r, n_k, n_a = _COCO_IOUS.size, _COCO_RECALLS.size, c.n_classes, _COCO_AREAS.shape[0]
-    precision = -np.ones((n_t, n_r, n_k, n_a, len(_COCO_MAX_DETS)))
-    recall = -np.ones((n_t, n_k, n_a, len(_COCO_MAX_DETS)))
+    max_dets = np.asarray(_COCO_MAX_DETS, dtype=np.int64)
+    cm = coco_matches(c, iou_thresholds=_COCO_IOUS, area_ranges=_COCO_AREAS, max_det=int(max_dets[-1]))
+    n_t, n_r, n_k, n_a, n_m = _COCO_IOUS.size, _COCO_RECALLS.size, c.n_classes, _COCO_AREAS.shape[0], max_dets.size
     if frame_ids is None:
         frame_pos = np.arange(c.n_frames)
     else:
@@ -307,27 +319,14 @@ def coco_map(candidates: Candidates, *, frame_ids: np.ndarray | None = None) -> 
         frame_pos[np.argsort(np.asarray(frame_ids), kind="stable")] = np.arange(c.n_frames)
     dets = cm.dets
     cls = c.pred_cls[dets]
-    order_all = np.lexsort((cm.det_rank, frame_pos[c.pred_frame[dets]], -c.pred_score[dets], cls))
-    for mi, max_det in enumerate(_COCO_MAX_DETS):
-        order = order_all[cm.det_rank[order_all] < max_det]
-        cls_sorted = cls[order]
-        seg_cls, seg_first = np.unique(cls_sorted, return_index=True)
-        seg_start = np.append(seg_first, cls_sorted.shape[0]).astype(np.int64)
-        for a in range(n_a):
-            npig = cm.gt_counted[a].astype(np.float64)
-            matched = cm.matched[:, a][:, order]
-            ignored = cm.ignored[:, a][:, order]
-            tps = matched & ~ignored
-            fps = ~matched & ~ignored
-            prec = -np.ones((n_t, n_r, n_k))
-            rec = -np.ones((n_t, n_k))
-            has_gt = npig > 0
-            # classes with labels but no detections: recall 0, precision 0
-            prec[:, :, has_gt] = 0.0
-            rec[:, has_gt] = 0.0
-            _accumulate(seg_start, seg_cls.astype(np.int64), tps, fps, npig, _COCO_RECALLS, prec, rec)
-            precision[:, :, :, a, mi] = prec
-            recall[:, :, a, mi] = rec
+    order = np.lexsort((cm.det_rank, frame_pos[c.pred_frame[dets]], -c.pred_score[dets], cls)).astype(np.int64)
+    npig = cm.gt_counted
+    # -1 marks "no label counts" (pycocotools' convention); classes with counted labels
+    # but no detections keep 0 precision and 0 recall
+    has_gt = (npig > 0).T[None, :, :, None]  # (1, K, A, 1)
+    recall = np.where(has_gt, 0.0, -1.0) * np.ones((n_t, n_k, n_a, n_m))
+    precision = np.where(has_gt[:, None], 0.0, -1.0) * np.ones((n_t, n_r, n_k, n_a, n_m))
+    _accumulate(cls[order], cm.det_rank[order], cm.matched[:, :, order], cm.ignored[:, :, order], npig.astype(np.float64), max_dets, _COCO_RECALLS, precision, recall)
 
     def summarize(ap: bool, iou: float | None, area: int, mi: int) -> float | None:
         s = precision[:, :, :, area, mi] if ap else recall[:, :, area, mi]
