@@ -1,0 +1,382 @@
+"""Interactive exploration of stored datasets: the library layer behind the API and dashboard.
+
+A :class:`Workspace` opens the datasets of a data directory; a :class:`DatasetView`
+answers the questions the service and the dashboard ask (metrics at thresholds, frame
+tables, the rows of a confusion cell, ...) by calling the matching engine and the
+metrics, and caches what is expensive:
+
+* the candidate pairs of each inference set (computed once per process);
+* match tables, keyed by (inference set, conf, IoU), in a bounded LRU cache;
+* COCO mAP per inference set, PR curves per (inference set, IoU).
+
+Every method is thread-safe: caches are guarded by locks, cached values are immutable,
+and two requests with different thresholds never share a result.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Hashable, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from aquaembed.data import Dataset
+from aquaembed.errors import NotFoundError, ParameterError
+from aquaembed.evaluate import Evaluator, evaluation, match_rows
+from aquaembed.matching import TYPE_NAMES, MatchTable, check_thresholds
+from aquaembed.metrics import frame_report, pr_curve
+from aquaembed.store import Store, StoredDataset
+
+__all__ = ["Workspace", "DatasetView", "FRAME_SORT_KEYS", "MATCH_SORT_KEYS"]
+
+T = TypeVar("T")
+
+FRAME_SORT_KEYS = ("id", "tp", "fp", "fn", "precision", "recall", "f1")
+"""Per-frame columns the frame table sorts by (metadata fields are allowed too)."""
+
+MATCH_SORT_KEYS = ("score", "iou", "area", "aspect")
+"""Keys the rows of a confusion cell sort by."""
+
+
+class _LRU:
+    """A small thread-safe LRU cache of computed values."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = compute()
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _json_floats(values: np.ndarray) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]
+
+
+class DatasetView:
+    """One stored dataset, ready to answer exploration queries.
+
+    Parameters
+    ----------
+    stored : StoredDataset
+    cache_size : int
+        How many match tables (one per inference set and threshold pair) to keep.
+    """
+
+    def __init__(self, stored: StoredDataset, *, cache_size: int = 32) -> None:
+        self.stored = stored
+        self.name = stored.name
+        self._lock = threading.Lock()
+        self._dataset: Dataset | None = None
+        self._evaluators: dict[str, Evaluator] = {}
+        self._tables = _LRU(cache_size)
+        self._derived = _LRU(cache_size * 4)
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def dataset(self) -> Dataset:
+        """The dataset's tables, read from the store on first use."""
+        with self._lock:
+            if self._dataset is None:
+                self._dataset = self.stored.dataset
+            return self._dataset
+
+    def models(self) -> list[str]:
+        """Names of the inference sets."""
+        return list(self.stored.inference_names)
+
+    def model(self, model: str | None) -> str:
+        """Resolve an inference-set name (the only one when ``model`` is None)."""
+        names = self.models()
+        if model is None:
+            if len(names) == 1:
+                return names[0]
+            raise ParameterError(f"model: name an inference set; dataset {self.name!r} has {', '.join(names) or 'none'}")
+        if model not in names:
+            raise NotFoundError(f"dataset {self.name!r} has no inference set {model!r}; known: {', '.join(names) or 'none'}")
+        return model
+
+    def evaluator(self, model: str | None = None) -> Evaluator:
+        """The evaluator (with its candidate pairs) of an inference set, built once."""
+        model = self.model(model)
+        with self._lock:
+            ev = self._evaluators.get(model)
+        if ev is None:
+            ev = Evaluator(self.dataset, self.dataset.inference_set(model))
+            with self._lock:
+                ev = self._evaluators.setdefault(model, ev)
+        return ev
+
+    def table(self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> MatchTable:
+        """The match table at these thresholds (cached)."""
+        model = self.model(model)
+        conf, iou = check_thresholds(conf, iou)
+        return self._tables.get((model, conf, iou), lambda: self.evaluator(model).table(conf=conf, iou=iou))
+
+    def summary(self) -> dict[str, Any]:
+        """Name, counts, classes, inference sets and embedding kinds, from the manifest."""
+        m = self.stored.manifest
+        ds_counts = m.get("counts", {})
+        return {
+            "name": self.name,
+            "frames": int(ds_counts.get("frames", 0)),
+            "labels": int(ds_counts.get("labels", 0)),
+            "classes": list(m.get("classes", {}).get("names", [])) if isinstance(m.get("classes"), dict) else [],
+            "inference_sets": {
+                name: int(rec.get("rows", rec.get("count", 0))) if isinstance(rec, dict) else 0
+                for name, rec in (m.get("inferences") or {}).items()
+            },
+            "embeddings": list(self.stored.embedding_kinds),
+            "frame_metadata": [k for k in self.dataset.frames.metadata],
+        }
+
+    # ------------------------------------------------------------------ metrics
+
+    def metrics(
+        self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5, coco: bool = False, pr: bool = True
+    ) -> dict[str, Any]:
+        """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked."""
+        model = self.model(model)
+        table = self.table(model, conf=conf, iou=iou)
+        ev = self.evaluator(model)
+        curves = self._derived.get(("pr", model, table.iou_threshold), lambda: pr_curve(ev.candidates, iou=table.iou_threshold)) if pr else None
+        coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
+        out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
+        out["model"] = model
+        return out
+
+    def frame_metrics(self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> dict[str, np.ndarray]:
+        """Per-frame TP/FP/FN/precision/recall/F1 arrays (shape (F,)), cached."""
+        model = self.model(model)
+        table = self.table(model, conf=conf, iou=iou)
+        return self._derived.get(("frames", model, table.conf, table.iou_threshold), lambda: frame_report(table))
+
+    def frames(
+        self,
+        model: str | None = None,
+        *,
+        conf: float = 0.5,
+        iou: float = 0.5,
+        sort: str = "f1",
+        order: str = "asc",
+        limit: int = 50,
+        offset: int = 0,
+        equals: Mapping[str, Sequence[str]] | None = None,
+        ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
+    ) -> dict[str, Any]:
+        """Frames with their metrics and metadata, filtered, sorted and paged.
+
+        Parameters
+        ----------
+        sort : str
+            One of :data:`FRAME_SORT_KEYS` or a metadata field. Undefined values
+            (NaN) sort last in either order.
+        order : {"asc", "desc"}
+        equals : mapping of metadata field to allowed values (compared as strings)
+        ranges : mapping of a metric or numeric metadata field to inclusive (lo, hi);
+            a frame whose value is undefined fails any range on it.
+
+        Returns
+        -------
+        dict with ``total`` (frames passing the filters) and ``rows`` (the page)
+        """
+        ds = self.dataset
+        fm = self.frame_metrics(model, conf=conf, iou=iou)
+        cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm, **ds.frames.metadata}
+        _check_page(limit, offset, order)
+        keep = np.ones(len(ds.frames), dtype=bool)
+        for key, allowed in (equals or {}).items():
+            col = self._column(cols, key)
+            keep &= np.isin(col.astype(str), np.asarray(list(allowed), dtype=str))
+        for key, (lo, hi) in (ranges or {}).items():
+            col = self._column(cols, key)
+            try:
+                vals = col.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ParameterError(f"{key}: a range needs a numeric field") from None
+            with np.errstate(invalid="ignore"):
+                if lo is not None:
+                    keep &= vals >= lo
+                if hi is not None:
+                    keep &= vals <= hi
+        rows = np.flatnonzero(keep)
+        key_col = self._column(cols, sort)[rows]
+        rows = rows[_sort_order(key_col, order, tiebreak=ds.frames.id[rows])]
+        page = rows[offset : offset + limit]
+        out_rows = []
+        for i in page.tolist():
+            rec: dict[str, Any] = {"id": int(ds.frames.id[i]), "file_name": str(ds.frames.file_name[i])}
+            for k in ("tp", "fp", "fn"):
+                rec[k] = int(fm[k][i])
+            for k in ("precision", "recall", "f1"):
+                v = float(fm[k][i])
+                rec[k] = None if v != v else v
+            rec["metadata"] = {k: _scalar(v[i]) for k, v in ds.frames.metadata.items()}
+            out_rows.append(rec)
+        return {"total": int(rows.size), "rows": out_rows}
+
+    @staticmethod
+    def _column(cols: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+        if key not in cols:
+            raise ParameterError(f"unknown field {key!r}; use one of: {', '.join(cols)}")
+        return np.asarray(cols[key])
+
+    # ------------------------------------------------------------------ confusion cells
+
+    def matches(
+        self,
+        model: str | None = None,
+        *,
+        conf: float = 0.5,
+        iou: float = 0.5,
+        gt_class: str | None = None,
+        pred_class: str | None = None,
+        type: str | None = None,
+        sort: str = "score",
+        order: str = "desc",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """The rows of one confusion cell (or any slice of the match table), sorted and paged.
+
+        Parameters
+        ----------
+        gt_class, pred_class : str, optional
+            Class names; ``"background"`` selects unmatched inferences / labels.
+        type : {"TP", "FP", "FN", "confusion", "ignored"}, optional
+        sort : {"score", "iou", "area", "aspect"}
+            ``area`` and ``aspect`` (width / height) are those of the label's box, or of
+            the inference's box when the row has no label. Undefined values sort last.
+        order : {"asc", "desc"}
+
+        Returns
+        -------
+        dict with ``total`` and ``rows`` (contract ``matches`` entries plus the boxes
+        ``gt_box``/``pred_box`` as ``[x1, y1, x2, y2]``, ``area`` and ``aspect``)
+        """
+        _check_page(limit, offset, order)
+        if sort not in MATCH_SORT_KEYS:
+            raise ParameterError(f"sort must be one of {', '.join(MATCH_SORT_KEYS)}, got {sort!r}")
+        ds = self.dataset
+        table = self.table(model, conf=conf, iou=iou)
+        keep = np.ones(len(table), dtype=bool)
+        if gt_class is not None:
+            keep &= table.label_class == ds.classes.index_of_name(gt_class)
+        if pred_class is not None:
+            keep &= table.pred_class == ds.classes.index_of_name(pred_class)
+        if type is not None:
+            if type not in TYPE_NAMES:
+                raise ParameterError(f"type must be one of {', '.join(TYPE_NAMES)}, got {type!r}")
+            keep &= table.type == TYPE_NAMES.index(type)
+        rows = np.flatnonzero(keep)
+        inf = ds.inference_set(self.model(model))
+        box = self._row_boxes(table, rows, inf.box)
+        w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            aspect = np.where(h > 0, w / np.where(h > 0, h, 1), np.nan)
+        area = w * h
+        key = {"score": table.score[rows], "iou": table.iou[rows], "area": area, "aspect": aspect}[sort]
+        sel = _sort_order(key, order, tiebreak=rows)
+        page_pos = sel[offset : offset + limit]
+        page = rows[page_pos]
+        out = match_rows(ds, table, page)
+        lab, prd = table.label[page], table.pred[page]
+        for rec, li, pi, a, asp in zip(out, lab.tolist(), prd.tolist(), area[page_pos].tolist(), aspect[page_pos].tolist()):
+            rec["gt_box"] = ds.labels.box[li].tolist() if li >= 0 else None
+            rec["pred_box"] = inf.box[pi].tolist() if pi >= 0 else None
+            rec["area"] = a
+            rec["aspect"] = None if asp != asp else asp
+        return {"total": int(rows.size), "rows": out}
+
+    def _row_boxes(self, table: MatchTable, rows: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
+        """Box of each row: the label's, or the inference's when the row has no label."""
+        lab = table.label[rows]
+        out = np.empty((rows.size, 4))
+        has = lab >= 0
+        out[has] = self.dataset.labels.box[lab[has]]
+        out[~has] = pred_boxes[table.pred[rows][~has]]
+        return out
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+def _check_page(limit: int, offset: int, order: str) -> None:
+    if limit < 0:
+        raise ParameterError(f"limit must be >= 0, got {limit}")
+    if offset < 0:
+        raise ParameterError(f"offset must be >= 0, got {offset}")
+    if order not in ("asc", "desc"):
+        raise ParameterError(f"order must be 'asc' or 'desc', got {order!r}")
+
+
+def _sort_order(key: np.ndarray, order: str, *, tiebreak: np.ndarray) -> np.ndarray:
+    """Stable sort positions of ``key`` (NaN / None last in either direction)."""
+    key = np.asarray(key)
+    if key.dtype.kind in "fiub":
+        k = key.astype(np.float64)
+        missing = np.isnan(k)
+        k = np.where(missing, 0.0, k)
+        primary = -k if order == "desc" else k
+        return np.lexsort((tiebreak, primary, missing))
+    strs = key.astype(str)
+    uniq, inv = np.unique(strs, return_inverse=True)
+    rank = inv if order == "asc" else (uniq.size - 1 - inv)
+    return np.lexsort((tiebreak, rank))
+
+
+class Workspace:
+    """The datasets of one data directory, opened on demand and kept open.
+
+    Parameters
+    ----------
+    root : path
+        The data directory.
+    cache_size : int
+        Match tables kept per dataset.
+    """
+
+    def __init__(self, root: str | Path, *, cache_size: int = 32) -> None:
+        self.root = Path(root)
+        self.store = Store(self.root)
+        self._cache_size = cache_size
+        self._views: dict[str, DatasetView] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Names of the stored datasets."""
+        return self.store.list()
+
+    def get(self, name: str) -> DatasetView:
+        """The view of dataset ``name``; raises NotFoundError for an unknown name."""
+        with self._lock:
+            view = self._views.get(name)
+            if view is not None:
+                return view
+        if name not in self.names():
+            raise NotFoundError(f"unknown dataset {name!r}; known: {', '.join(self.names()) or 'none'}")
+        view = DatasetView(self.store.open(name), cache_size=self._cache_size)
+        with self._lock:
+            return self._views.setdefault(name, view)
