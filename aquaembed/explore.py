@@ -98,6 +98,18 @@ class DatasetView:
                 self._dataset = self.stored.dataset
             return self._dataset
 
+    @property
+    def image_root(self) -> Path | None:
+        """Folder of the frames' images (the ingest's ``images`` source), or None.
+
+        A relative path is taken relative to the data directory holding the dataset.
+        """
+        root = (self.stored.manifest.get("source") or {}).get("images")
+        if not root:
+            return None
+        path = Path(root)
+        return path if path.is_absolute() else self.stored.path.parent / path
+
     def models(self) -> list[str]:
         """Names of the inference sets."""
         return list(self.stored.inference_names)
