@@ -496,7 +496,46 @@ def _load_frames(entries: list, label: str) -> Frames:
     except _Bad:
         where = _where_gt("images")
         _raise_first(label, entries, _IMAGE_FIELDS, where, _duplicates("id", "image id", "images"))
-    return _construct(label, Frames, ids, file_name, width, height)
+    return _construct(label, Frames, ids, file_name, width, height, _image_metadata(entries))
+
+
+_IMAGE_CORE = frozenset({"id", "file_name", "width", "height"})
+_IMAGE_SKIP = frozenset({"coco_url", "flickr_url"})  # long per-image URLs: not worth a column
+
+
+def _image_metadata(entries: list) -> dict[str, np.ndarray]:
+    """Extra scalar image fields (scene, time of day, ...) as frame metadata columns.
+
+    A field becomes a column when every value it takes is a string, a bool or a
+    number; a number column is int64 when all values are integers and present,
+    float64 otherwise (NaN where absent); a string column has "" where absent.
+    Fields holding lists or objects are left out.
+    """
+    keys: dict[str, None] = {}
+    for entry in entries:
+        for key in entry:
+            if key not in _IMAGE_CORE and key not in _IMAGE_SKIP:
+                keys.setdefault(key, None)
+    columns: dict[str, np.ndarray] = {}
+    n = len(entries)
+    for key in keys:
+        values = [entry.get(key) for entry in entries]
+        kinds = {type(v) for v in values if v is not None}
+        if not kinds or not kinds <= {str, int, float, bool}:
+            continue
+        if kinds <= {str}:
+            col = np.array(["" if v is None else v for v in values], dtype=object)
+        elif kinds <= {bool} and None not in values:
+            col = np.array(values, dtype=bool)
+        elif kinds <= {int} and None not in values:
+            col = np.array(values, dtype=np.int64)
+        elif kinds <= {int, float}:
+            col = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        else:
+            col = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        if col.shape == (n,):
+            columns[str(key)] = col
+    return columns
 
 
 def _load_classes(entries: list, label: str) -> ClassMap:
@@ -703,7 +742,7 @@ def write_coco_gt(dataset: Dataset, path: StrPath) -> None:
 
     The inverse of :func:`load_coco_gt`: frame row → image id, class index →
     category id, ``[x1, y1, x2, y2]`` → ``[x, y, width, height]``. Unknown (NaN)
-    image sizes and non-finite areas are left out; frame metadata is not written.
+    image sizes and non-finite areas are left out; frame metadata becomes image fields.
     The file is written atomically (a temporary file in the same folder, then a
     rename).
 
@@ -731,6 +770,10 @@ def write_coco_gt(dataset: Dataset, path: StrPath) -> None:
             if math.isfinite(height):
                 image["height"] = _size(height)
             images.append(image)
+        for key, col in frames.metadata.items():
+            for image, value in zip(images, np.asarray(col).tolist()):
+                if not (isinstance(value, float) and math.isnan(value)):
+                    image[key] = value
         annotations = []
         for ident, image_id, category_id, bbox, area, crowd in zip(
             labels.id.tolist(),

@@ -649,3 +649,32 @@ def test_real_data_matches_pycocotools(real_data: Path, gt_name: str, dt_name: s
     np.testing.assert_array_equal(inf.score, [d["score"] for d in dets])
     assert ds.frames.id[inf.frame].tolist() == [d["image_id"] for d in dets]
     assert ds.classes.ids[inf.cls].tolist() == [d["category_id"] for d in dets]
+
+
+def test_extra_image_fields_become_frame_metadata(tmp_path):
+    import json as _json
+
+    from aquaembed.coco import load_coco_gt, write_coco_gt
+
+    gt = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "scene": "plaza", "frame_index": 0, "night": False, "gain": 1.5},
+            {"id": 2, "file_name": "b.jpg", "scene": "road", "frame_index": 1, "night": True},
+            {"id": 3, "file_name": "c.jpg", "frame_index": 2, "night": False, "gain": 2, "tags": ["x"]},
+        ],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [],
+    }
+    path = tmp_path / "gt.json"
+    path.write_text(_json.dumps(gt))
+    meta = load_coco_gt(path).frames.metadata
+    assert meta["scene"].tolist() == ["plaza", "road", ""]
+    assert meta["frame_index"].dtype == np.int64 and meta["frame_index"].tolist() == [0, 1, 2]
+    assert meta["night"].dtype == bool and meta["night"].tolist() == [False, True, False]
+    assert meta["gain"].dtype == np.float64 and np.isnan(meta["gain"][1]) and meta["gain"][2] == 2.0
+    assert "tags" not in meta  # lists are not columns
+    out = tmp_path / "out.json"
+    write_coco_gt(load_coco_gt(path), out)
+    again = load_coco_gt(out).frames.metadata
+    assert again["scene"].tolist() == ["plaza", "road", ""]
+    assert again["night"].tolist() == [False, True, False]
