@@ -176,6 +176,86 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _step(text: str) -> None:
+    print(f"aquaembed: {text}", file=sys.stderr, flush=True)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from aquaembed.ingest import ingest
+
+    sd = ingest(
+        args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
+        label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=True,
+    )
+    m = sd.manifest
+    print(f"stored dataset {sd.name!r} in {args.data}: {m['counts']['frames']} frames, {m['counts']['labels']} labels; "
+          f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
+    return 0
+
+
+def _cmd_add_inferences(args: argparse.Namespace) -> int:
+    from aquaembed.ingest import add_inferences
+
+    sd = add_inferences(
+        args.data, args.name, model=args.model, pred=args.pred, pred_embeddings=args.pred_embeddings,
+        replace=args.replace, progress=_step, show_bars=True,
+    )
+    print(f"dataset {sd.name!r}: inference sets {', '.join(sd.inference_names)}; "
+          f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
+    return 0
+
+
+def _cmd_similar(args: argparse.Namespace) -> int:
+    from aquaembed.explore import Workspace
+
+    view = Workspace(args.data).get(args.name)
+    if args.frame is not None:
+        result = view.similar("frame", args.frame, k=args.k, model=args.model)
+    else:
+        result = view.similar("crop", args.crop, k=args.k, model=args.model, source=args.source)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+        return 0
+    q = result["query"]
+    if result["kind"] == "frame":
+        print(f"frame {q['id']}: F1 {_fmt(q['f1']).strip()}, precision {_fmt(q['precision']).strip()}, recall {_fmt(q['recall']).strip()}")
+        print(f"{'frame':>10} {'similarity':>10} {'TP':>4} {'FP':>4} {'FN':>4} {'F1':>6}  metadata")
+        for nb in result["neighbors"]:
+            meta = ", ".join(f"{k}={v}" for k, v in nb["metadata"].items())
+            print(f"{nb['id']:>10} {nb['similarity']:>10.4f} {nb['tp']:>4} {nb['fp']:>4} {nb['fn']:>4} {_fmt(nb['f1'])}  {meta}")
+    else:
+        print(f"{q['source']} crop {q['id']} ({q['class']}, {q['type']}) in frame {q['frame_id']}")
+        print(f"{'source':>6} {'id':>8} {'similarity':>10} {'class':>14} {'type':>15} {'score':>6} {'frame':>8}")
+        for nb in result["neighbors"]:
+            print(f"{nb['source']:>6} {nb['id']:>8} {nb['similarity']:>10.4f} {nb['class']:>14} {nb['type']:>15} {_fmt(nb['score'])} {nb['frame_id']:>8}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from aquaembed.demo.install import ensure_demo
+
+    ensure_demo(args.data, frames=args.frames, seed=args.seed, rebuild=args.rebuild, progress=_step)
+    if args.no_serve:
+        return 0
+    return _serve(args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aquaembed.service import serve
+
+    _step(f"serving {args.data} on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    serve(args.data, host=args.host, port=args.port)
+    return 0
+
+
+def _default_data() -> str:
+    return os.environ.get("AQUAEMBED_DATA_DIR", "data")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aquaembed",
@@ -208,6 +288,52 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--frames", type=_positive_int, default=500, help="number of frames (default 500)")
     sy.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sy.set_defaults(func=_cmd_synth)
+
+    ing = sub.add_parser("ingest", help="store a COCO dataset (and embeddings) for exploration")
+    ing.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory (default ./data or $AQUAEMBED_DATA_DIR)")
+    ing.add_argument("--name", required=True, help="dataset name")
+    ing.add_argument("--gt", required=True, metavar="GT.json", help="COCO ground-truth file")
+    ing.add_argument("--images", metavar="IMAGE_DIR", help="folder of the images (file_name is relative to it)")
+    ing.add_argument("--frame-embeddings", metavar="FILE", help=".npz (ids, embeddings) or .parquet (id, embedding)")
+    ing.add_argument("--label-embeddings", metavar="FILE", help="label crop embeddings, ids = annotation ids")
+    ing.add_argument("--replace", action="store_true", help="replace a dataset of that name")
+    ing.set_defaults(func=_cmd_ingest)
+
+    add = sub.add_parser("add-inferences", help="store a COCO results file as a named inference set")
+    add.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory")
+    add.add_argument("--name", required=True, help="dataset name")
+    add.add_argument("--model", required=True, help="inference-set name")
+    add.add_argument("--pred", required=True, metavar="PRED.json", help="COCO results file")
+    add.add_argument("--pred-embeddings", metavar="FILE", help="inference crop embeddings, ids = positions in PRED.json")
+    add.add_argument("--replace", action="store_true", help="replace an inference set of that name")
+    add.set_defaults(func=_cmd_add_inferences)
+
+    sim = sub.add_parser("similar", help="nearest neighbours of a frame or a crop")
+    sim.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory")
+    sim.add_argument("--name", required=True, help="dataset name")
+    which = sim.add_mutually_exclusive_group(required=True)
+    which.add_argument("--frame", type=int, metavar="ID", help="a frame (COCO image id)")
+    which.add_argument("--crop", type=int, metavar="ID", help="a crop: a label id, or with --source pred an inference index")
+    sim.add_argument("--source", choices=("label", "pred"), default="label", help="what --crop names (default label)")
+    sim.add_argument("--model", help="inference set for metrics and inference crops (default: the only one)")
+    sim.add_argument("--k", type=_positive_int, default=10, help="number of neighbours (default 10)")
+    sim.add_argument("--json", action="store_true", help="print JSON")
+    sim.set_defaults(func=_cmd_similar)
+
+    for cmd, helptext, func in (
+        ("demo", "build the demo dataset if absent, then serve the dashboard", _cmd_demo),
+        ("serve", "serve stored datasets: the dashboard at / and the JSON API at /api/v1", _cmd_serve),
+    ):
+        sp = sub.add_parser(cmd, help=helptext)
+        sp.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory (default ./data)")
+        sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        sp.add_argument("--port", type=_positive_int, default=8050, help="port (default 8050)")
+        if cmd == "demo":
+            sp.add_argument("--frames", type=_positive_int, default=3000, help="demo size in frames (default 3000)")
+            sp.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+            sp.add_argument("--rebuild", action="store_true", help="rebuild the demo even if it exists")
+            sp.add_argument("--no-serve", action="store_true", help="build only")
+        sp.set_defaults(func=func)
     return parser
 
 

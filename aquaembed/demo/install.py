@@ -1,0 +1,100 @@
+"""Put the demo dataset into a data directory: build it, then ingest it like user data.
+
+The generated files (images, COCO JSON, planted.json, embeddings) go to
+``<data>/_demo_build/``; the stored dataset is ``<data>/demo`` with one inference set,
+``detector``. ``planted.json`` is also kept inside the dataset as an artefact so the
+truth travels with it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from aquaembed.demo.build import build_demo
+from aquaembed.ingest import add_inferences, ingest
+from aquaembed.store import Store, StoredDataset
+
+__all__ = ["DEMO_NAME", "DEMO_MODEL", "BUILD_DIR", "ensure_demo"]
+
+DEMO_NAME = "demo"
+DEMO_MODEL = "detector"
+BUILD_DIR = "_demo_build"
+PLANTED = "planted"
+
+
+def _say(progress: Callable[[str], None] | None, text: str) -> None:
+    if progress is not None:
+        progress(text)
+
+
+def ensure_demo(
+    data_dir: str | os.PathLike[str],
+    *,
+    frames: int = 3000,
+    seed: int = 0,
+    rebuild: bool = False,
+    progress: Callable[[str], None] | None = None,
+    show_bars: bool = True,
+) -> StoredDataset:
+    """The demo dataset in ``data_dir``, built and ingested if absent or of another size/seed.
+
+    Parameters
+    ----------
+    data_dir : path
+        Data directory (created if needed).
+    frames, seed : int
+        Demo size and generator seed.
+    rebuild : bool
+        Build again even when a matching demo is stored.
+    progress : callable, optional
+        Receives a line of text per step.
+    show_bars : bool
+        Show progress bars for the long steps.
+    """
+    data = Path(data_dir)
+    store = Store(data)
+    wanted = {"frames": int(frames), "seed": int(seed)}
+    if store.exists(DEMO_NAME) and not rebuild:
+        sd = store.open(DEMO_NAME)
+        complete = DEMO_MODEL in sd.inference_names and PLANTED in sd.artifact_names
+        if (sd.manifest.get("source") or {}).get("demo") == wanted and complete:
+            _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
+            return sd
+    build = data / BUILD_DIR
+    if build.exists():
+        shutil.rmtree(build)
+    _say(progress, f"building the demo ({frames} frames, seed {seed}) in {build}")
+    build_demo(build, frames=frames, seed=seed, progress=show_bars)
+    _say(progress, "ingesting the demo")
+    sd = ingest(
+        data,
+        DEMO_NAME,
+        gt=build / "gt.json",
+        images=build / "images",
+        frame_embeddings=build / "frame_embeddings.npz",
+        label_embeddings=build / "label_embeddings.npz",
+        replace=True,
+        embed=False,
+        source={"demo": wanted},
+        build=False,
+        progress=progress,
+        show_bars=show_bars,
+    )
+    sd = add_inferences(
+        data,
+        DEMO_NAME,
+        model=DEMO_MODEL,
+        pred=build / "pred.json",
+        pred_embeddings=build / "pred_embeddings.npz",
+        replace=True,
+        embed=False,
+        progress=progress,
+        show_bars=show_bars,
+    )
+    sd.write_artifact_bytes(PLANTED, (build / "planted.json").read_bytes(), suffix=".json", replace=True)
+    _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
+    return store.open(DEMO_NAME)
+

@@ -1,0 +1,440 @@
+"""Ingest: COCO files and embeddings into the store, with FAISS indexes and projections.
+
+Everything heavy happens here, once, so that opening and serving a dataset is instant:
+
+* :func:`ingest` stores a ground truth (and frame / label-crop embeddings, given as
+  files or computed by the built-in embedder from ``images``);
+* :func:`add_inferences` stores one named inference set (and its crop embeddings);
+* both then call :func:`build_artifacts`, which (re)builds what depends on the
+  embeddings: the frame index and projection, and the crop index and projection over
+  the label crops and every inference set's crops (one index, each vector's source
+  recorded).
+
+Every input is read and validated before anything is written, so a refused call
+changes nothing on disk. Projections are also cached by content in
+``<data>/.cache/projections`` (outside any dataset), so re-ingesting the same
+embeddings reuses them.
+
+Embedding files: ``.npz`` with arrays ``ids`` and ``embeddings`` (n x d), or Parquet
+with columns ``id`` and ``embedding`` (a list of floats per row). Frame ids are COCO
+image ids, label crop ids COCO annotation ids, inference crop ids 0-based positions in
+the results file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from aquaembed.coco import load_coco_gt, load_coco_results
+from aquaembed.data import Dataset, Inferences
+from aquaembed.errors import InputError, StoreError
+from aquaembed.geometry import xyxy_to_xywh
+from aquaembed.index import VectorIndex
+from aquaembed.projection import project_with_info
+from aquaembed.store import Store, StoredDataset
+
+__all__ = [
+    "read_embeddings",
+    "ingest",
+    "add_inferences",
+    "build_artifacts",
+    "crop_sources",
+    "FRAME_INDEX",
+    "CROP_INDEX",
+    "FRAME_PROJECTION",
+    "CROP_PROJECTION",
+    "CROP_TABLE",
+]
+
+FRAME_INDEX = "index-frame"
+CROP_INDEX = "index-crop"
+FRAME_PROJECTION = "projection-frame"
+CROP_PROJECTION = "projection-crop"
+CROP_TABLE = "crops"
+"""Artefact names: the crop table is (n, 2) int64 ``[source, id]`` in index row order."""
+
+Progress = Callable[[str], None]
+
+
+def _say(progress: Progress | None, text: str) -> None:
+    if progress is not None:
+        progress(text)
+
+
+def read_embeddings(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read an embeddings file.
+
+    Parameters
+    ----------
+    path : path
+        ``.npz`` with arrays ``ids`` (n,) and ``embeddings`` (n, d), or ``.parquet``
+        with columns ``id`` and ``embedding`` (a list of floats per row).
+
+    Returns
+    -------
+    ids : int64 array, shape (n,)
+    vectors : float32 array, shape (n, d)
+
+    Raises
+    ------
+    InputError
+        Unreadable file, missing arrays/columns, ragged or non-numeric vectors.
+    """
+    p = Path(path)
+    name = p.name
+    if not p.is_file():
+        raise InputError(f"{name}: no such file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                missing = {"ids", "embeddings"} - set(z.files)
+                if missing:
+                    raise InputError(f"{name}: expected arrays 'ids' and 'embeddings', missing {', '.join(sorted(missing))}")
+                ids, vectors = z["ids"], z["embeddings"]
+        elif suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(p)
+            missing = {"id", "embedding"} - set(table.column_names)
+            if missing:
+                raise InputError(f"{name}: expected columns 'id' and 'embedding', missing {', '.join(sorted(missing))}")
+            ids = table.column("id").to_numpy()
+            col = table.column("embedding").combine_chunks()
+            lengths = np.asarray(col.value_lengths()) if hasattr(col, "value_lengths") else None
+            if lengths is None:
+                raise InputError(f"{name}: column 'embedding' must hold lists of floats")
+            if lengths.size and (lengths != lengths[0]).any():
+                bad = int(np.flatnonzero(lengths != lengths[0])[0])
+                raise InputError(f"{name}: mixed dimensions: row {bad} has {int(lengths[bad])} values, row 0 has {int(lengths[0])}")
+            if col.null_count:
+                raise InputError(f"{name}: column 'embedding' has missing rows")
+            flat = col.flatten().to_numpy(zero_copy_only=False)
+            vectors = flat.reshape(len(col), int(lengths[0]) if lengths.size else 0)
+        else:
+            raise InputError(f"{name}: expected a .npz or .parquet embeddings file")
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{name}: cannot read embeddings ({exc})") from None
+    except Exception as exc:  # pyarrow raises its own error types
+        raise InputError(f"{name}: cannot read embeddings ({type(exc).__name__}: {exc})") from None
+    ids = np.asarray(ids)
+    vectors = np.asarray(vectors)
+    if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+        raise InputError(f"{name}: ids must be a 1-d array of integers, got {ids.dtype} of shape {ids.shape}")
+    if vectors.dtype == object or vectors.dtype.kind not in "fiu":
+        raise InputError(f"{name}: embeddings must be numbers (all rows of one dimension), got dtype {vectors.dtype}")
+    if vectors.ndim != 2:
+        raise InputError(f"{name}: embeddings must be a 2-d array (n, d), got shape {vectors.shape}")
+    if vectors.shape[0] != ids.shape[0]:
+        raise InputError(f"{name}: {ids.shape[0]} ids but {vectors.shape[0]} embeddings")
+    with np.errstate(over="ignore", invalid="ignore"):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InputError(f"{name}: the embedding of id {int(ids[bad])} (row {bad}) has a NaN or infinite value")
+    return ids.astype(np.int64), vectors
+
+
+def _check_cover(name: str, ids: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """All expected ids exactly once, nothing else (the store checks again when writing)."""
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(f"{name}: {what} id {int(uniq[counts > 1][0])} appears more than once")
+    unknown = np.setdiff1d(uniq, expected)
+    if unknown.size:
+        raise InputError(f"{name}: unknown {what} id {int(unknown[0])} (not in the dataset)")
+    missing = np.setdiff1d(expected, uniq)
+    if missing.size:
+        raise InputError(
+            f"{name}: {missing.size} {what}s have no embedding (e.g. id {int(missing[0])}); give all {what}s or none"
+        )
+
+
+def _coco_dicts(dataset: Dataset, inferences: Inferences | None) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    images = [{"id": i, "file_name": f} for i, f in zip(dataset.frames.id.tolist(), dataset.frames.file_name.tolist())]
+    anns = [
+        {"id": i, "image_id": fid, "bbox": b}
+        for i, fid, b in zip(
+            dataset.labels.id.tolist(),
+            dataset.frames.id[dataset.labels.frame].tolist(),
+            xyxy_to_xywh(dataset.labels.box).tolist(),
+        )
+    ]
+    preds = None
+    if inferences is not None:
+        preds = [
+            {"image_id": fid, "bbox": b}
+            for fid, b in zip(dataset.frames.id[inferences.frame].tolist(), xyxy_to_xywh(inferences.box).tolist())
+        ]
+    return {"images": images, "annotations": anns}, preds
+
+
+def _image_root(images: str | os.PathLike[str] | None, data_dir: Path) -> str | None:
+    """How to record the image folder: relative to the data dir when inside it."""
+    if images is None:
+        return None
+    root = Path(images)
+    if not root.is_dir():
+        raise InputError(f"--images: {images} is not a folder")
+    root = root.resolve()
+    try:
+        return root.relative_to(data_dir.resolve()).as_posix()
+    except ValueError:
+        return str(root)
+
+
+def ingest(
+    data_dir: str | os.PathLike[str],
+    name: str,
+    *,
+    gt: str | os.PathLike[str],
+    images: str | os.PathLike[str] | None = None,
+    frame_embeddings: str | os.PathLike[str] | None = None,
+    label_embeddings: str | os.PathLike[str] | None = None,
+    replace: bool = False,
+    embed: bool = True,
+    source: dict[str, Any] | None = None,
+    build: bool = True,
+    progress: Progress | None = None,
+    show_bars: bool = False,
+) -> StoredDataset:
+    """Store a COCO ground truth as dataset ``name``, with its embeddings and artefacts.
+
+    Parameters
+    ----------
+    data_dir : path
+        The data directory (created if needed).
+    name : str
+        Dataset name.
+    gt : path
+        COCO ground-truth file.
+    images : path, optional
+        Folder the images' ``file_name`` are relative to. Without embedding files, the
+        built-in embedder computes frame and label-crop embeddings from it (``embed``).
+    frame_embeddings, label_embeddings : path, optional
+        Embedding files (see the module docstring).
+    replace : bool
+        Replace an existing dataset of that name.
+    embed : bool
+        Use the built-in embedder for what ``images`` allows and no file gives.
+    source : dict, optional
+        Extra provenance recorded in the manifest's ``source``.
+    build : bool
+        Build the indexes and projections now (False when an inference set with crop
+        embeddings follows at once: :func:`add_inferences` builds them then).
+    progress : callable, optional
+        Receives a line of text at each step.
+    show_bars : bool
+        Show tqdm progress bars for long steps.
+
+    Returns
+    -------
+    StoredDataset
+    """
+    data = Path(data_dir)
+    store = Store(data)
+    if store.exists(name) and not replace:
+        raise StoreError(f"dataset {name!r} already exists in {data}; pass --replace to replace it")
+    _say(progress, f"reading {Path(gt).name}")
+    dataset = load_coco_gt(gt)
+    image_root = _image_root(images, data)
+    vectors: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
+    for kind, path, expected, what in (
+        ("frame", frame_embeddings, dataset.frames.id, "frame"),
+        ("label", label_embeddings, dataset.labels.id, "label"),
+    ):
+        if path is not None:
+            ids, vec = read_embeddings(path)
+            _check_cover(Path(path).name, ids, expected, what)
+            vectors[kind] = (ids, vec, {"file": str(Path(path).resolve())})
+    if embed and images is not None and ("frame" not in vectors or "label" not in vectors):
+        from aquaembed.embed import embed_coco
+
+        _say(progress, "embedding frames and label crops with the built-in embedder")
+        gt_dict, _ = _coco_dicts(dataset, None)
+        emb = embed_coco(Path(images), gt_dict, progress=show_bars)
+        vectors.setdefault("frame", (emb.frame_ids, emb.frames, {"embedder": "aquaembed.embed"}))
+        if len(dataset.labels):
+            vectors.setdefault("label", (emb.label_ids, emb.labels, {"embedder": "aquaembed.embed"}))
+    _say(progress, f"storing {len(dataset.frames)} frames and {len(dataset.labels)} labels as {name!r}")
+    source = {**(source or {}), "gt": str(Path(gt).resolve())}
+    if image_root is not None:
+        source["images"] = image_root
+    sd = store.create(name, dataset, replace=replace, source=source)
+    for kind, (ids, vec, src) in vectors.items():
+        sd.set_embeddings(kind, ids, vec, source=src)
+    if build:
+        build_artifacts(sd, progress=progress, show_bars=show_bars)
+    return store.open(name)
+
+
+def add_inferences(
+    data_dir: str | os.PathLike[str],
+    name: str,
+    *,
+    model: str,
+    pred: str | os.PathLike[str],
+    pred_embeddings: str | os.PathLike[str] | None = None,
+    replace: bool = False,
+    embed: bool = True,
+    progress: Progress | None = None,
+    show_bars: bool = False,
+) -> StoredDataset:
+    """Store a COCO results file as inference set ``model`` of dataset ``name``.
+
+    Crop embeddings come from ``pred_embeddings``, or (``embed``) from the built-in
+    embedder when the dataset has images and its label crops were embedded the same way.
+    The crop index and projection are rebuilt to include the new crops.
+    """
+    store = Store(data_dir)
+    sd = store.open(name)
+    if model in sd.inference_names and not replace:
+        raise StoreError(f"dataset {name!r} already has an inference set {model!r}; pass --replace to replace it")
+    dataset = sd.dataset
+    _say(progress, f"reading {Path(pred).name}")
+    inferences = load_coco_results(pred, dataset, name=model)
+    vec: tuple[np.ndarray, np.ndarray, dict[str, Any]] | None = None
+    if pred_embeddings is not None:
+        ids, v = read_embeddings(pred_embeddings)
+        _check_cover(Path(pred_embeddings).name, ids, np.arange(len(inferences)), "inference")
+        if "label" in sd.embedding_kinds:
+            dim = int(sd.manifest["embeddings"]["label"]["dim"])
+            if v.shape[1] != dim:
+                raise InputError(
+                    f"{Path(pred_embeddings).name}: dimension {v.shape[1]}, but the label crop embeddings have "
+                    f"dimension {dim} (label and inference crops share one index)"
+                )
+        vec = (ids, v, {"file": str(Path(pred_embeddings).resolve())})
+    elif embed and len(inferences) and _uses_builtin_embedder(sd):
+        from aquaembed.embed import embed_coco
+        from aquaembed.explore import DatasetView
+
+        root = DatasetView(sd).image_root
+        if root is not None:
+            _say(progress, "embedding inference crops with the built-in embedder")
+            gt_dict, preds = _coco_dicts(dataset, inferences)
+            gt_dict["annotations"] = []
+            emb = embed_coco(root, gt_dict, preds, progress=show_bars)
+            vec = (emb.pred_ids, emb.preds, {"embedder": "aquaembed.embed"})
+    _say(progress, f"storing {len(inferences)} inferences as {model!r}")
+    sd.add_inferences(inferences, replace=replace, source={"pred": str(Path(pred).resolve())})
+    if vec is not None:
+        sd.set_embeddings(f"pred-{model}", vec[0], vec[1], replace=True, source=vec[2])
+    build_artifacts(sd, progress=progress, show_bars=show_bars)
+    return store.open(name)
+
+
+def _uses_builtin_embedder(sd: StoredDataset) -> bool:
+    rec = sd.manifest.get("embeddings", {}).get("label")
+    return rec is None or (rec.get("source") or {}).get("embedder") == "aquaembed.embed"
+
+
+def crop_sources(sd: StoredDataset) -> list[str]:
+    """Embedding kinds that make up the crop index, in source-code order.
+
+    ``"label"`` first (code 0) when present, then ``"pred-<model>"`` in inference-set
+    name order.
+    """
+    kinds = sd.embedding_kinds
+    out = ["label"] if "label" in kinds else []
+    out += sorted(k for k in kinds if k.startswith("pred-"))
+    return out
+
+
+def _embedding_inputs(sd: StoredDataset, kinds: list[str]) -> dict[str, str]:
+    rec = sd.manifest["embeddings"]
+    return {k: rec[k]["vectors"]["sha256"] for k in kinds}
+
+
+def build_artifacts(
+    sd: StoredDataset,
+    *,
+    progress: Progress | None = None,
+    show_bars: bool = False,
+    seed: int = 0,
+) -> None:
+    """(Re)build the FAISS indexes and UMAP projections that the embeddings call for.
+
+    An artefact whose recorded inputs (the embeddings' content hashes and the
+    parameters) are unchanged is kept; stale ones are replaced; ones whose embeddings
+    are gone are deleted.
+    """
+    cache_dir = sd.path.parent / ".cache" / "projections"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    kinds = sd.embedding_kinds
+    if "frame" in kinds:
+        inputs = {"embeddings": _embedding_inputs(sd, ["frame"]), "seed": seed}
+        ids, vectors = sd.embeddings("frame")
+        frame_rows = sd.dataset.frames.index_of_ids(np.asarray(ids))
+        _build_pair(
+            sd, FRAME_INDEX, FRAME_PROJECTION, np.asarray(ids), vectors, {"frame_row": frame_rows},
+            inputs, cache_dir, progress, show_bars, seed, "frames",
+        )
+    else:
+        for art in (FRAME_INDEX, FRAME_PROJECTION):
+            if art in sd.artifact_names:
+                sd.delete_artifact(art)
+    sources = crop_sources(sd)
+    if sources:
+        inputs = {"embeddings": _embedding_inputs(sd, sources), "sources": sources, "seed": seed}
+        if sd.has_artifact(CROP_TABLE, inputs=inputs) and sd.has_artifact(CROP_INDEX, inputs=inputs) and sd.has_artifact(
+            CROP_PROJECTION, inputs=inputs
+        ):
+            _say(progress, "crop index and projection are up to date")
+            return
+        parts, table = [], []
+        for code, kind in enumerate(sources):
+            ids, vec = sd.embeddings(kind)
+            parts.append(np.asarray(vec))
+            table.append(np.stack([np.full(len(ids), code, dtype=np.int64), np.asarray(ids, dtype=np.int64)], axis=1))
+        crop_table = np.concatenate(table)
+        vectors = np.concatenate(parts)
+        sd.save_array(CROP_TABLE, crop_table, inputs=inputs, replace=True)
+        _build_pair(
+            sd, CROP_INDEX, CROP_PROJECTION, np.arange(len(crop_table), dtype=np.int64), vectors,
+            {"source": crop_table[:, 0]}, inputs, cache_dir, progress, show_bars, seed, "crops",
+        )
+    else:
+        for art in (CROP_TABLE, CROP_INDEX, CROP_PROJECTION):
+            if art in sd.artifact_names:
+                sd.delete_artifact(art)
+
+
+def _build_pair(
+    sd: StoredDataset,
+    index_name: str,
+    projection_name: str,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    attributes: dict[str, np.ndarray],
+    inputs: dict[str, Any],
+    cache_dir: Path,
+    progress: Progress | None,
+    show_bars: bool,
+    seed: int,
+    what: str,
+) -> None:
+    index: VectorIndex | None = None
+    if not sd.has_artifact(index_name, inputs=inputs):
+        _say(progress, f"building the {what} index ({len(ids)} vectors)")
+        index = VectorIndex.build(ids, vectors, attributes=attributes, seed=seed, progress=show_bars)
+        with sd.write_artifact_dir(index_name, inputs=inputs, replace=True) as tmp:
+            index.save(tmp / "index.faiss")
+    if not sd.has_artifact(projection_name, inputs=inputs):
+        if index is None:
+            index = VectorIndex.load(sd.artifact_path(index_name) / "index.faiss")
+        if len(ids) < 4:
+            _say(progress, f"only {len(ids)} {what}: too few for a 2-D projection (UMAP needs 4)")
+            return
+        _say(progress, f"projecting {len(ids)} {what} to 2-D (UMAP; cached by content)")
+        proj = project_with_info(vectors, seed=seed, cache_dir=cache_dir, knn=index, progress=show_bars)
+        _say(progress, f"{what} projection {'reused from the cache' if proj.cache_hit else 'computed'}")
+        sd.save_array(projection_name, proj.coords, inputs=inputs, replace=True)
+
