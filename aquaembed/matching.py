@@ -457,14 +457,15 @@ def _match_optimal(
 
 @numba.njit(cache=True)
 def _match_greedy(
-    g_frame, d_gstart, d_order, l_gstart, l_order, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
+    d_keys, d_order, l_keys, l_order, key_div, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
     crowd_sem, gt_ig, dt_out, thr_start,
 ):  # pragma: no cover - jit
     """COCO's greedy rule over groups (a frame, or a frame and class).
 
-    For group ``g``: inferences ``d_order[d_gstart[g]:d_gstart[g+1]]`` in processing
-    order (descending score), labels ``l_order[l_gstart[g]:l_gstart[g+1]]`` in source
-    order. ``gt_ig[a, l]`` marks labels ignored in area range ``a``; ``dt_out[a, p]``
+    A group is a run of equal keys: inferences ``d_order`` (with sorted group keys
+    ``d_keys``) in processing order (descending score) within a group, labels
+    ``l_order`` (sorted keys ``l_keys``) in source order. A key is ``frame * key_div +
+    class`` (class-aware) or the frame (``key_div == 1``). ``gt_ig[a, l]`` marks labels ignored in area range ``a``; ``dt_out[a, p]``
     marks inferences outside area range ``a``. ``thr_start[t]`` is the starting best
     IoU for threshold ``t`` (a pair is accepted when its IoU is not below it).
     ``crowd_sem[l]``: the label is a crowd region (scored by intersection over the
@@ -474,7 +475,6 @@ def _match_greedy(
     ``ignored[t, a, q]`` and ``label[q]``, the label row matched at threshold 0 and
     area range 0 (-1 when none).
     """
-    n_groups = g_frame.shape[0]
     n_t = thr_start.shape[0]
     n_a = gt_ig.shape[0]
     n_p = dt_out.shape[1]
@@ -485,9 +485,22 @@ def _match_greedy(
     first_label = np.full(n_d, -1, dtype=np.int64)
     loc_l = np.full(n_l, -1, dtype=np.int64)
     loc_p = np.full(n_p, -1, dtype=np.int64)
-    for g in range(n_groups):
-        ds, de = d_gstart[g], d_gstart[g + 1]
-        ls, le = l_gstart[g], l_gstart[g + 1]
+    ni = d_keys.shape[0]
+    nj = l_keys.shape[0]
+    i = 0
+    j = 0
+    while i < ni:
+        key = d_keys[i]
+        ds = i
+        while i < ni and d_keys[i] == key:
+            i += 1
+        de = i
+        while j < nj and l_keys[j] < key:
+            j += 1
+        ls = j
+        while j < nj and l_keys[j] == key:
+            j += 1
+        le = j
         nd = de - ds
         ng = le - ls
         if nd == 0:
@@ -504,7 +517,7 @@ def _match_greedy(
         for q in range(ds, de):
             loc_p[d_order[q]] = q - ds
         ious = np.zeros((nd, ng))
-        f = g_frame[g]
+        f = key // key_div
         for k in range(pair_start[f], pair_start[f + 1]):
             li = loc_l[pair_label[k]]
             pj = loc_p[pair_pred[k]]
@@ -554,24 +567,6 @@ def _match_greedy(
         for q in range(ds, de):
             loc_p[d_order[q]] = -1
     return matched, ignored, first_label
-
-
-def _groups(
-    frame_d: np.ndarray, key_d: np.ndarray, frame_l: np.ndarray, key_l: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group starts for sorted inference keys and sorted label keys over their union."""
-    keys = np.union1d(key_d, key_l)
-    d_gstart = np.searchsorted(key_d, np.append(keys, np.iinfo(np.int64).max)).astype(np.int64)
-    l_gstart = np.searchsorted(key_l, np.append(keys, np.iinfo(np.int64).max)).astype(np.int64)
-    d_gstart[-1] = key_d.shape[0]
-    l_gstart[-1] = key_l.shape[0]
-    # frame of each group: keys are frame * K + something, so take it from either side
-    g_frame = np.empty(keys.shape[0], dtype=np.int64)
-    has_d = d_gstart[1:] > d_gstart[:-1]
-    g_frame[has_d] = frame_d[d_gstart[:-1][has_d]]
-    has_l = ~has_d
-    g_frame[has_l] = frame_l[l_gstart[:-1][has_l]]
-    return g_frame, d_gstart, l_gstart
 
 
 # --------------------------------------------------------------------------- match table
@@ -705,19 +700,17 @@ def _greedy_as_assignment(
     c: Candidates, conf: float, iou: float, class_aware: bool, crowd_flags: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     kept = np.flatnonzero(c.pred_score >= conf)
-    n_c = np.int64(c.n_classes)
-    key_d_all = c.pred_frame * n_c + c.pred_cls if class_aware else c.pred_frame
-    key_l_all = c.label_frame * n_c + c.label_cls if class_aware else c.label_frame
-    d_order = kept[np.lexsort((kept, -c.pred_score[kept], key_d_all[kept]))]
+    key_div = np.int64(c.n_classes) if class_aware else np.int64(1)
+    key_d_all = c.pred_frame * key_div + c.pred_cls if class_aware else c.pred_frame
+    key_l_all = c.label_frame * key_div + c.label_cls if class_aware else c.label_frame
+    d_order = kept[np.argsort(-c.pred_score[kept], kind="stable")]
+    d_order = d_order[np.argsort(key_d_all[d_order], kind="stable")].astype(np.int64)
     l_order = np.argsort(key_l_all, kind="stable").astype(np.int64)
-    g_frame, d_gstart, l_gstart = _groups(
-        c.pred_frame[d_order], key_d_all[d_order], c.label_frame[l_order], key_l_all[l_order]
-    )
     gt_ig = crowd_flags[None, :].copy()
     dt_out = np.zeros((1, c.n_preds), dtype=bool)
     _, ignored, first_label = _match_greedy(
-        g_frame, d_gstart, d_order, l_gstart, l_order, c.pair_start, c.pair_label, c.pair_pred,
-        c.pair_iou, c.pair_iob, crowd_flags, gt_ig, dt_out, np.array([iou]),
+        key_d_all[d_order], d_order, key_l_all[l_order], l_order, key_div, c.pair_start, c.pair_label,
+        c.pair_pred, c.pair_iou, c.pair_iob, crowd_flags, gt_ig, dt_out, np.array([iou]),
     )
     p_match = np.full(c.n_preds, -1, dtype=np.int64)
     p_match[d_order] = first_label
@@ -850,8 +843,8 @@ def coco_matches(
     rng = np.asarray(area_ranges, dtype=np.float64).reshape(-1, 2)
     key_d = c.pred_frame * n_c + c.pred_cls
     key_l = c.label_frame * n_c + c.label_cls
-    rows = np.arange(c.n_preds, dtype=np.int64)
-    by_score = np.lexsort((rows, -c.pred_score, key_d))
+    by_score = np.argsort(-c.pred_score, kind="stable")
+    by_score = by_score[np.argsort(key_d[by_score], kind="stable")]
     sorted_keys = key_d[by_score]
     first = np.searchsorted(sorted_keys, sorted_keys, side="left")
     rank_sorted = np.arange(by_score.shape[0]) - first
@@ -860,14 +853,11 @@ def coco_matches(
     det_rank = np.empty(c.n_preds, dtype=np.int64)
     det_rank[by_score] = rank_sorted
     l_order = np.argsort(key_l, kind="stable").astype(np.int64)
-    g_frame, d_gstart, l_gstart = _groups(
-        c.pred_frame[d_order], key_d[d_order], c.label_frame[l_order], key_l[l_order]
-    )
     gt_ig = c.label_crowd[None, :] | (c.label_area[None, :] < rng[:, :1]) | (c.label_area[None, :] > rng[:, 1:])
     dt_area = c.pred_box_area
     dt_out = (dt_area[None, :] < rng[:, :1]) | (dt_area[None, :] > rng[:, 1:])
     matched, ignored, _ = _match_greedy(
-        g_frame, d_gstart, d_order, l_gstart, l_order, c.pair_start, c.pair_label, c.pair_pred,
+        key_d[d_order], d_order, key_l[l_order], l_order, n_c, c.pair_start, c.pair_label, c.pair_pred,
         c.pair_iou, c.pair_iob, c.label_crowd, gt_ig, dt_out, np.minimum(thr, 1.0 - 1e-10),
     )
     gt_counted = np.zeros((rng.shape[0], c.n_classes), dtype=np.int64)

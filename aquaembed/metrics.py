@@ -319,7 +319,15 @@ def coco_map(candidates: Candidates, *, frame_ids: np.ndarray | None = None) -> 
         frame_pos[np.argsort(np.asarray(frame_ids), kind="stable")] = np.arange(c.n_frames)
     dets = cm.dets
     cls = c.pred_cls[dets]
-    order = np.lexsort((cm.det_rank, frame_pos[c.pred_frame[dets]], -c.pred_score[dets], cls)).astype(np.int64)
+    # pycocotools' order: class, then descending score, then frame id, then rank in the
+    # frame. ``dets`` run by (frame row, class, rank); bring frames into id order (when
+    # rows are not already), then two stable sorts put score and class in front.
+    pos = frame_pos[c.pred_frame[dets]]
+    order = np.arange(dets.shape[0])
+    if (np.diff(pos) < 0).any():
+        order = np.argsort(pos, kind="stable")
+    order = order[np.argsort(-c.pred_score[dets][order], kind="stable")]
+    order = order[np.argsort(cls[order], kind="stable")]
     npig = cm.gt_counted
     # -1 marks "no label counts" (pycocotools' convention); classes with counted labels
     # but no detections keep 0 precision and 0 recall
