@@ -159,7 +159,7 @@ class DatasetView:
                 for name, rec in (m.get("inferences") or {}).items()
             },
             "embeddings": list(self.stored.embedding_kinds),
-            "frame_metadata": [k for k in self.dataset.frames.metadata],
+            "frame_metadata": [rec["name"] for rec in m.get("frame_metadata", [])],
         }
 
     # ------------------------------------------------------------------ metrics

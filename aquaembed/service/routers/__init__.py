@@ -1,0 +1,21 @@
+"""The API's routers, one module per resource.
+
+``API_ROUTERS`` are mounted under ``/api/v1``; ``home.router`` serves ``/`` until the
+dashboard takes that place.
+"""
+
+from __future__ import annotations
+
+from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches
+
+__all__ = ["API_ROUTERS", "home"]
+
+API_ROUTERS = (
+    health.router,
+    datasets.router,
+    frames.router,
+    matches.router,
+    embeddings.router,
+    images.router,
+)
+"""Routers served under ``/api/v1``, in the order their routes are documented."""
