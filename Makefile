@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo example test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/aquaembed demo --data data
+
+example: $(STAMP)
 	$(BIN)/aquaembed synth --out data/synthetic --frames 500
 	$(BIN)/aquaembed evaluate --gt data/synthetic/gt.json --pred data/synthetic/pred.json --map --json data/synthetic/evaluation.json
 
@@ -26,4 +29,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluate.py
 
 clean:
-	rm -rf $(VENV) data/synthetic
+	rm -rf $(VENV) data/synthetic data/demo data/_demo_build data/.cache
