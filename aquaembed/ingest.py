@@ -34,7 +34,7 @@ from aquaembed.data import Dataset, Inferences
 from aquaembed.errors import InputError, StoreError
 from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.index import VectorIndex
-from aquaembed.projection import project_with_info
+from aquaembed.projection import DEFAULT_SAMPLE_SIZE, project_with_info
 from aquaembed.store import Store, StoredDataset
 
 __all__ = [
@@ -434,7 +434,10 @@ def _build_pair(
             _say(progress, f"only {len(ids)} {what}: too few for a 2-D projection (UMAP needs 4)")
             return
         _say(progress, f"projecting {len(ids)} {what} to 2-D (UMAP; cached by content)")
-        proj = project_with_info(vectors, seed=seed, cache_dir=cache_dir, knn=index, progress=show_bars)
+        # the index serves as UMAP's kNN graph when UMAP sees every point; above the
+        # sample size UMAP fits a sample and builds the graph of that sample itself
+        knn = index if len(ids) <= DEFAULT_SAMPLE_SIZE else None
+        proj = project_with_info(vectors, seed=seed, cache_dir=cache_dir, knn=knn, progress=show_bars)
         _say(progress, f"{what} projection {'reused from the cache' if proj.cache_hit else 'computed'}")
         sd.save_array(projection_name, proj.coords, inputs=inputs, replace=True)
 
