@@ -136,7 +136,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(data_dir: Path) -> Iterator[TestClient]:
     # faiss_threads=0: leave FAISS's OpenMP thread count alone (it outlives the app in worker threads)
-    app = create_app(Settings(data_dir=data_dir, max_limit=200, image_cache_bytes=1 << 20, faiss_threads=0))
+    app = create_app(
+        Settings(data_dir=data_dir, max_limit=200, image_cache_bytes=1 << 20, faiss_threads=0), dashboard=False
+    )
     with TestClient(app) as c:
         yield c
 
@@ -752,7 +754,20 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AQUAEMBED_FAISS_THREADS", "0")
     s = Settings()
     assert (s.data_dir, s.max_limit, s.port, s.host, s.faiss_threads) == (tmp_path, 7, 9001, "127.0.0.1", 0)
-    with TestClient(create_app()) as c:  # reads the environment when built, not at import
+    with TestClient(create_app(dashboard=False)) as c:  # reads the environment when built, not at import
         assert c.get(f"{API}/health").json()["datasets"] == 0
         assert c.get(f"{API}/datasets").json() == {"datasets": []}
         assert "No datasets" in c.get("/").text
+
+
+def test_dashboard_is_mounted_at_root_beside_the_api(data_dir: Path) -> None:
+    """One process: the Dash app at ``/`` and the API under ``/api/v1`` share a workspace."""
+    app = create_app(Settings(data_dir=data_dir, faiss_threads=0))
+    with TestClient(app) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and "_dash-config" in page.text
+        assert c.get("/_dash-layout").status_code == 200
+        thumb = c.get("/_thumb/frame/0/" + str(int(Workspace(data_dir).get(DS).dataset.frames.id[0])) + ".jpg")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        assert c.get(f"{API}/health").json()["status"] == "ok"
+        assert c.get(f"{API}/datasets/nope").status_code == 404  # the API keeps priority over the mount

@@ -98,7 +98,8 @@ def test_real_server_over_http(server: str, view: DatasetView) -> None:
         assert http.get("/api/v1/health").json()["datasets"] == 2
         assert http.get("/api/v1/openapi.json").json()["info"]["title"] == "aquaembed"
         assert "swagger" in http.get("/api/v1/docs").text.lower()
-        assert DS in http.get("/").text
+        assert "_dash-config" in http.get("/").text  # the dashboard, mounted at /
+        assert http.get("/_dash-layout").status_code == 200
         r = http.get(f"/api/v1/datasets/{DS}/metrics", params={"model": "yolo", "conf": 0.42, "iou": 0.55})
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
         assert r.json() == same_json({**view.metrics("yolo", conf=0.42, iou=0.55), "coco": None})

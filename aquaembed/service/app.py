@@ -1,8 +1,10 @@
 """The app factory, its lifespan, and :func:`serve` (behind ``aquaembed serve``).
 
 One process serves the JSON API under ``/api/v1`` (OpenAPI schema at
-``/api/v1/openapi.json``, docs at ``/api/v1/docs``) and, at ``/``, a page listing the
-datasets (the dashboard's place once it is mounted). Nothing happens at import time:
+``/api/v1/openapi.json``, docs at ``/api/v1/docs``) and, at ``/``, the Dash dashboard
+(mounted through a2wsgi, sharing the API's workspace, so both use one engine and one
+set of caches). ``create_app(dashboard=False)`` serves a plain page listing the
+datasets at ``/`` instead. Nothing happens at import time:
 :func:`create_app` builds the application, and its lifespan opens the data directory
 (reading the manifests only) when the server starts.
 
@@ -22,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from aquaembed import __version__
-from aquaembed.errors import ParameterError
+from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore import Workspace
 from aquaembed.service.errors import install_error_handlers
 from aquaembed.service.routers import API_ROUTERS, home
@@ -60,7 +62,7 @@ _COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _lifespan(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        workspace = Workspace(settings.data_dir, cache_size=settings.table_cache_size)
+        workspace = app.state.workspace
         if not Path(settings.data_dir).is_dir():
             logger.warning("data directory %s does not exist; serving no datasets", settings.data_dir)
         names = workspace.names()
@@ -76,13 +78,16 @@ def _lifespan(settings: Settings) -> Any:
     return lifespan
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> FastAPI:
     """Build the application.
 
     Parameters
     ----------
     settings : Settings, optional
         Defaults to :class:`Settings` read from the environment (``AQUAEMBED_*``).
+    dashboard : bool, keyword-only
+        Mount the Dash dashboard at ``/`` (sharing this app's workspace, so both use
+        one engine and one set of caches); without it ``/`` lists the datasets.
 
     Returns
     -------
@@ -102,10 +107,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # creating a Workspace reads nothing; the lifespan opens the manifests
+    app.state.workspace = Workspace(settings.data_dir, cache_size=settings.table_cache_size)
     install_error_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_RESPONSES)
-    app.include_router(home.router)
+    @app.get(f"{API_PREFIX}/{{path:path}}", include_in_schema=False)
+    def unknown_api_path(path: str) -> None:
+        # without this, an unknown API path would fall through to the dashboard's pages
+        raise NotFoundError(f"no API route {API_PREFIX}/{path}; see {API_PREFIX}/docs")
+
+    if dashboard:
+        from a2wsgi import WSGIMiddleware
+
+        from dashboard import create_dash
+
+        dash_app = create_dash(app.state.workspace)
+        app.mount("/", WSGIMiddleware(dash_app.server))  # last: the API routes match first
+    else:
+        app.include_router(home.router)
     return app
 
 

@@ -1,0 +1,70 @@
+"""The aquaembed dashboard: a Dash app over a :class:`~aquaembed.explore.Workspace`.
+
+``create_dash(workspace)`` builds the app; the service mounts ``app.server`` (a Flask
+WSGI app) at ``/`` of the FastAPI process. The dashboard reads the library in-process and
+computes no metric itself.
+
+Layout: ``pages/`` (one module per view, each with its layout), ``callbacks/`` (one
+module per view, thin), ``figures.py`` (pure figure builders), ``ids.py`` (component
+ids), ``thumbs.py`` (picture routes), ``context.py`` (state and server-side caches).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dash
+
+from aquaembed.explore import Workspace
+
+__all__ = ["create_dash"]
+
+
+def create_dash(
+    workspace: Workspace, *, url_base_pathname: str = "/", max_points: int = 300_000, preload: bool = False
+) -> dash.Dash:
+    """Build the dashboard app.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The datasets to explore.
+    url_base_pathname : str
+        Prefix of every dashboard URL (must start and end with ``/``).
+    max_points : int
+        Most points the embedding map sends at once; larger projections are sampled
+        for the overview and shown in full when zoomed in.
+    preload : bool
+        Start a background thread that computes what the first page shows (match
+        table, crop types, projection and metrics of the first dataset at the default
+        thresholds), so the first visitor does not wait for the matcher.
+
+    Returns
+    -------
+    dash.Dash
+        Serve it with ``app.run(...)`` or mount ``app.server`` as a WSGI app.
+    """
+    from dashboard import thumbs
+    from dashboard.callbacks import embedding, frames, metrics, state
+    from dashboard.context import Context
+    from dashboard.pages import shell
+
+    if not (url_base_pathname.startswith("/") and url_base_pathname.endswith("/")):
+        raise ValueError(f"url_base_pathname must start and end with '/', got {url_base_pathname!r}")
+    app = dash.Dash(
+        __name__,
+        url_base_pathname=url_base_pathname,
+        assets_folder=str(Path(__file__).with_name("assets")),
+        title="aquaembed",
+        update_title=None,
+        serve_locally=True,
+    )
+    ctx = Context(workspace, base=url_base_pathname, max_points=max_points)
+    app.layout = lambda: shell.layout(ctx)
+    thumbs.register(app.server, ctx)
+    for module in (state, embedding, metrics, frames):
+        module.register(app, ctx)
+    if preload:
+        threading.Thread(target=ctx.preload, name="aquaembed-dashboard-preload", daemon=True).start()
+    return app

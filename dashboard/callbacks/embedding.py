@@ -1,0 +1,299 @@
+"""Embedding map callbacks: draw, hover, click (frame + neighbours), select (summary), zoom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import numpy as np
+from dash import Input, Output, State as DashState, dcc, html, no_update
+
+from aquaembed.errors import AquaembedError
+from aquaembed.matching import CONFUSION, FN, FP, TP
+
+from dashboard import figures, ids
+from dashboard.components import counts_table, over_table, thumb_card
+from dashboard.context import Context, State
+
+SELECT_JS = """
+function(sel) {
+    if (!sel || !sel.points || sel.points.length === 0) { return null; }
+    var curves = {};
+    for (var i = 0; i < sel.points.length; i++) {
+        var p = sel.points[i];
+        var idx = (p.pointIndex !== undefined) ? p.pointIndex : p.pointNumber;
+        (curves[p.curveNumber] = curves[p.curveNumber] || []).push(idx);
+    }
+    return {curves: curves, n: sel.points.length};
+}
+"""
+"""Browser side: reduce Plotly's selection (an object per point) to point indices per trace."""
+
+SUMMARY_HELP = html.P("Lasso or box-select a cluster to see what it has in common.", className="ae-muted")
+GRID_MAX = 24
+
+
+def _key(st: State, viewport: dict[str, Any] | None) -> dict[str, Any]:
+    base = [st.dataset, st.model, st.kind]
+    vp = viewport.get("ranges") if viewport and viewport.get("base") == base else None
+    return {"state": st.as_dict(), "base": base, "viewport": vp}
+
+
+def _resolve(ctx: Context, key: dict[str, Any]) -> tuple[State, dict[str, Any], list[figures.Group]]:
+    st = State(**key["state"])
+    proj, groups, _ = ctx.groups(st, key.get("viewport"))
+    return st, proj, groups
+
+
+def _point_row(ctx: Context, key: dict[str, Any] | None, event: dict[str, Any] | None) -> tuple[State, dict[str, Any], int] | None:
+    if not key or not event or not event.get("points"):
+        return None
+    p = event["points"][0]
+    st, proj, groups = _resolve(ctx, key)
+    row = figures.row_of_point(groups, int(p.get("curveNumber", -1)), int(p.get("pointIndex", p.get("pointNumber", -1))))
+    return None if row is None else (st, proj, row)
+
+
+def _type_name(code: int) -> str:
+    return dict(figures.TYPE_ORDER).get(int(code), "?")
+
+
+def _crop_lines(view_classes: list[str], proj: dict[str, Any], row: int) -> list[str]:
+    src = "label" if int(proj["source"][row]) == 0 else "inference"
+    score = proj["score"][row]
+    return [f"{view_classes[int(proj['class'][row])]} · {src}",
+            f"{_type_name(proj['type'][row])}" + ("" if score != score else f" · conf {score:.2f}"),
+            f"frame {int(proj['frame_id'][row])}"]
+
+
+def _frame_lines(proj: dict[str, Any], row: int) -> list[str]:
+    meta = proj.get("metadata") or {}
+    tags = [str(meta[k][row]) for k in list(meta)[:2]]
+    return [f"frame {int(proj['ids'][row])}" + (f" · {' · '.join(tags)}" if tags else ""),
+            f"P {figures.fmt(proj['precision'][row], 2)} R {figures.fmt(proj['recall'][row], 2)} F1 {figures.fmt(proj['f1'][row], 2)}",
+            f"TP {int(proj['tp'][row])} FP {int(proj['fp'][row])} FN {int(proj['fn'][row])}"]
+
+
+def register(app: dash.Dash, ctx: Context) -> None:
+    @app.callback(
+        Output(ids.EMB_GRAPH, "figure"),
+        Output(ids.EMB_STATE, "data"),
+        Output(ids.EMB_NOTE, "children"),
+        Input(ids.STATE, "data"),
+        Input(ids.EMB_VIEWPORT, "data"),
+        DashState(ids.EMB_STATE, "data"),
+    )
+    def draw(data, viewport, previous):  # noqa: ANN001, ANN202
+        if not data or data["view"] != "embedding":
+            return no_update, no_update, no_update
+        st = State(**data)
+        key = _key(st, viewport)
+        if previous and {k: previous.get(k) for k in key} == key:
+            return no_update, no_update, no_update
+        proj, groups, sampled = ctx.groups(st, key["viewport"])
+        n = int(np.asarray(proj["x"]).shape[0])
+        shown = sum(int(g.rows.size) for g in groups)
+        noun = "crops (labels and inferences)" if st.kind == "crop" else "frames"
+        title = f"{n:,} {noun} of {st.dataset} · {st.model}"
+        fig = figures.embedding_figure(proj, groups, title=title, uirevision=f"{st.dataset}|{st.model}|{st.kind}|{st.colour}")
+        note = ""
+        if sampled:
+            note = f"showing a sample of {shown:,} of {n:,} points; zoom in to see every point of a region"
+        elif key["viewport"]:
+            note = f"zoomed: all {shown:,} points of this region"
+        return fig, {**key, "sampled": sampled, "n": n}, note
+
+    @app.callback(
+        Output(ids.EMB_VIEWPORT, "data"),
+        Input(ids.EMB_GRAPH, "relayoutData"),
+        DashState(ids.EMB_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def zoom(relayout, key):  # noqa: ANN001, ANN202
+        if not relayout or not key or key.get("n", 0) <= ctx.max_points:
+            return no_update
+        if relayout.get("xaxis.autorange") or relayout.get("autosize"):
+            return None if key.get("viewport") else no_update
+        try:
+            ranges = {"x": [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]],
+                      "y": [relayout["yaxis.range[0]"], relayout["yaxis.range[1]"]]}
+        except KeyError:
+            return no_update
+        return {"base": key["base"], "ranges": ranges}
+
+    @app.callback(
+        Output(ids.EMB_TOOLTIP, "show"),
+        Output(ids.EMB_TOOLTIP, "bbox"),
+        Output(ids.EMB_TOOLTIP, "children"),
+        Input(ids.EMB_GRAPH, "hoverData"),
+        DashState(ids.EMB_STATE, "data"),
+    )
+    def hover(event, key):  # noqa: ANN001, ANN202
+        hit = _point_row(ctx, key, event)
+        if hit is None:
+            return False, no_update, no_update
+        st, proj, row = hit
+        if st.kind == "crop":
+            src = "label" if int(proj["source"][row]) == 0 else "pred"
+            names = ctx.class_names(ctx.view(st.dataset))
+            body = thumb_card(ctx.crop_url(st, src, int(proj["ids"][row])), _crop_lines(names, proj, row), width=128)
+        else:
+            body = thumb_card(ctx.frame_url(st, int(proj["ids"][row]), size=240), _frame_lines(proj, row), width=220)
+        return True, event["points"][0].get("bbox"), body
+
+    @app.callback(
+        Output(ids.EMB_DETAIL, "children"),
+        Input(ids.EMB_GRAPH, "clickData"),
+        DashState(ids.EMB_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def click(event, key):  # noqa: ANN001, ANN202
+        hit = _point_row(ctx, key, event)
+        if hit is None:
+            return no_update
+        st, proj, row = hit
+        view = ctx.view(st.dataset)
+        try:
+            if st.kind == "crop":
+                return _crop_detail(ctx, st, view, proj, row)
+            return _frame_detail(ctx, st, view, proj, row)
+        except AquaembedError as exc:
+            return html.P(f"Cannot show this point: {exc}", className="ae-error")
+
+    app.clientside_callback(SELECT_JS, Output(ids.EMB_SELECTION, "data"), Input(ids.EMB_GRAPH, "selectedData"))
+
+    @app.callback(
+        Output(ids.EMB_SUMMARY, "children"),
+        Input(ids.EMB_SELECTION, "data"),
+        Input(ids.EMB_STATE, "data"),
+    )
+    def summary(selection, key):  # noqa: ANN001, ANN202
+        if dash.ctx.triggered_id == ids.EMB_STATE or not selection or not key:
+            return SUMMARY_HELP
+        st, proj, groups = _resolve(ctx, key)
+        n = int(np.asarray(proj["x"]).shape[0])
+        picked = [groups[int(c)].rows[np.asarray(idx, dtype=np.int64)] for c, idx in selection["curves"].items()
+                  if 0 <= int(c) < len(groups)]
+        rows = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+        rows = rows[(rows >= 0) & (rows < n)]
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        return _summary(ctx, st, proj, mask)
+
+
+# ------------------------------------------------------------------ panels
+
+
+def _crop_detail(ctx: Context, st: State, view: Any, proj: dict[str, Any], row: int) -> list[Any]:
+    names = ctx.class_names(view)
+    src = "label" if int(proj["source"][row]) == 0 else "pred"
+    cid, fid = int(proj["ids"][row]), int(proj["frame_id"][row])
+    sim = view.similar("crop", cid, k=8, model=st.model, conf=st.conf, iou=st.iou, source=src)
+    cards = []
+    for nb in sim["neighbors"]:
+        code = {name: code for code, name in figures.TYPE_ORDER}.get(nb["type"], -1)
+        cards.append(thumb_card(
+            ctx.crop_url(st, nb["source"], nb["id"]),
+            [f"{nb['class']} · {nb['source']}", f"{nb['type']}" + (f" · conf {nb['score']:.2f}" if nb["score"] is not None else ""),
+             f"sim {nb['similarity']:.2f} · frame {nb['frame_id']}"],
+            href=ctx.frame_url(st, nb["frame_id"], highlight=(nb["source"], nb["id"]), size=960),
+            badge=nb["type"], badge_colour=figures.type_colour(code), width=96, test_id="neighbour"))
+    return [
+        html.H3(f"{names[int(proj['class'][row])]} {'label' if src == 'label' else 'inference'} · {_type_name(proj['type'][row])}"),
+        html.P(" · ".join(_crop_lines(names, proj, row)[1:]), className="ae-muted"),
+        html.A(html.Img(src=ctx.frame_url(st, fid, highlight=(src, cid), size=640), className="ae-frame-img"),
+               href=ctx.frame_url(st, fid, highlight=(src, cid), size=1280), target="_blank"),
+        html.P("Labels solid, inferences dashed; the clicked box in white.", className="ae-help"),
+        html.H4("Most similar crops"),
+        html.Div(cards, className="ae-grid ae-neighbours"),
+    ]
+
+
+def _frame_detail(ctx: Context, st: State, view: Any, proj: dict[str, Any], row: int) -> list[Any]:
+    fid = int(proj["ids"][row])
+    sim = view.similar("frame", fid, k=8, model=st.model, conf=st.conf, iou=st.iou)
+    cards = []
+    for nb in sim["neighbors"]:
+        meta = nb.get("metadata") or {}
+        tag = " · ".join(str(v) for v in list(meta.values())[:2])
+        cards.append(thumb_card(
+            ctx.frame_url(st, nb["id"], size=240),
+            [f"frame {nb['id']} · sim {nb['similarity']:.2f}", tag,
+             f"P {figures.fmt(nb['precision'], 2)} R {figures.fmt(nb['recall'], 2)} F1 {figures.fmt(nb['f1'], 2)}"],
+            href=ctx.frame_url(st, nb["id"], size=1280), width=150, test_id="neighbour"))
+    meta = proj.get("metadata") or {}
+    return [
+        html.H3(f"Frame {fid}"),
+        html.P(" · ".join(_frame_lines(proj, row)[1:]), className="ae-muted"),
+        html.P(" · ".join(f"{k}: {meta[k][row]}" for k in meta), className="ae-muted"),
+        html.A(html.Img(src=ctx.frame_url(st, fid, size=640), className="ae-frame-img"),
+               href=ctx.frame_url(st, fid, size=1280), target="_blank"),
+        html.P("Labels solid, inferences dashed.", className="ae-help"),
+        html.H4("Similar scenes"),
+        html.Div(cards, className="ae-grid ae-neighbours"),
+    ]
+
+
+def _summary(ctx: Context, st: State, proj: dict[str, Any], mask: np.ndarray) -> list[Any]:
+    n, k = mask.size, int(mask.sum())
+    meta = dict(proj.get("metadata") or {})
+    view = ctx.view(st.dataset)
+    out: list[Any] = [html.H3(f"Selection: {k:,} {'crops' if st.kind == 'crop' else 'frames'} ({k / max(n, 1):.0%} of {n:,})")]
+    if st.kind == "crop":
+        names = ctx.class_names(view)
+        typ, src = np.asarray(proj["type"]), np.asarray(proj["source"])
+        pred, lab = src == 1, src == 0
+        tp = pred & (typ == TP)
+        fp = pred & ((typ == FP) | (typ == CONFUSION))
+        fn = lab & ((typ == FN) | (typ == CONFUSION))
+        parts = figures.selection_counts(tp, fp, fn, mask)
+        cats, s_t, r_t = figures.mix_counts(typ, mask, [c for c, _ in figures.TYPE_ORDER])
+        type_fig = figures.mix_figure([nm for _, nm in figures.TYPE_ORDER], s_t, r_t, title="confusion types",
+                                      colours=[figures.type_colour(c) for c in cats])
+        cls = np.asarray(proj["class"])
+        present = np.unique(cls[mask])
+        _, s_c, r_c = figures.mix_counts(cls, mask, present.tolist())
+        order = np.argsort(-s_c)[:12]
+        class_fig = figures.mix_figure([names[int(present[i])] for i in order], s_c[order], r_c[order], title="classes")
+        meta["class"] = np.asarray(names, dtype=object)[cls]
+        meta["source"] = np.where(lab, "label", "inference")
+        score = np.asarray(proj["score"])
+        sel = np.flatnonzero(mask)
+        sel = sel[np.argsort(-np.nan_to_num(score[sel], nan=-1.0), kind="stable")][:GRID_MAX]
+        thumbs = [thumb_card(ctx.crop_url(st, "label" if src[r] == 0 else "pred", int(proj["ids"][r])), _crop_lines(names, proj, r),
+                             href=ctx.frame_url(st, int(proj["frame_id"][r]), highlight=("label" if src[r] == 0 else "pred", int(proj["ids"][r])), size=1280),
+                             badge=_type_name(typ[r]), badge_colour=figures.type_colour(typ[r]), width=110) for r in sel.tolist()]
+        mixes = [dcc.Graph(figure=type_fig, config={"displayModeBar": False}, className="ae-mix"),
+                 dcc.Graph(figure=class_fig, config={"displayModeBar": False}, className="ae-mix")]
+        note = "TP and FP counted on the inference crops, FN on the label crops; a confusion counts on both sides."
+    else:
+        parts = figures.selection_counts(proj["tp"], proj["fp"], proj["fn"], mask)
+        f1 = np.asarray(proj["f1"])
+        sel = np.flatnonzero(mask)
+        sel = sel[np.argsort(np.nan_to_num(f1[sel], nan=2.0), kind="stable")][:GRID_MAX]
+        thumbs = [thumb_card(ctx.frame_url(st, int(proj["ids"][r]), size=240), _frame_lines(proj, r),
+                             href=ctx.frame_url(st, int(proj["ids"][r]), size=1280), width=170) for r in sel.tolist()]
+        mixes = []
+        note = "Counts are the per-frame TP/FP/FN summed over the frames."
+    over = figures.overrepresented(meta, mask)
+    if not mixes:
+        field = over[0]["field"] if over else next(iter(meta), None)
+        if field is not None:
+            cats, s_m, r_m = figures.mix_counts(np.asarray(meta[field]).astype(str), mask)
+            order = np.argsort(-s_m, kind="stable")[:12]
+            mixes = [dcc.Graph(figure=figures.mix_figure([cats[i] for i in order], s_m[order], r_m[order], title=field),
+                               config={"displayModeBar": False}, className="ae-mix")]
+    out += [
+        html.Div(className="ae-split", children=[
+            html.Div(className="ae-card ae-half", children=[
+                html.H4("Selection vs the rest"), counts_table(parts, "count"), html.P(note, className="ae-help"),
+                html.H4("What the selection has in common"), over_table(over)]),
+            html.Div(className="ae-card ae-half", children=mixes or [html.P("Over-represented values are those at least "
+                                                                               "15% of the selection and 1.3× more common than overall.",
+                                                                               className="ae-help")]),
+        ]),
+        html.H4(f"Selected {'crops, most confident first' if st.kind == 'crop' else 'frames, lowest F1 first'} "
+                f"(first {min(k, GRID_MAX)} of {k:,})"),
+        html.Div(thumbs, className="ae-grid"),
+    ]
+    return out

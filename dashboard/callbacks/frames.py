@@ -1,0 +1,112 @@
+"""Frame-grid callbacks: filter and sort frames by metrics and metadata, page through them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import numpy as np
+from dash import Input, Output, State as DashState, no_update
+
+from aquaembed.errors import AquaembedError
+
+from dashboard import figures, ids
+from dashboard.components import thumb_card
+from dashboard.context import Context, State
+from dashboard.pages.frames import METRICS
+
+PAGE_SIZE = 24
+MAX_VALUES = 500
+
+
+def register(app: dash.Dash, ctx: Context) -> None:
+    @app.callback(
+        Output(ids.FR_FILTER_FIELD, "options"),
+        Output(ids.FR_FILTER_VALUES, "options"),
+        Output(ids.FR_SORT, "options"),
+        Input(ids.STATE, "data"),
+        Input(ids.FR_FILTER_FIELD, "value"),
+    )
+    def options(data, field):  # noqa: ANN001, ANN202
+        if not data:
+            return no_update, no_update, no_update
+        view = ctx.view(data["dataset"])
+        meta = view.dataset.frames.metadata
+        values: list[str] = []
+        if field in meta:
+            uniq = np.unique(np.asarray(meta[field]).astype(str))
+            values = uniq[:MAX_VALUES].tolist()
+        sort = [{"label": n, "value": v} for v, n in METRICS] + [{"label": "frame id", "value": "id"}] + \
+            [{"label": f, "value": f} for f in meta]
+        return list(meta), values, sort
+
+    @app.callback(
+        Output(ids.FR_PAGE, "data"),
+        Input(ids.FR_PREV, "n_clicks"),
+        Input(ids.FR_NEXT, "n_clicks"),
+        Input(ids.FR_FILTER_METRIC, "value"),
+        Input(ids.FR_FILTER_MIN, "value"),
+        Input(ids.FR_FILTER_MAX, "value"),
+        Input(ids.FR_FILTER_FIELD, "value"),
+        Input(ids.FR_FILTER_VALUES, "value"),
+        Input(ids.FR_SORT, "value"),
+        Input(ids.FR_ORDER, "value"),
+        DashState(ids.FR_PAGE, "data"),
+        prevent_initial_call=True,
+    )
+    def page(*args):  # noqa: ANN002, ANN202
+        current = args[-1] or 0
+        trig = dash.ctx.triggered_id
+        if trig == ids.FR_PREV:
+            return max(0, current - 1)
+        if trig == ids.FR_NEXT:
+            return current + 1
+        return 0
+
+    @app.callback(
+        Output(ids.FR_GRID, "children"),
+        Output(ids.FR_TITLE, "children"),
+        Input(ids.FR_PAGE, "data"),
+        Input(ids.FR_FILTER_METRIC, "value"),
+        Input(ids.FR_FILTER_MIN, "value"),
+        Input(ids.FR_FILTER_MAX, "value"),
+        Input(ids.FR_FILTER_FIELD, "value"),
+        Input(ids.FR_FILTER_VALUES, "value"),
+        Input(ids.FR_SORT, "value"),
+        Input(ids.FR_ORDER, "value"),
+        Input(ids.STATE, "data"),
+    )
+    def grid(page_no, metric, lo, hi, field, values, sort, order, data):  # noqa: ANN001, ANN202
+        if not data or data["view"] != "frames":
+            return no_update, no_update
+        st = State(**data)
+        view = ctx.view(st.dataset)
+        ranges = {metric: (lo, hi)} if metric and (lo is not None or hi is not None) else None
+        equals = {field: list(values)} if field and values else None
+        query: dict[str, Any] = dict(conf=st.conf, iou=st.iou, sort=sort or "f1", order=order or "asc", equals=equals, ranges=ranges)
+        try:
+            total = view.frames(st.model, limit=0, **query)["total"]
+            pages = max(1, -(-total // PAGE_SIZE))
+            page_no = min(int(page_no or 0), pages - 1)
+            res = view.frames(st.model, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE, **query)
+        except AquaembedError as exc:
+            return [], f"Cannot filter: {exc}"
+        cards = []
+        for r in res["rows"]:
+            meta = r["metadata"]
+            tags = " · ".join(str(v) for k, v in meta.items() if k in ("scene", "time_of_day", "weather")) or \
+                " · ".join(str(v) for v in list(meta.values())[:3])
+            cards.append(thumb_card(
+                ctx.frame_url(st, r["id"], size=400),
+                [f"frame {r['id']} · {tags}",
+                 f"P {figures.fmt(r['precision'], 2)} · R {figures.fmt(r['recall'], 2)} · F1 {figures.fmt(r['f1'], 2)}",
+                 f"TP {r['tp']} · FP {r['fp']} · FN {r['fn']}"],
+                href=ctx.frame_url(st, r["id"], size=1280), width=300, test_id="frame-card"))
+        what = []
+        if ranges:
+            what.append(f"{lo if lo is not None else '−∞'} ≤ {metric} ≤ {hi if hi is not None else '∞'}")
+        if equals:
+            what.append(f"{field} ∈ {{{', '.join(values)}}}")
+        title = (f"{total:,} frames" + (f" where {' and '.join(what)}" if what else "") +
+                 f" · sorted by {sort} ({'low' if order == 'asc' else 'high'} first) · page {page_no + 1} of {pages}")
+        return cards, title

@@ -1,0 +1,146 @@
+"""Model-metrics callbacks: report, confusion matrix (heatmap or table), PR, COCO, cell examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State as DashState, html, no_update
+
+from dashboard import figures, ids
+from dashboard.components import thumb_card
+from dashboard.context import MANY_CLASSES, Context, State
+
+PAGE_SIZE = 24
+SORT_NAMES = {"score": "confidence", "iou": "IoU", "area": "box area", "aspect": "aspect ratio"}
+HIDDEN = {"display": "none"}
+SHOWN: dict[str, Any] = {}
+
+
+def _state(data: dict[str, Any] | None) -> State | None:
+    return State(**data) if data else None
+
+
+def register(app: dash.Dash, ctx: Context) -> None:
+    @app.callback(
+        Output(ids.MET_REPORT, "data"),
+        Output(ids.MET_CM_GRAPH, "figure"),
+        Output(ids.MET_PR_GRAPH, "figure"),
+        Output(ids.MET_COCO_GRAPH, "figure"),
+        Output(ids.MET_FEW, "style"),
+        Output(ids.MET_MANY, "style"),
+        Input(ids.STATE, "data"),
+        Input(ids.MET_CM_OPTIONS, "value"),
+    )
+    def draw(data, options):  # noqa: ANN001, ANN202
+        st = _state(data)
+        if st is None or st.view != "metrics":
+            return (no_update,) * 6
+        m = ctx.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, coco=True, pr=True)
+        many = len(m["classes"]) - 1 > MANY_CLASSES
+        options = options or []
+        cm_fig = no_update if many else figures.confusion_figure(
+            m["classes"], m["confusion_matrix"], normalise="norm" in options,
+            hide_diagonal="nodiag" in options, log="log" in options)
+        return (figures.report_rows(m), cm_fig, figures.pr_figure(m.get("pr_curves"), conf=st.conf),
+                figures.coco_figure(m.get("coco")), HIDDEN if many else SHOWN, SHOWN if many else HIDDEN)
+
+    @app.callback(
+        Output(ids.MET_CM_TABLE, "data"),
+        Output(ids.MET_CLASS_FILTER, "children"),
+        Input(ids.STATE, "data"),
+        Input(ids.MET_REPORT, "active_cell"),
+    )
+    def pairs(data, active):  # noqa: ANN001, ANN202
+        st = _state(data)
+        if st is None or st.view != "metrics":
+            return no_update, no_update
+        m = ctx.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, pr=False)
+        if len(m["classes"]) - 1 <= MANY_CLASSES:
+            return [], ""
+        chosen = active.get("row_id") if active else None
+        chosen = chosen if chosen in m["per_class"] else None
+        rows = figures.confusion_pairs(m["classes"], m["confusion_matrix"], class_filter=chosen)
+        note = (f"Cells whose label or prediction is {chosen!r} ({len(rows)})" if chosen else
+                f"All {len(rows)} non-zero cells; click a class in the report to filter")
+        return rows, note
+
+    @app.callback(
+        Output(ids.MET_CELL, "data"),
+        Input(ids.MET_CM_GRAPH, "clickData"),
+        Input(ids.MET_CM_TABLE, "active_cell"),
+        DashState(ids.MET_CM_TABLE, "data"),
+        prevent_initial_call=True,
+    )
+    def cell(click, active, rows):  # noqa: ANN001, ANN202
+        if dash.ctx.triggered_id == ids.MET_CM_GRAPH:
+            if not click or not click.get("points"):
+                return no_update
+            p = click["points"][0]
+            return {"gt": str(p["y"]), "pred": str(p["x"])}
+        if not active or not rows:
+            return no_update
+        hit = next((r for r in rows if r["id"] == active.get("row_id")), None)
+        return {"gt": hit["label"], "pred": hit["predicted"]} if hit else no_update
+
+    @app.callback(
+        Output(ids.MET_EX_PAGE, "data"),
+        Input(ids.MET_EX_PREV, "n_clicks"),
+        Input(ids.MET_EX_NEXT, "n_clicks"),
+        Input(ids.MET_CELL, "data"),
+        Input(ids.MET_EX_SORT, "value"),
+        Input(ids.MET_EX_ORDER, "value"),
+        DashState(ids.MET_EX_PAGE, "data"),
+        prevent_initial_call=True,
+    )
+    def page(_prev, _next, _cell, _sort, _order, current):  # noqa: ANN001, ANN202
+        trig = dash.ctx.triggered_id
+        if trig == ids.MET_EX_PREV:
+            return max(0, (current or 0) - 1)
+        if trig == ids.MET_EX_NEXT:
+            return (current or 0) + 1
+        return 0
+
+    @app.callback(
+        Output(ids.MET_EX_GRID, "children"),
+        Output(ids.MET_EX_TITLE, "children"),
+        Input(ids.MET_EX_PAGE, "data"),
+        Input(ids.MET_CELL, "data"),
+        Input(ids.MET_EX_SORT, "value"),
+        Input(ids.MET_EX_ORDER, "value"),
+        Input(ids.STATE, "data"),
+    )
+    def examples(page_no, cell_, sort, order, data):  # noqa: ANN001, ANN202
+        st = _state(data)
+        if st is None or st.view != "metrics":
+            return no_update, no_update
+        if not cell_:
+            return [], "Examples: click a confusion cell (the background row holds unmatched inferences: look there for missing labels)"
+        view = ctx.view(st.dataset)
+        total = view.matches(st.model, conf=st.conf, iou=st.iou, gt_class=cell_["gt"], pred_class=cell_["pred"], limit=0)["total"]
+        pages = max(1, -(-total // PAGE_SIZE))
+        page_no = min(int(page_no or 0), pages - 1)
+        res = view.matches(st.model, conf=st.conf, iou=st.iou, gt_class=cell_["gt"], pred_class=cell_["pred"],
+                           sort=sort or "score", order=order or "desc", limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+        cards = [_example_card(ctx, st, r) for r in res["rows"]]
+        title = (f"{cell_['gt']} → {cell_['pred']}: {total:,} examples · page {page_no + 1} of {pages} · "
+                 f"sorted by {SORT_NAMES.get(sort, sort)} ({'high' if order == 'desc' else 'low'} first)")
+        return cards, title
+
+
+def _example_card(ctx: Context, st: State, r: dict[str, Any]) -> html.Div:
+    if r.get("pred_index") is not None:
+        source, cid = "pred", int(r["pred_index"])
+    else:
+        source, cid = "label", int(r["gt_id"])
+    code = {name: code for code, name in figures.TYPE_ORDER}.get(r["type"], -1)
+    score = "—" if r.get("score") is None else f"{r['score']:.2f}"
+    iou = "—" if r.get("iou") is None else f"{r['iou']:.2f}"
+    card = thumb_card(
+        ctx.crop_url(st, source, cid, size=128),
+        [f"{r['gt_class']} → {r['pred_class']}", f"conf {score} · IoU {iou}",
+         f"area {r['area']:.0f} px² · frame {r['image_id']}"],
+        href=ctx.frame_url(st, int(r["image_id"]), highlight=(source, cid), size=1280),
+        badge=r["type"], badge_colour=figures.type_colour(code) if code != -1 else None, width=128, test_id="example",
+        data={"score": score, "iou": iou})
+    return card

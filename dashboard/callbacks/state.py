@@ -1,0 +1,94 @@
+"""The shared state: URL <-> header controls -> one ``State`` store every page listens to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State as DashState, html, no_update
+
+from dashboard import figures, ids
+from dashboard.context import Context, State
+
+HIDDEN = {"display": "none"}
+SHOWN: dict[str, Any] = {}
+
+
+def register(app: dash.Dash, ctx: Context) -> None:
+    @app.callback(
+        Output(ids.STATE, "data"),
+        Output(ids.URL, "search"),
+        Output(ids.DATASET, "options"),
+        Output(ids.DATASET, "value"),
+        Output(ids.MODEL, "options"),
+        Output(ids.MODEL, "value"),
+        Output(ids.CONF, "value"),
+        Output(ids.IOU, "value"),
+        Output(ids.VIEW, "value"),
+        Output(ids.EMB_KIND, "options"),
+        Output(ids.EMB_KIND, "value"),
+        Output(ids.EMB_COLOUR, "options"),
+        Output(ids.EMB_COLOUR, "value"),
+        Output(ids.ERROR, "children"),
+        *[Output(ids.PAGE_PREFIX + v, "style") for v in ids.VIEWS],
+        Input(ids.URL, "search"),
+        Input(ids.DATASET, "value"),
+        Input(ids.MODEL, "value"),
+        Input(ids.CONF, "value"),
+        Input(ids.IOU, "value"),
+        Input(ids.VIEW, "value"),
+        Input(ids.EMB_KIND, "value"),
+        Input(ids.EMB_COLOUR, "value"),
+        DashState(ids.STATE, "data"),
+    )
+    def sync(search, ds, model, conf, iou, view, kind, colour, previous):  # noqa: ANN001, ANN202
+        trig = dash.ctx.triggered_id
+        if trig in (None, ids.URL):
+            raw = State.from_query(search)
+        else:
+            raw = State(ds or "", model or "", conf if conf is not None else 0.5, iou if iou is not None else 0.5,
+                        view or ids.VIEWS[0], kind or "crop", colour or "")
+        names = ctx.names()
+        if not names:
+            err = html.Div(f"No datasets in {ctx.workspace.root}: run `aquaembed demo` or `aquaembed ingest` first.")
+            return (no_update,) * 13 + (err,) + (no_update,) * len(ids.VIEWS)
+        st = ctx.normalise(raw)
+        view_obj = ctx.view(st.dataset)
+        kinds = ctx.kinds(view_obj)
+        current = (ds, model, conf, iou, view, kind, colour)
+        wanted = (st.dataset, st.model, st.conf, st.iou, st.view, st.kind, st.colour)
+        keep = [no_update if c == w else w for c, w in zip(current, wanted)]
+        data = st.as_dict()
+        query = st.to_query()
+        return (
+            no_update if previous == data else data,
+            no_update if search == query else query,
+            names,
+            keep[0],
+            view_obj.models(),
+            keep[1],
+            keep[2],
+            keep[3],
+            keep[4],
+            [{"label": "crops (boxes)", "value": "crop", "disabled": "crop" not in kinds},
+             {"label": "frames", "value": "frame", "disabled": "frame" not in kinds}],
+            keep[5],
+            figures.colour_options(st.kind, ctx.metadata_fields(view_obj)),
+            keep[6],
+            None,
+            *[SHOWN if v == st.view else HIDDEN for v in ids.VIEWS],
+        )
+
+    @app.callback(Output(ids.HEADLINE, "children"), Input(ids.STATE, "data"))
+    def headline(data):  # noqa: ANN001, ANN202
+        if not data:
+            return no_update
+        st = State(**data)
+        o = ctx.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, pr=False)["overall"]
+        return [
+            html.Span(f"{st.dataset} · {st.model} · conf ≥ {st.conf:.2f} · IoU ≥ {st.iou:.2f}", className="ae-muted"),
+            html.Span(f"precision {figures.fmt(o['precision'])}", className="ae-kpi"),
+            html.Span(f"recall {figures.fmt(o['recall'])}", className="ae-kpi"),
+            html.Span(f"F1 {figures.fmt(o['f1'])}", className="ae-kpi"),
+            html.Span(f"TP {o['tp']:,} · FP {o['fp']:,} · FN {o['fn']:,}", className="ae-muted"),
+        ]

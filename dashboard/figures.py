@@ -1,0 +1,652 @@
+"""Pure figure- and table-building functions of the dashboard.
+
+Everything here takes plain data (numpy arrays, the dicts that
+:class:`aquaembed.explore.DatasetView` returns) and gives back a Plotly figure or
+rows for a table. Nothing reads the store, nothing computes a metric: counts come from
+the library, ratios from :func:`aquaembed.metrics.ratios`. Tests call these functions
+without a browser.
+
+The embedding scatter is split into *groups*: one trace per confusion type, class or
+metadata value, or one coloured trace plus one grey trace for undefined values. The
+same grouping maps a ``(curveNumber, pointIndex)`` from a browser event back to a row
+of the projection, so no per-point data has to travel to the browser and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from aquaembed.matching import CONFUSION, FN, FP, TP
+from aquaembed.metrics import BELOW_THRESHOLD, ratios
+from aquaembed.render import TYPE_COLOURS
+
+__all__ = [
+    "UNDEFINED_GREY",
+    "TYPE_ORDER",
+    "FRAME_METRICS",
+    "CROP_COLOURS",
+    "Group",
+    "type_colour",
+    "colour_options",
+    "default_colour",
+    "visible_rows",
+    "embedding_groups",
+    "embedding_figure",
+    "row_of_point",
+    "normalise_rows",
+    "confusion_figure",
+    "confusion_pairs",
+    "report_rows",
+    "pr_figure",
+    "coco_figure",
+    "mix_counts",
+    "overrepresented",
+    "selection_counts",
+    "mix_figure",
+    "fmt",
+]
+
+UNDEFINED_GREY = "rgb(170, 170, 170)"
+"""Colour of a point whose value is undefined (a ratio with a zero denominator)."""
+
+TYPE_ORDER: tuple[tuple[int, str], ...] = (
+    (TP, "TP"),
+    (FP, "FP"),
+    (FN, "FN"),
+    (CONFUSION, "confusion"),
+    (BELOW_THRESHOLD, "below threshold"),
+)
+"""Crop confusion types in legend order: (type code, legend name)."""
+
+FRAME_METRICS = ("f1", "precision", "recall")
+CROP_COLOURS = ("type", "class", "score")
+META_PREFIX = "meta:"
+CATEGORICAL_MAX = 24
+"""A numeric metadata field with more distinct values than this is coloured continuously."""
+
+METRIC_SCALE = "RdYlGn"
+VALUE_SCALE = "Viridis"
+PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3) + tuple(qualitative.Alphabet)
+
+
+def type_colour(code: int) -> str:
+    """CSS colour of a confusion type code (the colours of :data:`aquaembed.render.TYPE_COLOURS`)."""
+    r, g, b = TYPE_COLOURS[int(code)]
+    return f"rgb({r}, {g}, {b})"
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A ratio for display: ``"—"`` when undefined (None or NaN)."""
+    if value is None:
+        return "—"
+    v = float(value)
+    return "—" if v != v else f"{v:.{digits}f}"
+
+
+# ---------------------------------------------------------------- embedding
+
+
+def colour_options(kind: str, metadata_fields: Sequence[str]) -> list[dict[str, str]]:
+    """The colour-by choices of a projection kind (``"frame"`` or ``"crop"``)."""
+    if kind == "crop":
+        return [
+            {"label": "confusion type", "value": "type"},
+            {"label": "class", "value": "class"},
+            {"label": "confidence", "value": "score"},
+        ] + [{"label": f"frame {f}", "value": META_PREFIX + f} for f in metadata_fields]
+    return [
+        {"label": "F1", "value": "f1"},
+        {"label": "precision", "value": "precision"},
+        {"label": "recall", "value": "recall"},
+    ] + [{"label": f, "value": META_PREFIX + f} for f in metadata_fields]
+
+
+def default_colour(kind: str) -> str:
+    """The colour-by a projection kind opens with."""
+    return "type" if kind == "crop" else "f1"
+
+
+@dataclass(frozen=True)
+class Group:
+    """One trace of the embedding scatter.
+
+    Attributes
+    ----------
+    name : str
+        Legend entry.
+    rows : int64 array
+        Rows of the projection drawn by this trace, in trace order.
+    colour : str, optional
+        A fixed colour; None when ``values`` are mapped through a colour scale.
+    values : float array, optional
+        Per-point values (same length as ``rows``) for a continuous colour scale.
+    scale, cmin, cmax, title
+        The colour scale, its range and the colour bar's title (continuous groups).
+    opacity : float
+        Marker opacity (below-threshold inferences are drawn faint).
+    """
+
+    name: str
+    rows: np.ndarray
+    colour: str | None = None
+    values: np.ndarray | None = None
+    scale: str = VALUE_SCALE
+    cmin: float | None = None
+    cmax: float | None = None
+    title: str = ""
+    opacity: float = 0.85
+
+
+def visible_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    max_points: int = 300_000,
+    viewport: Mapping[str, Sequence[float]] | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, bool]:
+    """Rows to draw: those inside the viewport, sampled down to ``max_points``.
+
+    Parameters
+    ----------
+    x, y : float arrays, shape (n,)
+    max_points : int
+        Most points sent to the browser.
+    viewport : {"x": [lo, hi], "y": [lo, hi]}, optional
+        The zoomed ranges; None for the whole map.
+    seed : int
+        Seed of the (deterministic) sample.
+
+    Returns
+    -------
+    rows : int64 array, sorted
+    sampled : bool
+        True when some rows inside the viewport were left out.
+    """
+    n = int(np.asarray(x).shape[0])
+    rows = np.arange(n, dtype=np.int64)
+    if viewport:
+        keep = np.ones(n, dtype=bool)
+        for key, col in (("x", x), ("y", y)):
+            lo, hi = sorted(float(v) for v in viewport[key])
+            keep &= (col >= lo) & (col <= hi)
+        rows = rows[keep]
+    if rows.size <= max_points:
+        return rows, False
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(rows, size=max_points, replace=False)), True
+
+
+def _meta_groups(col: np.ndarray, rows: np.ndarray, field: str) -> list[Group]:
+    vals = np.asarray(col)[rows]
+    if vals.dtype.kind in "iuf":
+        uniq = np.unique(vals[~np.isnan(vals.astype(np.float64))])
+        if uniq.size > CATEGORICAL_MAX:
+            return _continuous(vals.astype(np.float64), rows, field, VALUE_SCALE, None, None)
+    strs = np.asarray([("—" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in vals.tolist()], dtype=object)
+    uniq = sorted(set(strs.tolist()), key=lambda s: (s == "—", s))
+    return [
+        Group(name=str(u), rows=rows[strs == u], colour=UNDEFINED_GREY if u == "—" else PALETTE[i % len(PALETTE)])
+        for i, u in enumerate(uniq)
+    ]
+
+
+def _continuous(values: np.ndarray, rows: np.ndarray, title: str, scale: str, cmin: float | None, cmax: float | None,
+                undefined: str = "undefined (—)") -> list[Group]:
+    values = np.asarray(values, dtype=np.float64)
+    ok = ~np.isnan(values)
+    return [
+        Group(name=title, rows=rows[ok], values=values[ok], scale=scale, cmin=cmin, cmax=cmax, title=title),
+        Group(name=f"{title} {undefined}", rows=rows[~ok], colour=UNDEFINED_GREY),
+    ]
+
+
+def embedding_groups(
+    proj: Mapping[str, Any],
+    colour: str,
+    *,
+    class_names: Sequence[str],
+    rows: np.ndarray | None = None,
+) -> list[Group]:
+    """Split the projection's rows into traces for a colour-by choice.
+
+    Parameters
+    ----------
+    proj : mapping
+        :meth:`DatasetView.projection` output (``kind`` "frame" or "crop").
+    colour : str
+        Frames: ``f1``, ``precision``, ``recall`` or ``meta:<field>``; crops: ``type``,
+        ``class``, ``score`` or ``meta:<field>`` (then ``proj`` needs ``metadata``
+        columns aligned with the crops, see :func:`crop_metadata`).
+    class_names : list of str
+        Class names in class-index order (background excluded).
+    rows : int array, optional
+        The rows to draw (default all).
+
+    Returns
+    -------
+    list of Group
+        The grouping is stable for a given colour-by: every type or class keeps its
+        trace even when empty, so legend clicks survive a threshold change.
+    """
+    n = int(np.asarray(proj["x"]).shape[0])
+    rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    if colour.startswith(META_PREFIX):
+        field = colour[len(META_PREFIX):]
+        meta = proj.get("metadata") or {}
+        if field not in meta:
+            raise KeyError(f"unknown metadata field {field!r}; known: {', '.join(meta)}")
+        return _meta_groups(meta[field], rows, field)
+    if proj["kind"] == "frame":
+        if colour not in FRAME_METRICS:
+            raise KeyError(f"frames are coloured by {', '.join(FRAME_METRICS)} or a metadata field, got {colour!r}")
+        title = {"f1": "F1"}.get(colour, colour)
+        return _continuous(np.asarray(proj[colour])[rows], rows, title, METRIC_SCALE, 0.0, 1.0)
+    if colour == "type":
+        types = np.asarray(proj["type"])[rows]
+        return [Group(name=name, rows=rows[types == code], colour=type_colour(code),
+                      opacity=0.35 if code == BELOW_THRESHOLD else 0.85) for code, name in TYPE_ORDER]
+    if colour == "class":
+        cls = np.asarray(proj["class"])[rows]
+        return [Group(name=str(nm), rows=rows[cls == i], colour=PALETTE[i % len(PALETTE)]) for i, nm in enumerate(class_names)]
+    if colour == "score":
+        return _continuous(np.asarray(proj["score"])[rows], rows, "confidence", VALUE_SCALE, 0.0, 1.0,
+                           undefined="(labels: none)")
+    raise KeyError(f"crops are coloured by {', '.join(CROP_COLOURS)} or a metadata field, got {colour!r}")
+
+
+def _marker_size(n: int) -> float:
+    return 7.0 if n < 3_000 else 5.0 if n < 30_000 else 3.5 if n < 150_000 else 2.5
+
+
+def embedding_figure(
+    proj: Mapping[str, Any],
+    groups: Sequence[Group],
+    *,
+    title: str = "",
+    uirevision: str = "",
+) -> go.Figure:
+    """The WebGL scatter of a projection, one trace per group.
+
+    Coordinates go in as float32 numpy arrays, so Plotly sends them base64-encoded.
+    Hover labels are off: the dashboard shows a tooltip with a thumbnail instead.
+    """
+    x = np.asarray(proj["x"], dtype=np.float32)
+    y = np.asarray(proj["y"], dtype=np.float32)
+    total = sum(int(g.rows.size) for g in groups)
+    size = _marker_size(total)
+    fig = go.Figure()
+    for g in groups:
+        marker: dict[str, Any] = {"size": size, "opacity": g.opacity, "line": {"width": 0}}
+        if g.values is not None:
+            marker.update(
+                color=np.asarray(g.values, dtype=np.float32),
+                colorscale=g.scale,
+                cmin=g.cmin,
+                cmax=g.cmax,
+                showscale=True,
+                colorbar={"title": {"text": g.title}, "thickness": 12, "len": 0.6, "y": 0.35},
+            )
+        else:
+            marker["color"] = g.colour
+        fig.add_trace(
+            go.Scattergl(
+                x=x[g.rows],
+                y=y[g.rows],
+                mode="markers",
+                name=f"{g.name} ({g.rows.size:,})",
+                uid=g.name,
+                marker=marker,
+                hoverinfo="none",
+                showlegend=True,
+            )
+        )
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": title, "x": 0.01, "font": {"size": 14}},
+        dragmode="lasso",
+        uirevision=uirevision,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"itemsizing": "constant", "title": {"text": "click: hide · double-click: isolate"}, "y": 1, "x": 1.02},
+        xaxis={"showticklabels": False, "title": None, "zeroline": False, "showgrid": False},
+        yaxis={"showticklabels": False, "title": None, "zeroline": False, "showgrid": False},
+        hovermode="closest",
+        clickmode="event+select",
+    )
+    return fig
+
+
+def row_of_point(groups: Sequence[Group], curve: int, index: int) -> int | None:
+    """The projection row of point ``index`` of trace ``curve`` (None when out of range)."""
+    if not 0 <= curve < len(groups):
+        return None
+    rows = groups[curve].rows
+    return int(rows[index]) if 0 <= index < rows.size else None
+
+
+# ---------------------------------------------------------------- confusion matrix
+
+
+def normalise_rows(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (the share of a label class's outcomes); NaN for an empty row."""
+    cm = np.asarray(cm, dtype=np.float64)
+    sums = cm.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sums > 0, cm / np.where(sums > 0, sums, 1.0), np.nan)
+
+
+def _cell_meaning(g: int, p: int, bg: int) -> str:
+    if g == bg and p == bg:
+        return "not used (nothing is background on both sides)"
+    if g == bg:
+        return "FP: an inference that matched no label (a missing label if confident?)"
+    if p == bg:
+        return "FN: a label that no inference matched (missed)"
+    return "TP: right class" if g == p else "confusion: matched, wrong class (FN of the label, FP of the prediction)"
+
+
+def confusion_figure(
+    classes: Sequence[str],
+    cm: Sequence[Sequence[int]] | np.ndarray,
+    *,
+    normalise: bool = False,
+    hide_diagonal: bool = False,
+    log: bool = False,
+) -> go.Figure:
+    """Heatmap of the confusion matrix, background row and column included.
+
+    Parameters
+    ----------
+    classes : list of str
+        Class names with ``"background"`` last (the ``evaluate`` JSON order).
+    cm : (C+1, C+1) counts
+        Rows are label classes, columns inference classes.
+    normalise : bool
+        Colour by the share of each label row (cells show the percentage and the count).
+    hide_diagonal : bool
+        Blank the TP cells so confusions stand out.
+    log : bool
+        Logarithmic colour (log10 of 1 + value); cells still show the counts.
+    """
+    counts = np.asarray(cm, dtype=np.int64)
+    n = counts.shape[0]
+    bg = n - 1
+    z = normalise_rows(counts) if normalise else counts.astype(np.float64)
+    if hide_diagonal:
+        z = z.copy()
+        idx = np.arange(bg)
+        z[idx, idx] = np.nan
+    text = np.empty((n, n), dtype=object)
+    for g in range(n):
+        for p in range(n):
+            if hide_diagonal and g == p and g != bg:
+                text[g, p] = ""
+            elif normalise:
+                share = z[g, p]
+                text[g, p] = f"{counts[g, p]}<br>{share:.0%}" if share == share and counts[g, p] else (str(counts[g, p]) if counts[g, p] else "")
+            else:
+                text[g, p] = str(counts[g, p]) if counts[g, p] else ""
+    meaning = np.array([[_cell_meaning(g, p, bg) for p in range(n)] for g in range(n)], dtype=object)
+    custom = np.dstack([counts.astype(object), meaning])
+    colour_z = np.log10(1.0 + z) if log else z
+    names = [str(c) for c in classes]
+    colorbar: dict[str, Any] = {"title": {"text": "share of row" if normalise else "count"}, "thickness": 12}
+    if log:
+        top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
+        ticks = [v for v in ([0, 0.01, 0.1, 0.5, 1] if normalise else [0, 1, 10, 100, 1000, 10_000, 100_000]) if v <= max(top, 1e-9) * 1.0001]
+        colorbar.update(tickvals=[float(np.log10(1 + t)) for t in ticks], ticktext=[str(t) for t in ticks])
+        colorbar["title"]["text"] += " (log)"
+    fig = go.Figure(
+        go.Heatmap(
+            z=colour_z,
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            customdata=custom,
+            hovertemplate="label: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+            colorscale="Blues",
+            colorbar=colorbar,
+            xgap=1,
+            ygap=1,
+            hoverongaps=False,
+        )
+    )
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": "Confusion matrix (click a cell for its examples)", "x": 0.01, "font": {"size": 14}},
+        xaxis={"title": "predicted class (inference)", "side": "bottom", "tickangle": -30, "type": "category"},
+        yaxis={"title": "label class (ground truth)", "autorange": "reversed", "type": "category"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def confusion_pairs(
+    classes: Sequence[str],
+    cm: Sequence[Sequence[int]] | np.ndarray,
+    *,
+    class_filter: str | None = None,
+) -> list[dict[str, Any]]:
+    """The non-zero cells of the confusion matrix as table rows (the many-class matrix).
+
+    Each row: ``id`` ("label|predicted"), ``label``, ``predicted``, ``count``,
+    ``row_share`` (share of the label row, None for an empty row), ``kind``.
+    ``class_filter`` keeps the cells whose label or prediction is that class.
+    """
+    counts = np.asarray(cm, dtype=np.int64)
+    shares = normalise_rows(counts)
+    bg = counts.shape[0] - 1
+    out = []
+    for g, p in zip(*np.nonzero(counts)):
+        gl, pl = str(classes[g]), str(classes[p])
+        if class_filter is not None and class_filter not in (gl, pl):
+            continue
+        if g == bg:
+            kind = "FP (no label)"
+        elif p == bg:
+            kind = "FN (missed)"
+        else:
+            kind = "TP" if g == p else "confusion"
+        share = float(shares[g, p])
+        out.append({"id": f"{gl}|{pl}", "label": gl, "predicted": pl, "count": int(counts[g, p]),
+                    "row_share": None if share != share else share, "kind": kind})
+    out.sort(key=lambda r: (r["kind"] == "TP", -r["count"]))
+    return out
+
+
+def report_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the classification report from :meth:`DatasetView.metrics` output.
+
+    One row per class (``id`` = class name) with ``labels`` (TP + FN), ``predictions``
+    (TP + FP), the counts and the ratios (None when undefined), then the ``overall`` row.
+    """
+    rows = []
+    items = list(metrics["per_class"].items()) + [("overall", metrics["overall"])]
+    for name, rec in items:
+        rows.append({
+            "id": name, "class": name,
+            "labels": int(rec["tp"]) + int(rec["fn"]), "predictions": int(rec["tp"]) + int(rec["fp"]),
+            "tp": int(rec["tp"]), "fp": int(rec["fp"]), "fn": int(rec["fn"]),
+            "precision": rec["precision"], "recall": rec["recall"], "f1": rec["f1"],
+        })
+    return rows
+
+
+# ---------------------------------------------------------------- PR curves and COCO
+
+
+def pr_figure(curves: Mapping[str, Any] | None, *, conf: float, max_shown: int = 10) -> go.Figure:
+    """Precision-recall curves (confidence sweep), one per class plus overall.
+
+    The current confidence threshold is marked on each curve. Beyond ``max_shown``
+    classes, the extra curves start hidden (click their legend entry to show them).
+    """
+    fig = go.Figure()
+    if not curves:
+        fig.add_annotation(text="no PR curves", showarrow=False)
+        return fig
+    thr = np.asarray(curves["thresholds"], dtype=np.float64)
+    at = int(np.argmin(np.abs(thr - conf))) if thr.size else 0
+    series = [("overall", curves["overall"])] + list(curves["per_class"].items())
+    for i, (name, c) in enumerate(series):
+        p = np.asarray([np.nan if v is None else v for v in c["precision"]], dtype=np.float64)
+        r = np.asarray([np.nan if v is None else v for v in c["recall"]], dtype=np.float64)
+        colour = "black" if name == "overall" else PALETTE[(i - 1) % len(PALETTE)]
+        visible: bool | str = True if i <= max_shown else "legendonly"
+        fig.add_trace(go.Scatter(
+            x=r, y=p, mode="lines", name=name, legendgroup=name, visible=visible,
+            line={"color": colour, "width": 3 if name == "overall" else 1.5},
+            customdata=thr, hovertemplate=f"{name}<br>conf ≥ %{{customdata:.2f}}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<extra></extra>",
+        ))
+        if thr.size:
+            fig.add_trace(go.Scatter(
+                x=[r[at]], y=[p[at]], mode="markers", legendgroup=name, showlegend=False, visible=visible,
+                marker={"color": colour, "size": 9, "symbol": "circle-open", "line": {"width": 2}},
+                hovertemplate=f"{name} at conf {thr[at]:.2f}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<extra></extra>",
+            ))
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": f"Precision-recall (circles: confidence {conf:.2f})", "x": 0.01, "font": {"size": 14}},
+        xaxis={"title": "recall", "range": [0, 1.02]},
+        yaxis={"title": "precision", "range": [0, 1.02]},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"font": {"size": 11}},
+    )
+    return fig
+
+
+def coco_figure(coco: Mapping[str, Any] | None) -> go.Figure:
+    """Bar chart of the twelve COCO numbers (AP@[.50:.95] ... ARl); undefined ones shown as "—"."""
+    fig = go.Figure()
+    if not coco:
+        fig.add_annotation(text="COCO mAP not available", showarrow=False)
+        return fig
+    names = list(coco)
+    vals = [np.nan if coco[k] is None or coco[k] < 0 else float(coco[k]) for k in names]
+    colours = ["#1f77b4" if k.startswith("AP") else "#7f7f7f" for k in names]
+    fig.add_trace(go.Bar(x=names, y=vals, marker_color=colours, text=[fmt(v) for v in vals], textposition="outside",
+                         hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": "COCO mAP (independent of the sliders; blue AP, grey AR)", "x": 0.01, "font": {"size": 14}},
+        yaxis={"range": [0, 1.1], "title": "value"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- selection summaries
+
+
+def mix_counts(values: np.ndarray, mask: np.ndarray, categories: Sequence[Any] | None = None) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """Counts of each category inside (``mask``) and outside the selection.
+
+    Returns
+    -------
+    categories, selected counts (int64), rest counts (int64)
+    """
+    values = np.asarray(values)
+    mask = np.asarray(mask, dtype=bool)
+    cats = list(categories) if categories is not None else sorted(set(values.tolist()), key=str)
+    sel = np.array([int(np.count_nonzero(mask & (values == c))) for c in cats], dtype=np.int64)
+    rest = np.array([int(np.count_nonzero(~mask & (values == c))) for c in cats], dtype=np.int64)
+    return cats, sel, rest
+
+
+def overrepresented(
+    columns: Mapping[str, np.ndarray],
+    mask: np.ndarray,
+    *,
+    min_share: float = 0.15,
+    min_lift: float = 1.3,
+    top: int = 8,
+    max_values: int = 50,
+) -> list[dict[str, Any]]:
+    """Metadata values much more common in the selection than in the rest.
+
+    Parameters
+    ----------
+    columns : mapping of field name to array (n,)
+    mask : bool array (n,)
+        The selection.
+    min_share : float
+        Smallest share of the selection a value must hold.
+    min_lift : float
+        Smallest ratio of its share in the selection to its share overall.
+    max_values : int
+        Fields with more distinct values (ids, counters) are skipped.
+
+    Returns
+    -------
+    list of dict ``field``, ``value``, ``selected`` (share), ``rest`` (share), ``lift``,
+    the largest difference of shares first
+    """
+    mask = np.asarray(mask, dtype=bool)
+    n_sel, n_rest = int(mask.sum()), int((~mask).sum())
+    n = mask.size
+    out = []
+    if n_sel == 0:
+        return out
+    for field, col in columns.items():
+        strs = np.asarray(col).astype(str)
+        uniq, inv = np.unique(strs, return_inverse=True)
+        if uniq.size > max_values or uniq.size < 2:
+            continue
+        sel = np.bincount(inv[mask], minlength=uniq.size)
+        allc = np.bincount(inv, minlength=uniq.size)
+        rest = allc - sel
+        for j, value in enumerate(uniq.tolist()):
+            s_share = sel[j] / n_sel
+            o_share = allc[j] / n
+            r_share = rest[j] / n_rest if n_rest else 0.0
+            lift = s_share / o_share if o_share else 0.0
+            if s_share >= min_share and lift >= min_lift:
+                out.append({"field": field, "value": value, "selected": float(s_share), "rest": float(r_share), "lift": float(lift)})
+    out.sort(key=lambda r: r["selected"] - r["rest"], reverse=True)
+    return out[:top]
+
+
+def selection_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, mask: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Summed TP/FP/FN and their ratios for the selection and the rest.
+
+    The counts are those the library returned per frame (or per crop side); the ratios
+    come from :func:`aquaembed.metrics.ratios`.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    out = {}
+    for part, m in (("selection", mask), ("rest", ~mask)):
+        t, f, n = (int(np.asarray(a)[m].sum()) for a in (tp, fp, fn))
+        r = ratios(np.array(t), np.array(f), np.array(n))
+        out[part] = {"count": int(m.sum()), "tp": t, "fp": f, "fn": n,
+                     **{k: (None if np.isnan(v) else float(v)) for k, v in r.items()}}
+    return out
+
+
+def mix_figure(categories: Sequence[Any], selected: np.ndarray, rest: np.ndarray, *, title: str,
+               colours: Sequence[str] | None = None) -> go.Figure:
+    """Grouped horizontal bars: the share of each category in the selection and in the rest."""
+    selected = np.asarray(selected, dtype=np.float64)
+    rest = np.asarray(rest, dtype=np.float64)
+    s_share = selected / selected.sum() if selected.sum() else selected
+    r_share = rest / rest.sum() if rest.sum() else rest
+    names = [str(c) for c in categories]
+    fig = go.Figure([
+        go.Bar(y=names, x=s_share, orientation="h", name="selection", marker_color=list(colours) if colours else "#1f77b4",
+               text=[f"{int(c)}" for c in selected], textposition="auto", hovertemplate="%{y}: %{x:.0%} of selection<extra></extra>"),
+        go.Bar(y=names, x=r_share, orientation="h", name="rest", marker_color="rgba(150,150,150,0.6)",
+               hovertemplate="%{y}: %{x:.0%} of the rest<extra></extra>"),
+    ])
+    fig.update_layout(
+        template="plotly_white", barmode="group", height=80 + 26 * len(names),
+        title={"text": title, "x": 0.01, "font": {"size": 13}},
+        xaxis={"tickformat": ".0%", "title": None}, yaxis={"autorange": "reversed"},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.15},
+        showlegend=True,
+    )
+    return fig

@@ -1,0 +1,69 @@
+"""Component ids of the dashboard, in one place.
+
+Every layout and every callback refers to components through these constants, so a
+renamed id cannot leave a callback pointing at nothing. Browser tests use them too.
+"""
+
+from __future__ import annotations
+
+# ---- shell: URL, header controls, view tabs
+URL = "url"
+DATASET = "ctl-dataset"
+MODEL = "ctl-model"
+CONF = "ctl-conf"
+IOU = "ctl-iou"
+VIEW = "ctl-view"
+STATE = "state"  # the normalised page state (dataset, model, thresholds, view, kind, colour)
+HEADLINE = "headline"
+ERROR = "error-banner"
+
+VIEWS = ("embedding", "metrics", "frames")
+"""The pages, in tab order (also the ``view`` value in the URL)."""
+
+PAGE_PREFIX = "page-"
+"""Each page's container is ``PAGE_PREFIX + view``."""
+
+# ---- embedding view
+EMB_KIND = "emb-kind"
+EMB_COLOUR = "emb-colour"
+EMB_GRAPH = "emb-graph"
+EMB_NOTE = "emb-note"
+EMB_TOOLTIP = "emb-tooltip"
+EMB_STATE = "emb-state"  # which rows each trace holds (a small key, not the data)
+EMB_SELECTION = "emb-selection"  # compact selection: {curve: [point indices]}
+EMB_VIEWPORT = "emb-viewport"  # zoomed ranges (full detail beyond the sampling cap)
+EMB_DETAIL = "emb-detail"  # click side panel
+EMB_SUMMARY = "emb-summary"  # lasso summary
+
+# ---- metrics view
+MET_REPORT = "met-report"
+MET_CM_GRAPH = "met-cm-graph"
+MET_CM_OPTIONS = "met-cm-options"
+MET_CM_TABLE = "met-cm-table"
+MET_CLASS_FILTER = "met-class-filter"
+MET_PR_GRAPH = "met-pr-graph"
+MET_COCO_GRAPH = "met-coco-graph"
+MET_CELL = "met-cell"  # the chosen confusion cell {"gt": .., "pred": ..}
+MET_EX_SORT = "met-ex-sort"
+MET_EX_ORDER = "met-ex-order"
+MET_EX_PAGE = "met-ex-page"
+MET_EX_PREV = "met-ex-prev"
+MET_EX_NEXT = "met-ex-next"
+MET_EX_TITLE = "met-ex-title"
+MET_EX_GRID = "met-ex-grid"
+MET_MANY = "met-many"  # container of the many-class tables
+MET_FEW = "met-few"  # container of the heatmap
+
+# ---- frame grid
+FR_FILTER_METRIC = "fr-filter-metric"
+FR_FILTER_MIN = "fr-filter-min"
+FR_FILTER_MAX = "fr-filter-max"
+FR_FILTER_FIELD = "fr-filter-field"
+FR_FILTER_VALUES = "fr-filter-values"
+FR_SORT = "fr-sort"
+FR_ORDER = "fr-order"
+FR_PAGE = "fr-page"
+FR_PREV = "fr-prev"
+FR_NEXT = "fr-next"
+FR_TITLE = "fr-title"
+FR_GRID = "fr-grid"

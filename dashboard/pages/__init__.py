@@ -1,0 +1,2 @@
+"""One module per page, each holding its layout (``layout(ctx)``); the shell holds the
+header shared by every page."""

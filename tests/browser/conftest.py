@@ -1,0 +1,219 @@
+"""Fixtures of the browser tests: a small demo, a 30-class dataset, the app on a free port,
+and one headless Chromium driven by selenium.
+
+Without Chromium or chromedriver the tests skip with the reason, except under CI (``CI``
+set), where their absence is a failure. Screenshots go to ``artifacts/screenshots``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+CHROME_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
+    "--window-size=1500,1100",
+)
+
+
+def _find(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+        if path:
+            return path
+    return None
+
+
+def _require_browser() -> tuple[str, str]:
+    chrome = _find(("chromium", "chromium-browser", "google-chrome"))
+    driver = _find(("chromedriver",))
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing = "the selenium package"
+    else:
+        missing = ", ".join(n for n, p in (("chromium", chrome), ("chromedriver", driver)) if p is None)
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {missing} is missing: the browser tests cannot run")
+        pytest.skip(f"{missing} not installed (apt-get install chromium chromium-driver) - browser tests skipped")
+    return chrome, driver  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def browser_paths() -> tuple[str, str]:
+    return _require_browser()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory, browser_paths: tuple[str, str]) -> Path:
+    """A 150-frame demo (dataset ``demo``, inference set ``detector``), built once."""
+    out = tmp_path_factory.mktemp("demo")
+    subprocess.run([sys.executable, "-m", "aquaembed", "demo", "--data", str(out), "--frames", "150", "--no-serve"],
+                   check=True, capture_output=True, cwd=REPO, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="session")
+def many_dir(tmp_path_factory: pytest.TempPathFactory, browser_paths: tuple[str, str]) -> Path:
+    """A synthetic 30-class dataset with random crop and frame embeddings."""
+    from aquaembed.ingest import add_inferences, ingest
+    from aquaembed.synthetic import write_coco
+
+    src = tmp_path_factory.mktemp("many-src")
+    data = tmp_path_factory.mktemp("many")
+    gt, pred = write_coco(src, 120, n_classes=30, labels_per_frame=5.0, preds_per_frame=8, seed=3)
+    g = json.loads(gt.read_text())
+    p = json.loads(pred.read_text())
+    rng = np.random.default_rng(0)
+    frame_ids = np.array([im["id"] for im in g["images"]])
+    label_ids = np.array([a["id"] for a in g["annotations"]])
+    np.savez(src / "frames.npz", ids=frame_ids, embeddings=rng.normal(size=(frame_ids.size, 16)).astype(np.float32))
+    np.savez(src / "labels.npz", ids=label_ids, embeddings=rng.normal(size=(label_ids.size, 16)).astype(np.float32))
+    np.savez(src / "preds.npz", ids=np.arange(len(p)), embeddings=rng.normal(size=(len(p), 16)).astype(np.float32))
+    ingest(data, "many", gt=gt, frame_embeddings=src / "frames.npz", label_embeddings=src / "labels.npz", build=False)
+    add_inferences(data, "many", model="model", pred=pred, pred_embeddings=src / "preds.npz")
+    return data
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """The real ``aquaembed serve`` process on a free port: the dashboard at ``/``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "aquaembed", "serve", "--data", str(data_dir), "--port", str(self.port)],
+            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            if self._proc.poll() is not None:
+                self._log.seek(0)
+                raise RuntimeError(f"aquaembed serve exited: {self._log.read().decode(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "api/v1/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("aquaembed serve did not answer within 120 s")
+            time.sleep(0.25)
+
+    def close(self) -> None:
+        self._proc.send_signal(signal.SIGINT)
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def demo_app(demo_dir: Path) -> Iterator[Served]:
+    served = Served(demo_dir)
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="session")
+def many_app(many_dir: Path) -> Iterator[Served]:
+    served = Served(many_dir)
+    yield served
+    served.close()
+
+
+class Browser:
+    """A thin helper over the selenium driver."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+
+    def get(self, url: str) -> None:
+        self.driver.get(url)
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def wait(self, condition: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
+        end = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < end:
+            try:
+                last = condition()
+            except Exception as exc:  # the page may be re-rendering
+                last = exc
+            else:
+                if last:
+                    return last
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+    def graph_data(self, graph_id: str) -> Any:
+        """Per trace of a graph: name, visibility, number of points (``n``) and the heatmap
+        cell texts (``text``); read from Plotly's decoded ``_fullData``."""
+        return self.js(
+            "var g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+            "if (!g || !g.data || !g._fullData) { return null; }"
+            "return g.data.map(function(t, i) { var f = g._fullData[i] || {};"
+            " return {name: t.name, visible: t.visible === undefined ? true : t.visible,"
+            " n: f._length === undefined ? (f.x ? f.x.length : 0) : f._length,"
+            " text: t.text && t.type === 'heatmap' ? t.text : null}; });",
+            graph_id)
+
+    def severe_logs(self) -> list[dict[str, Any]]:
+        return [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / name
+        self.driver.save_screenshot(str(path))
+        return path
+
+
+@pytest.fixture(scope="session")
+def browser(browser_paths: tuple[str, str]) -> Iterator[Browser]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chrome, chromedriver = browser_paths
+    options = webdriver.ChromeOptions()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="aquaembed-chrome-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = chrome
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield Browser(driver)
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,181 @@
+"""The dashboard's pure figure builders, without a browser."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.io as pio
+import pytest
+
+from aquaembed.matching import CONFUSION, FN, FP, TP
+from aquaembed.metrics import BELOW_THRESHOLD
+from aquaembed.render import TYPE_COLOURS
+from dashboard import figures
+from dashboard.context import State
+
+CLASSES = ["car", "truck", "background"]
+CM = np.array([[5, 1, 2],
+               [0, 3, 0],
+               [4, 0, 0]])
+
+
+def _crop_proj(types: list[int]) -> dict:
+    n = len(types)
+    rng = np.random.default_rng(0)
+    return {"kind": "crop", "x": rng.normal(size=n).astype(np.float32), "y": rng.normal(size=n).astype(np.float32),
+            "type": np.array(types, dtype=np.int8), "class": np.arange(n) % 2, "score": np.where(np.arange(n) % 3 == 0, np.nan, 0.7),
+            "source": (np.arange(n) % 3 != 0).astype(np.uint8), "ids": np.arange(n), "frame_id": np.arange(n) // 2}
+
+
+def test_crop_types_one_trace_each_in_legend_order_with_render_colours() -> None:
+    types = [TP, FP, FP, FN, CONFUSION, BELOW_THRESHOLD, TP]
+    proj = _crop_proj(types)
+    groups = figures.embedding_groups(proj, "type", class_names=["car", "truck"])
+    fig = figures.embedding_figure(proj, groups)
+    assert [t.name.split(" (")[0] for t in fig.data] == ["TP", "FP", "FN", "confusion", "below threshold"]
+    assert [len(t.x) for t in fig.data] == [2, 2, 1, 1, 1]
+    for trace, code in zip(fig.data, (TP, FP, FN, CONFUSION, BELOW_THRESHOLD)):
+        r, g, b = TYPE_COLOURS[code]
+        assert trace.marker.color == f"rgb({r}, {g}, {b})"
+        assert trace.type == "scattergl"
+    # every type keeps its trace when empty, so legend state survives a threshold change
+    empty = figures.embedding_groups(_crop_proj([TP, TP]), "type", class_names=["car", "truck"])
+    assert [g.rows.size for g in empty] == [2, 0, 0, 0, 0]
+
+
+def test_points_map_back_to_rows() -> None:
+    proj = _crop_proj([FP, TP, FP, TP])
+    groups = figures.embedding_groups(proj, "type", class_names=["car", "truck"])
+    assert figures.row_of_point(groups, 0, 1) == 3  # second TP
+    assert figures.row_of_point(groups, 1, 0) == 0  # first FP
+    assert figures.row_of_point(groups, 1, 5) is None
+    assert figures.row_of_point(groups, 9, 0) is None
+
+
+def test_frames_nan_goes_to_a_named_grey_trace() -> None:
+    proj = {"kind": "frame", "x": np.zeros(4, np.float32), "y": np.zeros(4, np.float32),
+            "f1": np.array([0.5, np.nan, 1.0, np.nan]), "precision": np.zeros(4), "recall": np.zeros(4)}
+    groups = figures.embedding_groups(proj, "f1", class_names=[])
+    fig = figures.embedding_figure(proj, groups)
+    assert len(fig.data) == 2
+    coloured, grey = fig.data
+    assert list(np.asarray(coloured.marker.color)) == [0.5, 1.0] and coloured.marker.cmin == 0 and coloured.marker.cmax == 1
+    assert grey.marker.color == figures.UNDEFINED_GREY and "undefined" in grey.name and len(grey.x) == 2
+
+
+def test_metadata_colouring_one_trace_per_value() -> None:
+    proj = {"kind": "frame", "x": np.zeros(5, np.float32), "y": np.zeros(5, np.float32),
+            "metadata": {"scene": np.array(["a", "b", "a", "c", "a"], dtype=object), "idx": np.arange(5)}}
+    groups = figures.embedding_groups(proj, "meta:scene", class_names=[])
+    assert [(g.name, g.rows.tolist()) for g in groups] == [("a", [0, 2, 4]), ("b", [1]), ("c", [3])]
+    with pytest.raises(KeyError):
+        figures.embedding_groups(proj, "meta:nope", class_names=[])
+
+
+def test_scatter_arrays_are_binary_encoded() -> None:
+    proj = _crop_proj([TP] * 50)
+    fig = figures.embedding_figure(proj, figures.embedding_groups(proj, "type", class_names=["car", "truck"]))
+    trace = json.loads(pio.to_json(fig))["data"][0]
+    assert isinstance(trace["x"], dict) and "bdata" in trace["x"] and trace["x"]["dtype"] == "f4"
+
+
+def test_visible_rows_samples_and_zooms() -> None:
+    x = np.linspace(0, 1, 1000).astype(np.float32)
+    y = np.zeros(1000, np.float32)
+    rows, sampled = figures.visible_rows(x, y, max_points=100)
+    assert sampled and rows.size == 100 and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, figures.visible_rows(x, y, max_points=100)[0])  # deterministic
+    rows, sampled = figures.visible_rows(x, y, max_points=500, viewport={"x": [0.0, 0.1], "y": [-1, 1]})
+    assert not sampled and rows.size == np.count_nonzero(x <= 0.1)
+
+
+def test_confusion_heatmap_has_background_row_and_column() -> None:
+    fig = figures.confusion_figure(CLASSES, CM)
+    hm = fig.data[0]
+    assert list(hm.x) == CLASSES and list(hm.y) == CLASSES
+    assert np.asarray(hm.z).shape == (3, 3)
+    assert hm.text[2][0] == "4" and hm.text[0][2] == "2"
+    assert "FP" in hm.customdata[2][0][1] and "FN" in hm.customdata[0][2][1]
+    assert fig.layout.yaxis.autorange == "reversed"
+
+
+def test_row_normalisation() -> None:
+    norm = figures.normalise_rows(np.array([[1, 3], [0, 0]]))
+    assert norm[0].tolist() == [0.25, 0.75] and np.isnan(norm[1]).all()
+    z = np.asarray(figures.confusion_figure(CLASSES, CM, normalise=True).data[0].z, dtype=float)
+    assert z[0].tolist() == pytest.approx([5 / 8, 1 / 8, 2 / 8])
+    assert np.nansum(z, axis=1)[:2] == pytest.approx([1.0, 1.0])
+
+
+def test_hide_diagonal_and_log() -> None:
+    z = np.asarray(figures.confusion_figure(CLASSES, CM, hide_diagonal=True).data[0].z, dtype=float)
+    assert np.isnan(z[0, 0]) and np.isnan(z[1, 1]) and z[2, 0] == 4
+    fig = figures.confusion_figure(CLASSES, CM, log=True)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z[0, 0] == pytest.approx(np.log10(6)) and fig.data[0].text[0][0] == "5"  # colours log, texts counts
+    assert "log" in fig.data[0].colorbar.title.text
+
+
+def test_confusion_pairs_filter_and_kinds() -> None:
+    rows = figures.confusion_pairs(CLASSES, CM)
+    kinds = {(r["label"], r["predicted"]): r["kind"] for r in rows}
+    assert kinds == {("car", "car"): "TP", ("car", "truck"): "confusion", ("car", "background"): "FN (missed)",
+                     ("truck", "truck"): "TP", ("background", "car"): "FP (no label)"}
+    assert rows[-1]["kind"] == "TP"  # errors first
+    only_truck = figures.confusion_pairs(CLASSES, CM, class_filter="truck")
+    assert {(r["label"], r["predicted"]) for r in only_truck} == {("car", "truck"), ("truck", "truck")}
+    assert next(r for r in rows if r["id"] == "car|truck")["row_share"] == pytest.approx(1 / 8)
+
+
+def test_report_rows_keep_undefined_as_none() -> None:
+    metrics = {"per_class": {"car": {"tp": 0, "fp": 0, "fn": 2, "precision": None, "recall": 0.0, "f1": 0.0}},
+               "overall": {"tp": 0, "fp": 0, "fn": 2, "precision": None, "recall": 0.0, "f1": 0.0}}
+    rows = figures.report_rows(metrics)
+    assert [r["class"] for r in rows] == ["car", "overall"]
+    assert rows[0]["precision"] is None and rows[0]["labels"] == 2 and rows[0]["predictions"] == 0
+    assert figures.fmt(None) == "—" and figures.fmt(float("nan")) == "—" and figures.fmt(0.5, 2) == "0.50"
+
+
+def test_pr_and_coco_figures() -> None:
+    curves = {"thresholds": [0.0, 0.5, 1.0],
+              "overall": {"precision": [0.5, 0.8, None], "recall": [1.0, 0.6, 0.0]},
+              "per_class": {"car": {"precision": [0.5, 0.9, None], "recall": [1.0, 0.7, 0.0]}}}
+    fig = figures.pr_figure(curves, conf=0.5)
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert [t.name for t in lines] == ["overall", "car"]
+    marker = [t for t in fig.data if t.mode == "markers"][0]
+    assert list(marker.x) == [0.6] and list(marker.y) == [0.8]
+    coco = figures.coco_figure({"AP": 0.5, "AP50": 0.7, "ARs": -1.0})
+    assert list(coco.data[0].x) == ["AP", "AP50", "ARs"] and list(coco.data[0].text) == ["0.500", "0.700", "—"]
+
+
+def test_selection_summary_helpers() -> None:
+    mask = np.array([True, True, False, False])
+    parts = figures.selection_counts(np.array([1, 0, 2, 2]), np.array([1, 0, 0, 0]), np.array([0, 2, 0, 0]), mask)
+    assert parts["selection"] == {"count": 2, "tp": 1, "fp": 1, "fn": 2, "precision": 0.5, "recall": pytest.approx(1 / 3),
+                                  "f1": pytest.approx(0.4)}
+    assert parts["rest"]["precision"] == 1.0
+    empty = figures.selection_counts(np.zeros(2), np.zeros(2), np.zeros(2), np.array([True, False]))
+    assert empty["selection"]["precision"] is None
+    cats, sel, rest = figures.mix_counts(np.array(["a", "b", "a", "c"]), np.array([True, True, True, False]))
+    assert cats == ["a", "b", "c"] and sel.tolist() == [2, 1, 0] and rest.tolist() == [0, 0, 1]
+
+
+def test_overrepresented_finds_the_scene() -> None:
+    scene = np.array(["plaza"] * 10 + ["street"] * 40 + ["park"] * 50, dtype=object)
+    mask = np.zeros(100, dtype=bool)
+    mask[:10] = True
+    mask[10:12] = True
+    rows = figures.overrepresented({"scene": scene, "frame_index": np.arange(100)}, mask)
+    assert rows[0]["field"] == "scene" and rows[0]["value"] == "plaza"
+    assert rows[0]["selected"] == pytest.approx(10 / 12) and rows[0]["rest"] == 0.0
+    assert all(r["field"] != "frame_index" for r in rows)  # too many distinct values
+    assert figures.overrepresented({"scene": scene}, np.zeros(100, bool)) == []
+
+
+def test_state_round_trips_through_the_url() -> None:
+    st = State("demo", "detector", 0.35, 0.6, "metrics", "frame", "meta:scene")
+    assert State.from_query(st.to_query()) == st
+    bad = State.from_query("?conf=7&iou=abc&view=nope")
+    assert bad.conf == 0.5 and bad.iou == 0.5
