@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
 
         from dashboard import create_dash
 
-        dash_app = create_dash(app.state.workspace)
+        dash_app = create_dash(app.state.workspace, preload=settings.preload)
         app.mount("/", WSGIMiddleware(dash_app.server))  # last: the API routes match first
     else:
         app.include_router(home.router)
@@ -159,5 +159,5 @@ def serve(
     path = Path(data_dir)
     if not path.is_dir():
         raise ParameterError(f"--data: {str(path)!r} is not a directory")
-    settings = Settings(data_dir=path, host=host, port=port)
+    settings = Settings(data_dir=path, host=host, port=port, preload=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         Largest page (``limit``) and neighbour count (``k``) a request may ask for.
     image_max_age : int
         ``Cache-Control: max-age`` of image responses, in seconds.
+    preload : bool
+        Warm the dashboard's first view in a background thread at startup.
     faiss_threads : int
         OpenMP threads a FAISS search may use, set in the request's worker thread
         before each similarity search (0: leave FAISS's default). Requests already run
@@ -52,3 +54,8 @@ class Settings(BaseSettings):
     max_limit: int = Field(default=1000, ge=1, description="largest page size and neighbour count")
     image_max_age: int = Field(default=3600, ge=0, description="Cache-Control max-age of images, seconds")
     faiss_threads: int = Field(default=1, ge=0, description="OpenMP threads per FAISS search (0: FAISS default)")
+    preload: bool = Field(
+        default=False,
+        description="compute the dashboard's first page (first dataset, default thresholds) in the background "
+        "at startup; `serve` turns it on",
+    )
