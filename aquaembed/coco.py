@@ -34,6 +34,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
+import numba
 import numpy as np
 import orjson
 
@@ -74,12 +75,115 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_json(path: StrPath, label: str) -> Any:
+def _read_bytes(path: StrPath, label: str) -> bytes:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InputError(f"{label}: cannot read the file ({reason})") from None
+    return raw
+
+
+def _read_json(path: StrPath, label: str) -> Any:
+    return _parse(_read_bytes(path, label), label)
+
+
+_CHUNK_BYTES = 32 << 20  # results files larger than this are parsed in pieces
+_CHUNK_ENTRIES = 200_000
+
+
+@numba.njit(cache=True)
+def _array_cuts(buf: np.ndarray, every: int) -> tuple[np.ndarray, int, int]:  # pragma: no cover - jit
+    """Split points of a top-level JSON array, every ``every`` elements.
+
+    Scans ``buf`` (uint8) once, tracking strings (with escapes) and nesting. Returns
+    the byte offsets of the separating commas after element ``every``, ``2 * every``,
+    ... (at nesting depth 1), the offset of the opening ``[`` and of the closing ``]``;
+    ``-1`` for those two when the buffer is not one well-formed array (the caller then
+    lets orjson describe the problem).
+    """
+    n = buf.shape[0]
+    cuts = np.empty(n // (3 * every) + 2, dtype=np.int64)
+    n_cuts = 0
+    i = 0
+    while i < n and (buf[i] == 32 or buf[i] == 9 or buf[i] == 10 or buf[i] == 13):
+        i += 1
+    if i == n or buf[i] != 91:  # "["
+        return cuts[:0], -1, -1
+    start = i
+    depth = 0
+    in_str = False
+    esc = False
+    count = 0
+    end = -1
+    while i < n:
+        c = buf[i]
+        if in_str:
+            if esc:
+                esc = False
+            elif c == 92:  # backslash
+                esc = True
+            elif c == 34:
+                in_str = False
+        elif c == 34:  # quote
+            in_str = True
+        elif c == 91 or c == 123:  # [ {
+            depth += 1
+        elif c == 93 or c == 125:  # ] }
+            depth -= 1
+            if depth == 0:
+                end = i
+                break
+            if depth < 0:
+                return cuts[:0], -1, -1
+        elif c == 44 and depth == 1:  # a comma between elements
+            count += 1
+            if count % every == 0:
+                if n_cuts == cuts.shape[0]:
+                    return cuts[:0], -1, -1
+                cuts[n_cuts] = i
+                n_cuts += 1
+        i += 1
+    if end < 0:
+        return cuts[:0], -1, -1
+    i = end + 1
+    while i < n:
+        if not (buf[i] == 32 or buf[i] == 9 or buf[i] == 10 or buf[i] == 13):
+            return cuts[:0], -1, -1
+        i += 1
+    return cuts[:n_cuts], start, end
+
+
+def _read_json_pieces(path: StrPath, label: str) -> Iterator[tuple[int, Any]]:
+    """Yield ``(offset, part)``: a large top-level JSON array in pieces, else the whole document.
+
+    Parsing a results file with millions of entries into Python objects at once costs
+    gigabytes; in pieces of :data:`_CHUNK_ENTRIES` the objects of one piece are freed
+    before the next is parsed. Anything that is not a well-formed array is parsed
+    whole, so orjson's message names the problem.
+    """
+    raw = _read_bytes(path, label)
+    cuts: np.ndarray = np.zeros(0, dtype=np.int64)
+    start = end = -1
+    if len(raw) > _CHUNK_BYTES:
+        cuts, start, end = _array_cuts(np.frombuffer(raw, dtype=np.uint8), _CHUNK_ENTRIES)
+    if start < 0 or cuts.size == 0:
+        yield 0, _parse(raw, label)
+        return
+    bounds = [start, *cuts.tolist(), end]
+    offset = 0
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        piece = b"[" + raw[lo + 1 : hi] + b"]"
+        try:
+            part = orjson.loads(piece)
+        except orjson.JSONDecodeError:
+            _parse(raw, label)  # raises with the position in the whole file
+            raise  # pragma: no cover - the whole file parsed although a piece did not
+        yield offset, part
+        offset += len(part)
+
+
+def _parse(raw: bytes, label: str) -> Any:
     with _gc_paused():
         try:
             return orjson.loads(raw)
@@ -677,32 +781,43 @@ def load_coco_results(path: StrPath, dataset: Dataset, *, name: str = "model") -
         e.g. ``pred.json: entry 41: unknown image_id 999 (not in the ground truth)``.
     """
     label = os.fspath(path)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     with _gc_paused():
-        doc = _read_json(path, label)
-        if type(doc) is not list:
-            hint = ""
-            if type(doc) is dict and "annotations" in doc:
-                hint = ' with an "annotations" key (a ground-truth file, or results wrapped in an object?)'
-            raise InputError(
-                f"{label}: expected a JSON list of {{image_id, category_id, bbox, score}} objects, "
-                f"got {_kind(doc)}{hint}"
-            )
-        try:
-            frame = dataset.frames.index_of_ids(_int64s(_required(doc, "image_id")))
-            cls = dataset.classes.index_of_ids(_int64s(_required(doc, "category_id")))
-            box, _ = _xyxy(_required(doc, "bbox"))
-            score = _float64s(_required(doc, "score"))
-            if not ((score >= 0) & (score <= 1)).all():
-                raise _Bad
-            if (frame < 0).any() or (cls < 0).any():
-                raise _Bad
-        except _Bad:
-            relate = _all_of(
-                _known("image_id", dataset.frames.id, "not in the ground truth"),
-                _known("category_id", dataset.classes.ids, "not in the ground truth"),
-            )
-            _raise_first(label, doc, _RESULT_FIELDS, _where_result, relate)
-        return _construct(label, Inferences, frame, cls, box, score, name=name)
+        for offset, doc in _read_json_pieces(path, label):
+            if type(doc) is not list:
+                hint = ""
+                if type(doc) is dict and "annotations" in doc:
+                    hint = ' with an "annotations" key (a ground-truth file, or results wrapped in an object?)'
+                raise InputError(
+                    f"{label}: expected a JSON list of {{image_id, category_id, bbox, score}} objects, "
+                    f"got {_kind(doc)}{hint}"
+                )
+            parts.append(_result_columns(doc, dataset, label, offset))
+            del doc
+    frame, cls, box, score = (np.concatenate(col) for col in zip(*parts))
+    return _construct(label, Inferences, frame, cls, box.reshape(-1, 4), score, name=name)
+
+
+def _result_columns(
+    doc: list, dataset: Dataset, label: str, offset: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of results entries ``offset ..``; raises naming the first bad entry."""
+    try:
+        frame = dataset.frames.index_of_ids(_int64s(_required(doc, "image_id")))
+        cls = dataset.classes.index_of_ids(_int64s(_required(doc, "category_id")))
+        box, _ = _xyxy(_required(doc, "bbox"))
+        score = _float64s(_required(doc, "score"))
+        if not ((score >= 0) & (score <= 1)).all():
+            raise _Bad
+        if (frame < 0).any() or (cls < 0).any():
+            raise _Bad
+    except _Bad:
+        relate = _all_of(
+            _known("image_id", dataset.frames.id, "not in the ground truth"),
+            _known("category_id", dataset.classes.ids, "not in the ground truth"),
+        )
+        _raise_first(label, doc, _RESULT_FIELDS, lambda i, entry: _where_result(i + offset, entry), relate)
+    return frame, cls, box, score
 
 
 # ----------------------------------------------------------------------- writing

@@ -471,8 +471,8 @@ def _match_greedy(
     ``crowd_sem[l]``: the label is a crowd region (scored by intersection over the
     inference's area, and may absorb several inferences).
 
-    Returns, indexed by position ``q`` in ``d_order``: ``matched[t, a, q]``,
-    ``ignored[t, a, q]`` and ``label[q]``, the label row matched at threshold 0 and
+    Returns, indexed by position ``q`` in ``d_order``: ``matched[q, t, a]``,
+    ``ignored[q, t, a]`` and ``label[q]``, the label row matched at threshold 0 and
     area range 0 (-1 when none).
     """
     n_t = thr_start.shape[0]
@@ -480,8 +480,8 @@ def _match_greedy(
     n_p = dt_out.shape[1]
     n_l = gt_ig.shape[1]
     n_d = d_order.shape[0]
-    matched = np.zeros((n_t, n_a, n_d), dtype=np.bool_)
-    ignored = np.zeros((n_t, n_a, n_d), dtype=np.bool_)
+    matched = np.zeros((n_d, n_t, n_a), dtype=np.bool_)
+    ignored = np.zeros((n_d, n_t, n_a), dtype=np.bool_)
     first_label = np.full(n_d, -1, dtype=np.int64)
     loc_l = np.full(n_l, -1, dtype=np.int64)
     loc_p = np.full(n_p, -1, dtype=np.int64)
@@ -510,7 +510,7 @@ def _match_greedy(
                 for q in range(ds, de):
                     p = d_order[q]
                     for t in range(n_t):
-                        ignored[t, a, q] = dt_out[a, p]
+                        ignored[q, t, a] = dt_out[a, p]
             continue
         for q in range(ls, le):
             loc_l[l_order[q]] = q - ls
@@ -554,11 +554,11 @@ def _match_greedy(
                         best = ious[dq, gq]
                         m = gq
                     if m == -1:
-                        ignored[t, a, ds + dq] = dt_out[a, p]
+                        ignored[ds + dq, t, a] = dt_out[a, p]
                     else:
                         lrow = l_order[ls + m]
-                        ignored[t, a, ds + dq] = gt_ig[a, lrow]
-                        matched[t, a, ds + dq] = True
+                        ignored[ds + dq, t, a] = gt_ig[a, lrow]
+                        matched[ds + dq, t, a] = True
                         if t == 0 and a == 0:
                             first_label[ds + dq] = lrow
                         gtm[m] = dq
@@ -715,7 +715,7 @@ def _greedy_as_assignment(
     p_match = np.full(c.n_preds, -1, dtype=np.int64)
     p_match[d_order] = first_label
     p_ignored = np.zeros(c.n_preds, dtype=bool)
-    p_ignored[d_order] = ignored[0, 0]
+    p_ignored[d_order] = ignored[:, 0, 0]
     # a match with a crowd region is "ignored", not a pair
     on_crowd = p_match >= 0
     on_crowd[on_crowd] = crowd_flags[p_match[on_crowd]]
@@ -798,7 +798,7 @@ class CocoMatches:
         grouped by frame and class, by descending score within a group.
     det_rank : int64 array, shape (D,)
         Rank of each inference within its frame and class (0 = highest score).
-    matched, ignored : bool arrays, shape (T, A, D)
+    matched, ignored : bool arrays, shape (D, T, A)
     gt_counted : int64 array, shape (A, C)
         Labels per class that count in each area range (not crowd, area inside).
     """

@@ -245,11 +245,11 @@ def _accumulate(cls, rank, matched, ignored, npig, max_dets, rec_thrs, precision
 
     Detections come sorted by class, then descending score, then frame id, then rank
     within the frame (pycocotools' concatenation and stable sort): ``cls`` and ``rank``
-    are (D,), ``matched``/``ignored`` are (T, A, D) in that order; ``npig`` is (A, K),
+    are (D,), ``matched``/``ignored`` are (D, T, A) in that order; ``npig`` is (A, K),
     the labels that count. Entries of classes without counted labels are left as they are.
     """
     n = cls.shape[0]
-    n_t, n_a = matched.shape[0], matched.shape[1]
+    n_t, n_a = matched.shape[1], matched.shape[2]
     eps = np.spacing(1.0)
     rc = np.empty(n)
     pr = np.empty(n)
@@ -270,8 +270,8 @@ def _accumulate(cls, rank, matched, ignored, npig, max_dets, rec_thrs, precision
                     for i in range(s, e):
                         if rank[i] >= max_dets[mi]:
                             continue
-                        if not ignored[t, a, i]:
-                            if matched[t, a, i]:
+                        if not ignored[i, t, a]:
+                            if matched[i, t, a]:
                                 tp += 1.0
                             else:
                                 fp += 1.0
@@ -334,7 +334,7 @@ def coco_map(candidates: Candidates, *, frame_ids: np.ndarray | None = None) -> 
     has_gt = (npig > 0).T[None, :, :, None]  # (1, K, A, 1)
     recall = np.where(has_gt, 0.0, -1.0) * np.ones((n_t, n_k, n_a, n_m))
     precision = np.where(has_gt[:, None], 0.0, -1.0) * np.ones((n_t, n_r, n_k, n_a, n_m))
-    _accumulate(cls[order], cm.det_rank[order], cm.matched[:, :, order], cm.ignored[:, :, order], npig.astype(np.float64), max_dets, _COCO_RECALLS, precision, recall)
+    _accumulate(cls[order], cm.det_rank[order], cm.matched[order], cm.ignored[order], npig.astype(np.float64), max_dets, _COCO_RECALLS, precision, recall)
 
     def summarize(ap: bool, iou: float | None, area: int, mi: int) -> float | None:
         s = precision[:, :, :, area, mi] if ap else recall[:, :, area, mi]

@@ -678,3 +678,44 @@ def test_extra_image_fields_become_frame_metadata(tmp_path):
     again = load_coco_gt(out).frames.metadata
     assert again["scene"].tolist() == ["plaza", "road", ""]
     assert again["night"].tolist() == [False, True, False]
+
+
+def test_large_results_files_are_parsed_in_pieces(tmp_path, monkeypatch):
+    """Chunked parsing gives exactly what a whole parse gives, and names entries globally."""
+    import json as _json
+
+    from aquaembed import coco
+
+    gt = {
+        "images": [{"id": i} for i in range(1, 4)],
+        "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "bus"}],
+        "annotations": [],
+    }
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(_json.dumps(gt))
+    ds = coco.load_coco_gt(gt_path)
+    rng = np.random.default_rng(0)
+    entries = [
+        {"image_id": int(rng.integers(1, 4)), "category_id": int(rng.integers(1, 3)),
+         "bbox": [float(x) for x in rng.uniform(0, 50, 4)], "score": float(rng.uniform()),
+         "note": 'tricky "quoted" [text], {with} \\\\ commas,'}
+        for _ in range(23)
+    ]
+    pred = tmp_path / "pred.json"
+    pred.write_text(_json.dumps(entries, indent=1))
+    whole = coco.load_coco_results(pred, ds)
+    monkeypatch.setattr(coco, "_CHUNK_BYTES", 16)
+    monkeypatch.setattr(coco, "_CHUNK_ENTRIES", 5)
+    pieces = list(coco._read_json_pieces(pred, "pred.json"))
+    assert [off for off, _ in pieces] == [0, 5, 10, 15, 20] and sum(len(p) for _, p in pieces) == 23
+    chunked = coco.load_coco_results(pred, ds)
+    for field in ("frame", "cls", "box", "score"):
+        assert np.array_equal(getattr(whole, field), getattr(chunked, field))
+    entries[17]["score"] = 3.0  # in the fourth piece: named by its index in the file
+    pred.write_text(_json.dumps(entries))
+    with pytest.raises(InputError, match=r"pred\.json: entry 17: score"):
+        coco.load_coco_results(pred, ds)
+    entries[17]["score"] = 0.123456789
+    pred.write_text(_json.dumps(entries).replace("0.123456789", "NaN"))  # invalid JSON in the fourth piece
+    with pytest.raises(InputError, match=r"not valid JSON .* line 1 column"):
+        coco.load_coco_results(pred, ds)
