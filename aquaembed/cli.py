@@ -11,7 +11,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +18,7 @@ import numpy as np
 import orjson
 
 from aquaembed import __version__
+from aquaembed._atomic import atomic_write_bytes
 from aquaembed.errors import AquaembedError, ParameterError
 
 __all__ = ["main"]
@@ -57,16 +57,7 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ParameterError(f"--json: the folder {str(directory)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------- report

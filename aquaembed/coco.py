@@ -26,7 +26,6 @@ import gc
 import json
 import math
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -38,6 +37,7 @@ import numba
 import numpy as np
 import orjson
 
+from aquaembed._atomic import atomic_write_bytes
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, StoreError
 
@@ -824,20 +824,9 @@ def _result_columns(
 
 
 def _atomic_write(path: StrPath, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    """Write ``data`` to ``path`` atomically, as a StoreError naming the file on failure."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(path, data)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise StoreError(f"{os.fspath(path)}: cannot write the file ({reason})") from None

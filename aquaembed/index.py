@@ -45,13 +45,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Literal, Mapping
+from typing import Literal, Mapping
 
 import faiss
 import numpy as np
 
+from aquaembed._atomic import atomic_write
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 
 __all__ = ["IndexKind", "VectorIndex", "DEFAULT_EXACT_MAX", "DEFAULT_NPROBE"]
@@ -115,19 +115,6 @@ def _check_ids(ids: object, name: str) -> np.ndarray:
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"{name}: expected integer ids, got dtype {arr.dtype}")
     return arr.astype(np.int64, copy=False)
-
-
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class VectorIndex:
@@ -480,31 +467,27 @@ class VectorIndex:
         meta_path = path.with_name(path.name + ".meta.npz")
         if not path.parent.is_dir():
             raise StoreError(f"{path}: directory {path.parent} does not exist")
-        fd, tmp_index = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            faiss.write_index(self._index, tmp_index)
+        arrays = {f"attr_{key}": value for key, value in self.attributes.items()}
+
+        def write_index(tmp: Path) -> None:
+            faiss.write_index(self._index, str(tmp))
             header = {
                 "format": _FORMAT,
                 "version": _FORMAT_VERSION,
                 "kind": self.kind,
                 "n": len(self),
                 "dim": self.dim,
-                "index_bytes": os.path.getsize(tmp_index),
+                "index_bytes": os.path.getsize(tmp),
                 "attributes": sorted(self.attributes),
             }
-            arrays = {f"attr_{key}": value for key, value in self.attributes.items()}
-
-            def write_meta(tmp: str) -> None:
-                with open(tmp, "wb") as fh:
+            # the sidecar first: it records the size of the index file it belongs to
+            def write_meta(meta: Path) -> None:
+                with open(meta, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
                     np.savez(fh, ids=self.ids, header=np.array(json.dumps(header)), **arrays)
 
-            _write_atomic(meta_path, write_meta)
-            os.replace(tmp_index, path)
-        except BaseException:
-            if os.path.exists(tmp_index):
-                os.unlink(tmp_index)
-            raise
+            atomic_write(meta_path, write_meta)
+
+        atomic_write(path, write_index)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = False) -> VectorIndex:

@@ -42,15 +42,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from aquaembed._atomic import atomic_write
 from aquaembed.errors import InputError, ParameterError, StoreError
 from aquaembed.index import VectorIndex
 
@@ -192,10 +191,11 @@ def load_cached(cache_dir: str | os.PathLike[str], key: str) -> np.ndarray | Non
 def _save_cached(path: Path, coords: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, coords, allow_pickle=False)
-        os.replace(tmp, path)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.save would append ".npy" to a name
+                np.save(fh, coords, allow_pickle=False)
+
+        atomic_write(path, write)
     except OSError as exc:
         raise StoreError(f"{path}: cannot write the cached projection ({exc})") from None
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from aquaembed._atomic import atomic_write_bytes
 from aquaembed.errors import ParameterError
 
 __all__ = ["COCO_NAMES", "make_coco", "write_coco"]
@@ -316,18 +317,6 @@ def _documents(
     return gt, results
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_coco(
     out_dir: str | os.PathLike[str],
     n_frames: int,
@@ -369,7 +358,7 @@ def write_coco(
         height=height,
     )
     gt_path, pred_path = out / "gt.json", out / "pred.json"
-    _write_atomic(gt_path, orjson.dumps(gt))
+    atomic_write_bytes(gt_path, orjson.dumps(gt))
     del gt
-    _write_atomic(pred_path, orjson.dumps(results))
+    atomic_write_bytes(pred_path, orjson.dumps(results))
     return gt_path, pred_path

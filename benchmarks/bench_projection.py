@@ -37,7 +37,7 @@ def _child(method: str, n: int, d: int, out: str, extra: dict) -> None:
     t = time.perf_counter()
     import umap
 
-    from aquaembed.projection import enable_numba_cache, project
+    from aquaembed.projection import project
 
     rng = np.random.default_rng(5)
     warm = rng.standard_normal((600, d)).astype(np.float32)

@@ -276,7 +276,6 @@ def test_independent_of_input_order(case, rnd):
 
 def greedy_reference(labels, preds, conf, iou, n_frames):
     """COCO's greedy rule, written plainly: by descending score, best remaining label."""
-    tp = fp = 0
     total = 0.0
     for f in range(n_frames):
         ls = [x for x in labels if x[0] == f]
@@ -293,7 +292,6 @@ def greedy_reference(labels, preds, conf, iou, n_frames):
             if m >= 0:
                 used.add(m)
                 total += best
-                tp += ls[m][1] == p[1]
     return total
 
 

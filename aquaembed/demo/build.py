@@ -29,6 +29,7 @@ from aquaembed.demo.detector import SOURCE_POSTER, FrameTruth, simulate_frame
 from aquaembed.demo.render import PEDESTRIAN, render_frame
 from aquaembed.demo.scenes import CATEGORIES, DemoConfig, SceneWorld, load_config, render_world
 from aquaembed.embed import FRAME_DIM, crop_features, crop_pixels, frame_features, frame_pixels, project
+from aquaembed._atomic import atomic_write, atomic_write_bytes
 from aquaembed.errors import ParameterError, StoreError
 from aquaembed.geometry import box_iou
 
@@ -124,20 +125,19 @@ def _xywh(box: np.ndarray) -> list[float]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(obj))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, orjson.dumps(obj))
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     """Write an uncompressed ``.npz`` with fixed zip timestamps (reproducible bytes)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, arr in arrays.items():
+                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with zf.open(info, "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 def build_demo(
