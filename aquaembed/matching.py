@@ -57,6 +57,8 @@ __all__ = [
     "MatchTable",
     "build_candidates",
     "match",
+    "assign",
+    "Assignment",
     "check_thresholds",
     "coco_matches",
     "CocoMatches",
@@ -681,6 +683,56 @@ def match(
     MatchTable
     """
     conf, iou = check_thresholds(conf, iou)
+    a = assign(candidates, conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+    return _table(
+        candidates, conf, iou, mode, class_aware, crowd, a.crowd_labels, a.label_match, a.label_iou,
+        a.pred_match, a.pred_ignored,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Assignment:
+    """The raw outcome of one matching run, before it is laid out as a :class:`MatchTable`.
+
+    Attributes
+    ----------
+    label_match : int64 array, shape (L,)
+        Inference row matched to each label, or -1.
+    label_iou : float64 array, shape (L,)
+        IoU of that pair (NaN when unmatched).
+    pred_match : int64 array, shape (N,)
+        Label row matched to each inference, or -1.
+    pred_ignored : bool array, shape (N,)
+        Kept inferences that lie in a crowd region (crowd mode).
+    crowd_labels : bool array, shape (L,)
+        Labels treated as crowd regions (all False unless crowd mode).
+    kept : bool array, shape (N,)
+        Inferences at or above the confidence threshold.
+    """
+
+    label_match: np.ndarray
+    label_iou: np.ndarray
+    pred_match: np.ndarray
+    pred_ignored: np.ndarray
+    crowd_labels: np.ndarray
+    kept: np.ndarray
+
+
+def assign(
+    candidates: Candidates,
+    *,
+    conf: float = 0.5,
+    iou: float = 0.5,
+    mode: MatchMode = "optimal",
+    class_aware: bool = False,
+    crowd: bool = False,
+) -> Assignment:
+    """Run the matcher and return the raw assignment (what :func:`match` tabulates).
+
+    Parameters are those of :func:`match`. Use this where only counts are needed at
+    many thresholds (PR curves): it skips building the table.
+    """
+    conf, iou = check_thresholds(conf, iou)
     if mode not in ("optimal", "greedy"):
         raise ParameterError(f"mode must be 'optimal' or 'greedy', got {mode!r}")
     c = candidates
@@ -693,7 +745,7 @@ def match(
         )
     else:
         l_match, l_iou, p_match, p_ignored = _greedy_as_assignment(c, conf, iou, class_aware, crowd_flags)
-    return _table(c, conf, iou, mode, class_aware, crowd, crowd_flags, l_match, l_iou, p_match, p_ignored)
+    return Assignment(l_match, l_iou, p_match, p_ignored, crowd_flags, c.pred_score >= conf)
 
 
 def _greedy_as_assignment(

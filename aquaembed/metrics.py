@@ -26,8 +26,8 @@ from aquaembed.matching import (
     TP,
     Candidates,
     MatchTable,
+    assign,
     coco_matches,
-    match,
 )
 
 __all__ = [
@@ -193,7 +193,9 @@ def pr_curve(
     """Precision and recall per class and overall, sweeping the confidence threshold.
 
     Every point re-runs the matcher at that confidence threshold and the fixed IoU
-    threshold, so it is exactly what :func:`match` reports there.
+    threshold, so it is exactly what :func:`match` and :func:`class_report` report
+    there (the counts are taken from the assignment directly, without laying out the
+    table, which at low thresholds holds every inference).
 
     Parameters
     ----------
@@ -210,24 +212,30 @@ def pr_curve(
     ts = np.round(np.linspace(0.0, 1.0, 21), 2) if thresholds is None else np.asarray(thresholds, float)
     if ts.ndim != 1 or ts.size == 0:
         raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
-    k, c = ts.shape[0], candidates.n_classes
-    precision = np.empty((k, c))
-    recall = np.empty((k, c))
-    o_p = np.empty(k)
-    o_r = np.empty(k)
+    c = candidates
+    k, n_c = ts.shape[0], c.n_classes
+    tp = np.empty((k, n_c), dtype=np.int64)
+    fp = np.empty((k, n_c), dtype=np.int64)
+    fn = np.empty((k, n_c), dtype=np.int64)
     for i, t in enumerate(ts):
-        table = match(candidates, conf=float(t), iou=iou, class_aware=class_aware, crowd=crowd)
-        cm = confusion_matrix(table)
-        rep = class_report(table, cm=cm)
-        precision[i], recall[i] = rep["precision"], rep["recall"]
-        ov = overall_report(table, cm=cm)
-        o_p[i], o_r[i] = ov["precision"], ov["recall"]
+        # the counts class_report would take from the table at this threshold, without
+        # building the table: TP = matched same-class pairs, FP = kept (not ignored)
+        # inferences - TP, FN = (not crowd) labels - TP, per class
+        a = assign(c, conf=float(t), iou=iou, class_aware=class_aware, crowd=crowd)
+        matched = a.label_match >= 0
+        same = np.zeros(c.n_labels, dtype=bool)
+        same[matched] = c.pred_cls[a.label_match[matched]] == c.label_cls[matched]
+        tp[i] = np.bincount(c.label_cls[same], minlength=n_c)
+        fp[i] = np.bincount(c.pred_cls[a.kept & ~a.pred_ignored], minlength=n_c) - tp[i]
+        fn[i] = np.bincount(c.label_cls[~a.crowd_labels], minlength=n_c) - tp[i]
+    per_class = ratios(tp, fp, fn)
+    overall = ratios(tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1))
     return {
         "thresholds": ts,
-        "precision": precision,
-        "recall": recall,
-        "overall_precision": o_p,
-        "overall_recall": o_r,
+        "precision": per_class["precision"],
+        "recall": per_class["recall"],
+        "overall_precision": overall["precision"],
+        "overall_recall": overall["recall"],
     }
 
 

@@ -319,3 +319,21 @@ def test_iou_symmetric_bounded_and_invariant(a, b, dx, dy, s):
     assert box_iou(a_ + shift, b_ + shift)[0, 0] == pytest.approx(v, abs=1e-6)
     assert box_iou(a_ * s, b_ * s)[0, 0] == pytest.approx(v, abs=1e-9)
     assert box_iou(a_, a_)[0, 0] == pytest.approx(1.0)
+
+
+@given(frame_sets(), st.booleans(), st.booleans())
+def test_pr_curve_equals_the_class_report_at_each_threshold(case, class_aware, crowd):
+    from aquaembed.metrics import pr_curve
+
+    labels, preds, n_frames, _, iou = case
+    flags = [i % 3 == 0 for i in range(len(labels))]
+    c = make(labels, preds, n_frames=n_frames, crowd=flags)
+    ts = [0.0, 0.3, 0.5, 0.9, 1.0]
+    curve = pr_curve(c, iou=iou, thresholds=ts, class_aware=class_aware, crowd=crowd)
+    for i, t in enumerate(ts):
+        t_ = match(c, conf=t, iou=iou, class_aware=class_aware, crowd=crowd)
+        rep, ov = class_report(t_), overall_report(t_)
+        np.testing.assert_array_equal(curve["precision"][i], rep["precision"])
+        np.testing.assert_array_equal(curve["recall"][i], rep["recall"])
+        np.testing.assert_array_equal(curve["overall_precision"][i], ov["precision"])
+        np.testing.assert_array_equal(curve["overall_recall"][i], ov["recall"])
