@@ -31,7 +31,7 @@ from aquaembed.matching import TYPE_NAMES, MatchTable, check_thresholds
 from aquaembed.metrics import frame_report, inference_types, label_types, pr_curve
 from aquaembed.store import Store, StoredDataset
 
-__all__ = ["Workspace", "DatasetView", "FRAME_SORT_KEYS", "MATCH_SORT_KEYS"]
+__all__ = ["Workspace", "DatasetView", "LRUCache", "FRAME_SORT_KEYS", "MATCH_SORT_KEYS"]
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ MATCH_SORT_KEYS = ("score", "iou", "area", "aspect")
 """Keys the rows of a confusion cell sort by."""
 
 
-class _LRU:
+class LRUCache:
     """A small thread-safe LRU cache of computed values."""
 
     def __init__(self, size: int) -> None:
@@ -87,8 +87,8 @@ class DatasetView:
         self._lock = threading.Lock()
         self._dataset: Dataset | None = None
         self._evaluators: dict[str, Evaluator] = {}
-        self._tables = _LRU(cache_size)
-        self._derived = _LRU(cache_size * 4)
+        self._tables = LRUCache(cache_size)
+        self._derived = LRUCache(cache_size * 4)
         self._static: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ basics

@@ -6,15 +6,13 @@ the same fields as the URL's query string) and small keys; the arrays stay here.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-from aquaembed.explore import DatasetView, Workspace
+from aquaembed.explore import DatasetView, LRUCache, Workspace
 from aquaembed.ingest import CROP_PROJECTION, FRAME_PROJECTION
 
 from dashboard import figures
@@ -70,25 +68,6 @@ class State:
         return asdict(self)
 
 
-class _LRU:
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        value = compute()
-        with self._lock:
-            self._data[key] = value
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-        return value
-
-
 class Context:
     """The workspace and the caches behind one Dash app.
 
@@ -106,7 +85,7 @@ class Context:
         self.workspace = workspace
         self.base = base
         self.max_points = max_points
-        self._proj = _LRU(8)
+        self._proj = LRUCache(8)
 
     # ------------------------------------------------------------ datasets
 

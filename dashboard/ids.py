@@ -23,6 +23,11 @@ VIEWS = ("embedding", "metrics", "frames")
 PAGE_PREFIX = "page-"
 """Each page's container is ``PAGE_PREFIX + view``."""
 
+LAZY_VIEWS = ("metrics", "frames")
+"""Pages whose content is mounted the first time they are shown (see ``pages.shell``)."""
+
+MOUNTED = "pages-mounted"  # the lazy pages mounted so far (a list of view names)
+
 # ---- embedding view
 EMB_KIND = "emb-kind"
 EMB_COLOUR = "emb-colour"

@@ -179,3 +179,19 @@ def test_state_round_trips_through_the_url() -> None:
     assert State.from_query(st.to_query()) == st
     bad = State.from_query("?conf=7&iou=abc&view=nope")
     assert bad.conf == 0.5 and bad.iou == 0.5
+
+
+@pytest.mark.filterwarnings("ignore:The dash_table.DataTable will be removed:DeprecationWarning")
+def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:  # noqa: ANN001
+    from aquaembed.explore import Workspace
+    from dashboard import create_dash, ids
+
+    def component_ids(tree) -> set[str]:  # noqa: ANN001
+        return {c.id for c in tree._traverse() if isinstance(getattr(c, "id", None), str)}
+
+    app = create_dash(Workspace(tmp_path))
+    served, full = component_ids(app.layout()), component_ids(app.validation_layout)
+    assert {ids.EMB_GRAPH, ids.EMB_KIND, ids.EMB_COLOUR, ids.MOUNTED} <= served  # the map and its controls, at once
+    assert ids.MET_REPORT not in served and ids.FR_GRID not in served  # mounted when first shown
+    assert {ids.MET_REPORT, ids.MET_CM_GRAPH, ids.FR_GRID} <= full  # Dash checks callbacks against every page
+    assert {ids.PAGE_PREFIX + v for v in ids.VIEWS} <= served

@@ -19,6 +19,12 @@ PAGE_SIZE = 24
 MAX_VALUES = 500
 
 
+def _view_inputs() -> list[Input]:
+    """The filter and sort controls, in the order ``grid`` takes them (a change of any resets the page)."""
+    return [Input(i, "value") for i in (ids.FR_FILTER_METRIC, ids.FR_FILTER_MIN, ids.FR_FILTER_MAX, ids.FR_FILTER_FIELD,
+                                         ids.FR_FILTER_VALUES, ids.FR_SORT, ids.FR_ORDER)]
+
+
 def register(app: dash.Dash, ctx: Context) -> None:
     @app.callback(
         Output(ids.FR_FILTER_FIELD, "options"),
@@ -44,13 +50,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.FR_PAGE, "data"),
         Input(ids.FR_PREV, "n_clicks"),
         Input(ids.FR_NEXT, "n_clicks"),
-        Input(ids.FR_FILTER_METRIC, "value"),
-        Input(ids.FR_FILTER_MIN, "value"),
-        Input(ids.FR_FILTER_MAX, "value"),
-        Input(ids.FR_FILTER_FIELD, "value"),
-        Input(ids.FR_FILTER_VALUES, "value"),
-        Input(ids.FR_SORT, "value"),
-        Input(ids.FR_ORDER, "value"),
+        *_view_inputs(),
         DashState(ids.FR_PAGE, "data"),
         prevent_initial_call=True,
     )
@@ -67,13 +67,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.FR_GRID, "children"),
         Output(ids.FR_TITLE, "children"),
         Input(ids.FR_PAGE, "data"),
-        Input(ids.FR_FILTER_METRIC, "value"),
-        Input(ids.FR_FILTER_MIN, "value"),
-        Input(ids.FR_FILTER_MAX, "value"),
-        Input(ids.FR_FILTER_FIELD, "value"),
-        Input(ids.FR_FILTER_VALUES, "value"),
-        Input(ids.FR_SORT, "value"),
-        Input(ids.FR_ORDER, "value"),
+        *_view_inputs(),
         Input(ids.STATE, "data"),
     )
     def grid(page_no, metric, lo, hi, field, values, sort, order, data):  # noqa: ANN001, ANN202

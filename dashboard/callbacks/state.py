@@ -1,4 +1,8 @@
-"""The shared state: URL <-> header controls -> one ``State`` store every page listens to."""
+"""The shared state: URL <-> header controls -> one ``State`` store every page listens to.
+
+``sync`` keeps the URL's query equal to ``State.to_query()`` of the store; the embedding map
+reads the same state from the URL's ``href`` (see ``callbacks.embedding``). ``mount`` fills a
+lazy page the first time it is shown."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dash import Input, Output, State as DashState, html, no_update
 
 from dashboard import figures, ids
 from dashboard.context import Context, State
+from dashboard.pages import shell
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, Any] = {}
@@ -78,6 +83,20 @@ def register(app: dash.Dash, ctx: Context) -> None:
             None,
             *[SHOWN if v == st.view else HIDDEN for v in ids.VIEWS],
         )
+
+    @app.callback(
+        *[Output(ids.PAGE_PREFIX + v, "children") for v in ids.LAZY_VIEWS],
+        Output(ids.MOUNTED, "data"),
+        Input(ids.STATE, "data"),
+        DashState(ids.MOUNTED, "data"),
+    )
+    def mount(data, mounted):  # noqa: ANN001, ANN202
+        """Mount a lazy page the first time it is shown; it then stays (hidden by style)."""
+        mounted = list(mounted or [])
+        view = data["view"] if data else None
+        if view not in ids.LAZY_VIEWS or view in mounted:
+            return (no_update,) * (len(ids.LAZY_VIEWS) + 1)
+        return (*[shell.page(ctx, v) if v == view else no_update for v in ids.LAZY_VIEWS], [*mounted, view])
 
     @app.callback(Output(ids.HEADLINE, "children"), Input(ids.STATE, "data"))
     def headline(data):  # noqa: ANN001, ANN202

@@ -11,6 +11,12 @@ HELP = ("Lasso or box-select points to compare them with the rest; click a point
         "neighbours. In the legend, click a type to hide it, double-click to show only it.")
 
 
+GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "plotGlPixelRatio": 1}
+"""``plotGlPixelRatio`` 1: Plotly draws WebGL at twice the CSS resolution by default, four times the
+pixels to fill; at 1 a 100k-point draw takes about half the time (measured in headless Chromium,
+``benchmarks/bench_dashboard.py``). The points stay a few pixels wide, so little is lost."""
+
+
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-emb", children=[
         html.Div(className="ae-toolbar", children=[
@@ -24,8 +30,7 @@ def layout(ctx: Context) -> html.Div:
         html.P(HELP, className="ae-help"),
         html.Div(className="ae-split", children=[
             html.Div(className="ae-main", children=[
-                dcc.Graph(id=ids.EMB_GRAPH, className="ae-emb-graph", clear_on_unhover=True,
-                          config={"displaylogo": False, "scrollZoom": True}),
+                dcc.Graph(id=ids.EMB_GRAPH, className="ae-emb-graph", clear_on_unhover=True, config=GRAPH_CONFIG),
                 dcc.Tooltip(id=ids.EMB_TOOLTIP, direction="right"),
             ]),
             html.Aside(id=ids.EMB_DETAIL, className="ae-side",

@@ -19,8 +19,19 @@ def _slider(id_: str, value: float, low: float) -> dcc.Slider:
     )
 
 
-def layout(ctx: Context) -> html.Div:
-    """The whole page: built per request, so new datasets appear on reload."""
+def page(ctx: Context, view: str) -> html.Div:
+    """The content of one view's page."""
+    return {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout}[view](ctx)
+
+
+def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
+    """The whole page: built per request, so new datasets appear on reload.
+
+    The pages of :data:`ids.LAZY_VIEWS` start empty and are mounted the first time they
+    are shown (``callbacks.state``): on the embedding view the browser then neither
+    loads the table bundle nor draws the hidden metrics plots, which made up about a
+    quarter of a cold render of 100k points. ``mount_all`` builds every page, for Dash's
+    ``validation_layout``."""
     header = html.Header(className="ae-header", children=[
         html.Div(className="ae-brand", children=[html.Span("aquaembed", className="ae-logo"),
                                                  html.Span(id=ids.HEADLINE, className="ae-headline")]),
@@ -35,10 +46,13 @@ def layout(ctx: Context) -> html.Div:
         dcc.Tabs(id=ids.VIEW, value=ids.VIEWS[0], className="ae-tabs",
                  children=[dcc.Tab(label=VIEW_LABELS[v], value=v) for v in ids.VIEWS]),
     ])
-    pages = {"embedding": embedding.layout(ctx), "metrics": metrics.layout(ctx), "frames": frames.layout(ctx)}
+    pages = {v: page(ctx, v) if mount_all or v not in ids.LAZY_VIEWS else [] for v in ids.VIEWS}
     return html.Div(className="ae-root", children=[
-        dcc.Location(id=ids.URL, refresh=False),
+        # "callback-nav": when ``sync`` writes the query, the URL changes without a reload and
+        # the Location then reports the new ``href``, which the embedding map listens to
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.STATE),
+        dcc.Store(id=ids.MOUNTED, data=list(ids.LAZY_VIEWS) if mount_all else []),
         header,
         html.Div(id=ids.ERROR, className="ae-error"),
         html.Main(children=[html.Div(pages[v], id=ids.PAGE_PREFIX + v, className="ae-page") for v in ids.VIEWS]),

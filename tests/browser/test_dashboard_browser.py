@@ -60,6 +60,16 @@ def test_page_loads_without_console_errors(browser, demo_app) -> None:  # noqa: 
     browser.screenshot("embedding_crops_by_type.png")
 
 
+def test_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:  # noqa: ANN001
+    from dashboard import plotly_js_url
+
+    _open(browser, demo_app.url)
+    loads = browser.js("return performance.getEntriesByType('resource').filter(function(r) {"
+                       " return r.name.indexOf('plotly.min.js') >= 0; }).map(function(r) { return [r.name, r.initiatorType]; });")
+    # one fetch, by the index's preload link: the URL Dash loads plotly.js from has not moved
+    assert loads == [[demo_app.url.rstrip("/") + plotly_js_url("/"), "link"]]
+
+
 def test_url_restores_the_view(browser, demo_app) -> None:  # noqa: ANN001
     _open(browser, demo_app.url + "?view=embedding&kind=frame&colour=meta:scene&conf=0.3")
     names = [t["name"].split(" (")[0] for t in browser.graph_data(ids.EMB_GRAPH)]
