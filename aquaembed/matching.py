@@ -242,7 +242,7 @@ def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
 # --------------------------------------------------------------------------- assignment
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _hungarian_min(cost):  # pragma: no cover - jit
     """Minimum-cost assignment of every row of ``cost`` (rows <= cols) to a distinct column.
 
@@ -298,7 +298,7 @@ def _hungarian_min(cost):  # pragma: no cover - jit
     return col
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _find(parent, x):  # pragma: no cover - jit
     while parent[x] != x:
         parent[x] = parent[parent[x]]
@@ -306,7 +306,7 @@ def _find(parent, x):  # pragma: no cover - jit
     return x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _match_optimal(
     l_start, l_order, p_start, p_order, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
     l_cls, p_cls, score, l_crowd, conf, thr, class_aware, crowd_mode,
@@ -457,7 +457,7 @@ def _match_optimal(
     return l_match, l_iou, p_match, p_ignored
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _match_greedy(
     d_keys, d_order, l_keys, l_order, key_div, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
     crowd_sem, gt_ig, dt_out, thr_start,

@@ -12,6 +12,8 @@ A ratio whose denominator is zero is undefined: NaN here (``null`` in JSON), nev
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numba
@@ -217,17 +219,21 @@ def pr_curve(
     tp = np.empty((k, n_c), dtype=np.int64)
     fp = np.empty((k, n_c), dtype=np.int64)
     fn = np.empty((k, n_c), dtype=np.int64)
-    for i, t in enumerate(ts):
+    def counts(i: int) -> None:
         # the counts class_report would take from the table at this threshold, without
         # building the table: TP = matched same-class pairs, FP = kept (not ignored)
         # inferences - TP, FN = (not crowd) labels - TP, per class
-        a = assign(c, conf=float(t), iou=iou, class_aware=class_aware, crowd=crowd)
+        a = assign(c, conf=float(ts[i]), iou=iou, class_aware=class_aware, crowd=crowd)
         matched = a.label_match >= 0
         same = np.zeros(c.n_labels, dtype=bool)
         same[matched] = c.pred_cls[a.label_match[matched]] == c.label_cls[matched]
         tp[i] = np.bincount(c.label_cls[same], minlength=n_c)
         fp[i] = np.bincount(c.pred_cls[a.kept & ~a.pred_ignored], minlength=n_c) - tp[i]
         fn[i] = np.bincount(c.label_cls[~a.crowd_labels], minlength=n_c) - tp[i]
+
+    # the matcher's kernels release the GIL, so the thresholds run on every core
+    with ThreadPoolExecutor(max_workers=min(k, os.cpu_count() or 1)) as pool:
+        list(pool.map(counts, range(k)))
     per_class = ratios(tp, fp, fn)
     overall = ratios(tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1))
     return {
