@@ -28,7 +28,7 @@ from aquaembed.evaluate import Evaluator, evaluation, match_rows
 from aquaembed.index import VectorIndex
 from aquaembed.ingest import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.matching import TYPE_NAMES, MatchTable, check_thresholds
-from aquaembed.metrics import frame_report, inference_types, label_types, pr_curve
+from aquaembed.metrics import frame_report, inference_types, label_types, pr_curve, slice_report
 from aquaembed.store import Store, StoredDataset
 
 __all__ = ["Workspace", "DatasetView", "LRUCache", "FRAME_SORT_KEYS", "MATCH_SORT_KEYS"]
@@ -246,6 +246,51 @@ class DatasetView:
             rec["metadata"] = {k: _scalar(v[i]) for k, v in ds.frames.metadata.items()}
             out_rows.append(rec)
         return {"total": int(rows.size), "rows": out_rows}
+
+    def slices(
+        self,
+        model: str | None = None,
+        *,
+        conf: float = 0.5,
+        iou: float = 0.5,
+        field: str,
+        cls: str | None = None,
+    ) -> dict[str, Any]:
+        """Metrics per value of a frame metadata field (per scene, camera, ...).
+
+        The slice where a model is suspiciously better than elsewhere (overfitting) or
+        much worse (a hard condition) stands out here.
+
+        Parameters
+        ----------
+        field : str
+            A frame metadata field.
+        cls : str, optional
+            A class name: count only that class; default all classes.
+
+        Returns
+        -------
+        dict with ``field``, ``class`` and ``rows``: one per value, in value order,
+        with ``value``, ``frames``, ``tp``, ``fp``, ``fn``, ``precision``, ``recall``,
+        ``f1`` (undefined ratios are None)
+        """
+        meta = self.dataset.frames.metadata
+        if field not in meta:
+            raise ParameterError(f"field: unknown metadata field {field!r}; use one of: {', '.join(meta) or 'none'}")
+        class_index = None if cls is None else self.dataset.classes.index_of_name(cls)
+        if class_index == self.dataset.classes.background:
+            raise ParameterError("class: name a real class, not the background")
+        values, groups = np.unique(np.asarray(meta[field]).astype(str), return_inverse=True)
+        rep = slice_report(self.table(model, conf=conf, iou=iou), groups, values.size, cls=class_index)
+        rows = [
+            {
+                "value": str(v),
+                **{k: int(rep[k][i]) for k in ("frames", "tp", "fp", "fn")},
+                **{k: _scalar(rep[k][i]) for k in ("precision", "recall", "f1")},
+            }
+            for i, v in enumerate(values.tolist())
+        ]
+        return {"field": field, "class": cls, "rows": rows}
 
     @staticmethod
     def _column(cols: Mapping[str, np.ndarray], key: str) -> np.ndarray:

@@ -39,6 +39,7 @@ __all__ = [
     "class_report",
     "overall_report",
     "frame_report",
+    "slice_report",
     "label_types",
     "inference_types",
     "pr_curve",
@@ -145,6 +146,47 @@ def frame_report(table: MatchTable) -> dict[str, np.ndarray]:
     fp = np.bincount(table.frame[(t == FP) | (t == CONFUSION)], minlength=f)
     fn = np.bincount(table.frame[(t == FN) | (t == CONFUSION)], minlength=f)
     return {"tp": tp, "fp": fp, "fn": fn, **ratios(tp, fp, fn)}
+
+
+def slice_report(
+    table: MatchTable, groups: np.ndarray, n_groups: int, *, cls: int | None = None
+) -> dict[str, np.ndarray]:
+    """TP, FP, FN, precision, recall and F1 per slice of frames (a scene, a camera, ...).
+
+    Parameters
+    ----------
+    table : MatchTable
+    groups : int array, shape (F,)
+        Slice index of every frame row, in ``[0, n_groups)``.
+    n_groups : int
+    cls : int, optional
+        Count only this class (as :func:`class_report` counts it: a confusion is an FN
+        of the label class and an FP of the inference class); default all classes, as
+        :func:`overall_report` counts.
+
+    Returns
+    -------
+    dict of arrays, each shape (n_groups,): ``frames``, ``tp``, ``fp``, ``fn`` (int64),
+    ``precision``, ``recall``, ``f1`` (float64, NaN when undefined)
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    if groups.shape != (table.n_frames,):
+        raise ParameterError(f"groups: expected one slice per frame, shape ({table.n_frames},), got {groups.shape}")
+    if groups.size and (groups.min() < 0 or groups.max() >= n_groups):
+        raise ParameterError(f"groups: values must lie in [0, {n_groups})")
+    t = table.type
+    is_tp = t == TP
+    is_fp = (t == FP) | (t == CONFUSION)
+    is_fn = (t == FN) | (t == CONFUSION)
+    if cls is not None:
+        is_tp &= table.label_class == cls
+        is_fp &= table.pred_class == cls
+        is_fn &= table.label_class == cls
+    g = groups[table.frame]
+    tp = np.bincount(g[is_tp], minlength=n_groups)
+    fp = np.bincount(g[is_fp], minlength=n_groups)
+    fn = np.bincount(g[is_fn], minlength=n_groups)
+    return {"frames": np.bincount(groups, minlength=n_groups), "tp": tp, "fp": fp, "fn": fn, **ratios(tp, fp, fn)}
 
 
 def label_types(table: MatchTable) -> tuple[np.ndarray, np.ndarray]:

@@ -91,3 +91,18 @@ def test_poster_crops_are_each_others_neighbours(demo):
     res = view.similar("crop", poster[0], source="pred", k=5)
     near = [n["id"] for n in res["neighbors"] if n["source"] == "pred"]
     assert len(set(near) & set(poster)) >= 3
+
+
+def test_metrics_by_scene_expose_the_overfitted_scene(demo):
+    """The slice table a user opens in the frame grid ranks the memorised scene first."""
+    data, planted = demo
+    view = Workspace(data).get(DEMO_NAME)
+    rows = view.slices(DEMO_MODEL, field="scene", cls="pedestrian")["rows"]
+    enough = [r for r in rows if r["tp"] + r["fn"] >= 25]  # scenes with enough pedestrians to judge
+    best = max(enough, key=lambda r: r["f1"])
+    assert best["value"] == planted["overfitted_scene"]["scene"]
+    rest = [r for r in rows if r is not best]
+    pooled = ratios(*(sum(r[k] for r in rest) for k in ("tp", "fp", "fn")))["f1"]
+    assert best["f1"] > 0.9 and best["f1"] - pooled > 0.2, (best["f1"], pooled)
+    night = {r["value"]: r for r in view.slices(DEMO_MODEL, field="time_of_day")["rows"]}
+    assert night["night"]["recall"] < night["day"]["recall"] - 0.2

@@ -337,3 +337,39 @@ def test_pr_curve_equals_the_class_report_at_each_threshold(case, class_aware, c
         np.testing.assert_array_equal(curve["recall"][i], rep["recall"])
         np.testing.assert_array_equal(curve["overall_precision"][i], ov["precision"])
         np.testing.assert_array_equal(curve["overall_recall"][i], ov["recall"])
+
+
+@given(frame_sets(), st.integers(1, 3))
+def test_slices_add_up_to_the_reports(case, n_groups):
+    from aquaembed.metrics import slice_report
+
+    labels, preds, n_frames, conf, iou = case
+    t = match(make(labels, preds, n_frames=n_frames), conf=conf, iou=iou)
+    groups = np.arange(n_frames) % n_groups
+    total = slice_report(t, groups, n_groups)
+    ov = overall_report(t)
+    assert (total["tp"].sum(), total["fp"].sum(), total["fn"].sum()) == (ov["tp"], ov["fp"], ov["fn"])
+    assert total["frames"].sum() == n_frames
+    rep = class_report(t)
+    for c in range(3):
+        one = slice_report(t, groups, n_groups, cls=c)
+        assert (one["tp"].sum(), one["fp"].sum(), one["fn"].sum()) == (rep["tp"][c], rep["fp"][c], rep["fn"][c])
+
+
+def test_slice_report_by_hand():
+    from aquaembed.metrics import slice_report
+
+    # frame 0 (slice 0): a TP and a car seen as class 1; frame 1 (slice 1): a miss and a false c0
+    c = make(
+        [(0, 0, [0, 0, 10, 10]), (0, 0, [50, 50, 60, 60]), (1, 0, [0, 0, 10, 10])],
+        [(0, 0, [0, 0, 10, 10], 0.9), (0, 1, [50, 50, 60, 60], 0.9), (1, 0, [70, 70, 80, 80], 0.9)],
+        n_frames=2,
+    )
+    t = match(c)
+    rep = slice_report(t, np.array([0, 1]), 2, cls=0)
+    assert rep["tp"].tolist() == [1, 0] and rep["fp"].tolist() == [0, 1] and rep["fn"].tolist() == [1, 1]
+    assert rep["precision"][0] == 1.0 and rep["recall"][0] == 0.5 and rep["f1"][1] == 0.0
+    rep = slice_report(t, np.array([0, 1]), 2)
+    assert rep["fp"].tolist() == [1, 1] and rep["fn"].tolist() == [1, 1]
+    with pytest.raises(ParameterError):
+        slice_report(t, np.array([0]), 2)

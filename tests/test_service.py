@@ -771,3 +771,19 @@ def test_dashboard_is_mounted_at_root_beside_the_api(data_dir: Path) -> None:
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
         assert c.get(f"{API}/health").json()["status"] == "ok"
         assert c.get(f"{API}/datasets/nope").status_code == 404  # the API keeps priority over the mount
+
+
+def test_slices_match_the_library(client: TestClient, view: DatasetView) -> None:
+    cls = view.dataset.classes.names[0]
+    for params in ({"field": "scene"}, {"field": "camera", "class": cls, "conf": 0.3, "iou": 0.6}):
+        r = client.get(f"{API}/datasets/{DS}/slices", params={"model": "yolo", **params})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        lib = view.slices(
+            "yolo", conf=params.get("conf", 0.5), iou=params.get("iou", 0.5), field=params["field"], cls=params.get("class")
+        )
+        assert body["rows"] == same_json(lib["rows"]) and body["class"] == params.get("class")
+        assert sum(row["frames"] for row in body["rows"]) == len(view.dataset.frames)
+    assert error(client, f"/datasets/{DS}/slices", 422, model="yolo", field="nope")["parameter"] == "field"
+    assert error(client, f"/datasets/{DS}/slices", 404, model="yolo", field="scene", **{"class": "unicorn"})["error"] == "not_found"
+    assert error(client, f"/datasets/{DS}/slices", 422, model="yolo")["parameter"] == "field"

@@ -154,6 +154,32 @@ class FramePage(BaseModel):
     rows: list[FrameRow]
 
 
+class SliceRow(BaseModel):
+    """Metrics of the frames that share one value of a metadata field."""
+
+    value: str = Field(description="the field's value (as text)")
+    frames: int
+    tp: int
+    fp: int
+    fn: int
+    precision: Ratio
+    recall: Ratio
+    f1: Ratio
+
+
+class SliceTable(BaseModel):
+    """Metrics per value of a frame metadata field (per scene, camera, time of day, ...)."""
+
+    model: str
+    conf_threshold: float
+    iou_threshold: float
+    field: str
+    class_: str | None = Field(alias="class", description="the class counted (null: all classes)")
+    rows: list[SliceRow]
+
+    model_config = {"populate_by_name": True}
+
+
 class MatchRow(BaseModel):
     """One row of the match table (a contract ``matches`` entry plus boxes)."""
 

@@ -104,3 +104,35 @@ def register(app: dash.Dash, ctx: Context) -> None:
         title = (f"{total:,} frames" + (f" where {' and '.join(what)}" if what else "") +
                  f" · sorted by {sort} ({'low' if order == 'asc' else 'high'} first) · page {page_no + 1} of {pages}")
         return cards, title
+
+    @app.callback(
+        Output(ids.FR_SLICE_FIELD, "options"),
+        Output(ids.FR_SLICE_FIELD, "value"),
+        Output(ids.FR_SLICE_CLASS, "options"),
+        Input(ids.STATE, "data"),
+        DashState(ids.FR_SLICE_FIELD, "value"),
+    )
+    def slice_options(data, field):  # noqa: ANN001, ANN202
+        if not data:
+            return no_update, no_update, no_update
+        view = ctx.view(data["dataset"])
+        fields = list(view.dataset.frames.metadata)
+        if field not in fields:
+            field = "scene" if "scene" in fields else (fields[0] if fields else None)
+        return fields, field, list(view.dataset.classes.names)
+
+    @app.callback(
+        Output(ids.FR_SLICE_TABLE, "data"),
+        Input(ids.STATE, "data"),
+        Input(ids.FR_SLICE_FIELD, "value"),
+        Input(ids.FR_SLICE_CLASS, "value"),
+    )
+    def slices(data, field, cls):  # noqa: ANN001, ANN202
+        if not data or data["view"] != "frames" or not field:
+            return no_update
+        st = State(**data)
+        try:
+            return ctx.view(st.dataset).slices(st.model, conf=st.conf, iou=st.iou, field=field, cls=cls or None)["rows"]
+        except AquaembedError:
+            return []
+

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
-from dash import dcc, html
+from dash import dash_table, dcc, html
 
 from dashboard import ids
 from dashboard.context import Context
+from dashboard.pages.metrics import RATIO, TABLE_STYLE
 
 METRICS = [("f1", "F1"), ("precision", "precision"), ("recall", "recall"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN")]
 
 
+def slice_table() -> dash_table.DataTable:
+    cols = [("value", "value", "text", None), ("frames", "frames", "numeric", None), ("tp", "TP", "numeric", None),
+            ("fp", "FP", "numeric", None), ("fn", "FN", "numeric", None), ("precision", "precision", "numeric", RATIO),
+            ("recall", "recall", "numeric", RATIO), ("f1", "F1", "numeric", RATIO)]
+    return dash_table.DataTable(
+        id=ids.FR_SLICE_TABLE,
+        columns=[{"id": c, "name": n, "type": t, **({"format": f} if f else {})} for c, n, t, f in cols],
+        sort_action="native", filter_action="native", page_action="native", page_size=12,
+        sort_by=[{"column_id": "f1", "direction": "desc"}],
+        **TABLE_STYLE,
+    )
+
+
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-frames", children=[
+        html.Section(className="ae-card", children=[
+            html.H3("Metrics by metadata value"),
+            html.P("One row per value of a frame field (a scene, a camera, the time of day), for all classes or one. "
+                   "A slice far better than the rest is a sign of overfitting; one far worse, a hard condition.",
+                   className="ae-help"),
+            html.Div(className="ae-toolbar", children=[
+                html.Label(["field", dcc.Dropdown(id=ids.FR_SLICE_FIELD, clearable=False, className="ae-dd")],
+                           className="ae-ctl"),
+                html.Label(["class", dcc.Dropdown(id=ids.FR_SLICE_CLASS, clearable=True, placeholder="all classes",
+                                                  className="ae-dd")], className="ae-ctl"),
+            ]),
+            slice_table(),
+        ]),
         html.Div(className="ae-toolbar", children=[
             html.Label(["metric", dcc.Dropdown(id=ids.FR_FILTER_METRIC, clearable=False, value="f1", className="ae-dd",
                                                options=[{"label": n, "value": v} for v, n in METRICS])], className="ae-ctl"),

@@ -177,6 +177,12 @@ def test_frame_grid_filters(browser, demo_app) -> None:  # noqa: ANN001
     browser.wait(lambda: "≤ f1 ≤ 0.5" in browser.driver.find_element(By.ID, ids.FR_TITLE).text, what="filtered title")
     cards = browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame-card]")
     assert cards and all("F1 0." in c.text or "F1 —" in c.text for c in cards)
+    values = browser.wait(
+        lambda: browser.driver.find_elements(By.CSS_SELECTOR, f"#{ids.FR_SLICE_TABLE} td[data-dash-column=value]"),
+        what="metrics by scene",
+    )
+    scenes = {v.text for v in values}
+    assert len(scenes) >= 2 and all("_" in s for s in scenes)  # the demo's scene names, one row each
     time.sleep(1.0)
     browser.screenshot("frame_grid_f1_below_half.png")
     assert browser.severe_logs() == []

@@ -6,7 +6,7 @@ dashboard takes that place.
 
 from __future__ import annotations
 
-from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches
+from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches, slices
 
 __all__ = ["API_ROUTERS", "home"]
 
@@ -14,6 +14,7 @@ API_ROUTERS = (
     health.router,
     datasets.router,
     frames.router,
+    slices.router,
     matches.router,
     embeddings.router,
     images.router,

@@ -1,0 +1,47 @@
+"""Metrics per slice of frames: ``GET /datasets/{ds}/slices``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from aquaembed.service.deps import ConfQuery, IouQuery, ModelQuery, ViewDep
+from aquaembed.service.schemas import SliceTable
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["frames"])
+
+
+@router.get(
+    "/datasets/{ds}/slices",
+    response_model=SliceTable,
+    response_model_by_alias=True,
+    summary="Metrics per value of a frame metadata field",
+)
+def slices(
+    view: ViewDep,
+    field: Annotated[str, Query(description="a frame metadata field, e.g. scene or time_of_day", max_length=200)],
+    model: ModelQuery = None,
+    conf: ConfQuery = 0.5,
+    iou: IouQuery = 0.5,
+    class_: Annotated[
+        str | None, Query(alias="class", description="count only this class (default: all classes)", max_length=200)
+    ] = None,
+) -> dict[str, Any]:
+    """TP/FP/FN/precision/recall/F1 of the frames sharing each value of ``field``.
+
+    Overfitting hunt: ``field=scene&class=pedestrian`` shows the scene where the model is
+    suspiciously perfect on pedestrians; ``field=time_of_day`` a hard condition.
+    """
+    resolved = view.model(model)
+    out = view.slices(resolved, conf=conf, iou=iou, field=field, cls=class_)
+    return {
+        "model": resolved,
+        "conf_threshold": conf,
+        "iou_threshold": iou,
+        "field": out["field"],
+        "class": out["class"],
+        "rows": out["rows"],
+    }
