@@ -27,17 +27,23 @@ from aquaembed.metrics import (
     pr_curve,
 )
 
-__all__ = ["Evaluator", "evaluation", "evaluate_files"]
+__all__ = ["Evaluator", "evaluation", "evaluate_files", "json_value"]
 
 _RATIO_KEYS = ("precision", "recall", "f1")
 
 
-def _num(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+def json_value(v: Any) -> Any:
+    """A numpy or Python scalar as a JSON value: NaN (an undefined ratio) becomes None."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
 
 
 def _counts_dict(tp: int, fp: int, fn: int, p: float, r: float, f1: float) -> dict[str, Any]:
-    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "precision": _num(p), "recall": _num(r), "f1": _num(f1)}
+    ratios = {"precision": json_value(p), "recall": json_value(r), "f1": json_value(f1)}
+    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), **ratios}
 
 
 @dataclass
@@ -162,14 +168,14 @@ def evaluation(
             "thresholds": pr["thresholds"].tolist(),
             "per_class": {
                 name: {
-                    "precision": [_num(v) for v in pr["precision"][:, i].tolist()],
-                    "recall": [_num(v) for v in pr["recall"][:, i].tolist()],
+                    "precision": [json_value(v) for v in pr["precision"][:, i].tolist()],
+                    "recall": [json_value(v) for v in pr["recall"][:, i].tolist()],
                 }
                 for i, name in enumerate(dataset.classes.names)
             },
             "overall": {
-                "precision": [_num(v) for v in pr["overall_precision"].tolist()],
-                "recall": [_num(v) for v in pr["overall_recall"].tolist()],
+                "precision": [json_value(v) for v in pr["overall_precision"].tolist()],
+                "recall": [json_value(v) for v in pr["overall_recall"].tolist()],
             },
         }
     return out
@@ -196,8 +202,8 @@ def match_rows(dataset: Dataset, table: MatchTable, rows: np.ndarray | None = No
         [None if p < 0 else p for p in pred.tolist()],
         names[table.label_class[sel]].tolist(),
         names[table.pred_class[sel]].tolist(),
-        [_num(v) for v in table.iou[sel].tolist()],
-        [_num(v) for v in table.score[sel].tolist()],
+        [json_value(v) for v in table.iou[sel].tolist()],
+        [json_value(v) for v in table.score[sel].tolist()],
         np.asarray(TYPE_NAMES, dtype=object)[table.type[sel]].tolist(),
     )
     keys = ("image_id", "gt_id", "pred_index", "gt_class", "pred_class", "iou", "score", "type")

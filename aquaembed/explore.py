@@ -24,7 +24,7 @@ import numpy as np
 
 from aquaembed.data import Dataset
 from aquaembed.errors import NotFoundError, ParameterError
-from aquaembed.evaluate import Evaluator, evaluation, match_rows
+from aquaembed.evaluate import Evaluator, evaluation, json_value, match_rows
 from aquaembed.index import VectorIndex
 from aquaembed.ingest import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.matching import TYPE_NAMES, MatchTable, check_thresholds
@@ -65,10 +65,6 @@ class LRUCache:
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-def _json_floats(values: np.ndarray) -> list[float | None]:
-    return [None if v != v else v for v in values.tolist()]
 
 
 class DatasetView:
@@ -243,7 +239,7 @@ class DatasetView:
             for k in ("precision", "recall", "f1"):
                 v = float(fm[k][i])
                 rec[k] = None if v != v else v
-            rec["metadata"] = {k: _scalar(v[i]) for k, v in ds.frames.metadata.items()}
+            rec["metadata"] = {k: json_value(v[i]) for k, v in ds.frames.metadata.items()}
             out_rows.append(rec)
         return {"total": int(rows.size), "rows": out_rows}
 
@@ -286,7 +282,7 @@ class DatasetView:
             {
                 "value": str(v),
                 **{k: int(rep[k][i]) for k in ("frames", "tp", "fp", "fn")},
-                **{k: _scalar(rep[k][i]) for k in ("precision", "recall", "f1")},
+                **{k: json_value(rep[k][i]) for k in ("precision", "recall", "f1")},
             }
             for i, v in enumerate(values.tolist())
         ]
@@ -522,8 +518,8 @@ class DatasetView:
             def frame_rec(row: int) -> dict[str, Any]:
                 rec: dict[str, Any] = {"id": int(self.dataset.frames.id[row])}
                 rec.update({m: int(fm[m][row]) for m in ("tp", "fp", "fn")})
-                rec.update({m: _scalar(fm[m][row]) for m in ("precision", "recall", "f1")})
-                rec["metadata"] = {key: _scalar(col[row]) for key, col in meta.items()}
+                rec.update({m: json_value(fm[m][row]) for m in ("precision", "recall", "f1")})
+                rec["metadata"] = {key: json_value(col[row]) for key, col in meta.items()}
                 return rec
 
             neighbors = [{**frame_rec(int(r)), "similarity": float(sv)} for r, sv in zip(rows[1:], nb_sims.tolist())]
@@ -565,7 +561,7 @@ class DatasetView:
                 "id": int(fields["ids"][i]),
                 "class": names[int(fields["class"][i])],
                 "type": TYPE_NAMES[int(fields["type"][i])] if fields["type"][i] >= 0 else "below threshold",
-                "score": _scalar(fields["score"][i]),
+                "score": json_value(fields["score"][i]),
                 "frame_id": int(fields["frame_id"][i]),
             }
             for i in range(rows.size)
@@ -582,14 +578,6 @@ class DatasetView:
         out[has] = self.dataset.labels.box[lab[has]]
         out[~has] = pred_boxes[table.pred[rows][~has]]
         return out
-
-
-def _scalar(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and v != v:
-        return None
-    return v
 
 
 def _check_page(limit: int, offset: int, order: str) -> None:

@@ -128,17 +128,11 @@ class Metrics(BaseModel):
     )
 
 
-class FrameRow(BaseModel):
+class FrameRow(Counts):
     """One frame with its metrics and metadata."""
 
     id: int = Field(description="frame id (COCO image_id)")
     file_name: str
-    tp: int
-    fp: int
-    fn: int
-    precision: Ratio
-    recall: Ratio
-    f1: Ratio
     metadata: dict[str, MetaValue]
 
 
@@ -154,17 +148,11 @@ class FramePage(BaseModel):
     rows: list[FrameRow]
 
 
-class SliceRow(BaseModel):
+class SliceRow(Counts):
     """Metrics of the frames that share one value of a metadata field."""
 
     value: str = Field(description="the field's value (as text)")
     frames: int
-    tp: int
-    fp: int
-    fn: int
-    precision: Ratio
-    recall: Ratio
-    f1: Ratio
 
 
 class SliceTable(BaseModel):
@@ -249,19 +237,13 @@ class Projection(BaseModel):
     extra: dict[str, MetaValue | list[MetaValue]] = Field(default_factory=dict, description="other scalar facts")
 
 
-class FrameNeighbor(BaseModel):
+class FrameNeighbor(Counts):
     """A frame found by similarity search, with its metrics and metadata at the thresholds."""
 
     model_config = ConfigDict(extra="allow")
 
     id: int = Field(description="frame id")
     similarity: float | None = Field(default=None, description="cosine similarity in [-1, 1] (null for the query)")
-    tp: int
-    fp: int
-    fn: int
-    precision: Ratio
-    recall: Ratio
-    f1: Ratio
     metadata: dict[str, MetaValue]
 
 
