@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from aquaembed import __version__
-from aquaembed._atomic import atomic_write_bytes
+from aquaembed.store.atomic import atomic_write_bytes
 from aquaembed.errors import AquaembedError, ParameterError
 
 __all__ = ["main"]
@@ -136,17 +136,17 @@ def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusio
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from aquaembed.coco import load_coco_gt, load_coco_results
+    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.evaluate import Evaluator
+    from aquaembed.matching import MatchOptions
 
+    options = MatchOptions(
+        conf=args.conf, iou=args.iou, mode=args.mode, class_aware=args.class_aware, crowd=args.crowd
+    )
     dataset = load_coco_gt(args.gt)
     inferences = load_coco_results(args.pred, dataset)
     result = Evaluator(dataset, inferences).report(
-        conf=args.conf,
-        iou=args.iou,
-        mode=args.mode,
-        class_aware=args.class_aware,
-        crowd=args.crowd,
+        options,
         coco=args.map,
         matches=args.json is not None,
         per_frame=args.json is not None,

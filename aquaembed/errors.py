@@ -2,7 +2,8 @@
 
 Every error the library raises on purpose derives from :class:`AquaembedError`, so
 callers (the CLI, the service) can turn them into one-line messages or HTTP errors
-without ever showing a traceback.
+without ever showing a traceback. Errors about one option or argument carry its name
+in :attr:`AquaembedError.parameter`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,24 @@ __all__ = [
     "ParameterError",
     "NotFoundError",
     "StoreError",
+    "MissingExtraError",
 ]
 
 
 class AquaembedError(Exception):
-    """Base class of every error aquaembed raises deliberately."""
+    """Base class of every error aquaembed raises deliberately.
+
+    Parameters
+    ----------
+    message : str
+        One line for a person.
+    parameter : str, optional
+        The option, argument or file the error is about.
+    """
+
+    def __init__(self, message: str = "", *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class InputError(AquaembedError, ValueError):
@@ -40,3 +54,10 @@ class NotFoundError(AquaembedError, LookupError):
 
 class StoreError(AquaembedError, OSError):
     """The on-disk store is unreadable, inconsistent or cannot be written."""
+
+
+class MissingExtraError(AquaembedError, ImportError):
+    """An optional capability was asked for without its extra installed.
+
+    The message is one line naming the extra, e.g. ``pip install 'aquaembed[app]'``.
+    """

@@ -7,17 +7,14 @@ arranges what :mod:`aquaembed.matching` and :mod:`aquaembed.metrics` computed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aquaembed._typing import MatchMode
-from aquaembed.coco import load_coco_gt, load_coco_results
 from aquaembed.data import Dataset, Inferences
-from aquaembed.matching import TYPE_NAMES, Candidates, MatchTable, build_candidates, match
+from aquaembed.matching import TYPE_NAMES, Candidates, MatchOptions, MatchTable, build_candidates, match
+from aquaembed.metrics import json_value
 from aquaembed.metrics import (
     class_report,
     coco_map,
@@ -27,18 +24,9 @@ from aquaembed.metrics import (
     pr_curve,
 )
 
-__all__ = ["Evaluator", "evaluation", "evaluate_files", "json_value"]
+__all__ = ["Evaluator", "evaluation", "match_rows"]
 
 _RATIO_KEYS = ("precision", "recall", "f1")
-
-
-def json_value(v: Any) -> Any:
-    """A numpy or Python scalar as a JSON value: NaN (an undefined ratio) becomes None."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
 
 
 def _counts_dict(tp: int, fp: int, fn: int, p: float, r: float, f1: float) -> dict[str, Any]:
@@ -65,12 +53,9 @@ class Evaluator:
     def __post_init__(self) -> None:
         self.candidates: Candidates = build_candidates(self.dataset, self.inferences)
 
-    def table(
-        self, *, conf: float = 0.5, iou: float = 0.5, mode: MatchMode = "optimal",
-        class_aware: bool = False, crowd: bool = False,
-    ) -> MatchTable:
-        """The match table at these thresholds (see :func:`aquaembed.matching.match`)."""
-        return match(self.candidates, conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+    def table(self, options: MatchOptions | None = None) -> MatchTable:
+        """The match table with these options (see :func:`aquaembed.matching.match`)."""
+        return match(self.candidates, options)
 
     def coco(self) -> dict[str, float | None]:
         """COCO bbox mAP (see :func:`aquaembed.metrics.coco_map`)."""
@@ -78,12 +63,8 @@ class Evaluator:
 
     def report(
         self,
+        options: MatchOptions | None = None,
         *,
-        conf: float = 0.5,
-        iou: float = 0.5,
-        mode: MatchMode = "optimal",
-        class_aware: bool = False,
-        crowd: bool = False,
         coco: bool = False,
         matches: bool = True,
         per_frame: bool = True,
@@ -93,8 +74,8 @@ class Evaluator:
 
         Parameters
         ----------
-        conf, iou, mode, class_aware, crowd
-            Matching options, see :func:`aquaembed.matching.match`.
+        options : MatchOptions, optional
+            Matching options (default ``MatchOptions()``).
         coco : bool, default False
             Add the ``coco`` block (the twelve COCOeval numbers).
         matches, per_frame : bool, default True
@@ -102,10 +83,10 @@ class Evaluator:
         pr : bool, default False
             Add ``pr_curves`` (per class and overall, at the IoU threshold).
         """
-        table = self.table(conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+        table = self.table(options)
         return evaluation(
             self.dataset, table, coco=self.coco() if coco else None, matches=matches, per_frame=per_frame,
-            pr=pr_curve(self.candidates, iou=iou, class_aware=class_aware, crowd=crowd) if pr else None,
+            pr=pr_curve(self.candidates, table.options) if pr else None,
         )
 
 
@@ -208,25 +189,3 @@ def match_rows(dataset: Dataset, table: MatchTable, rows: np.ndarray | None = No
     )
     keys = ("image_id", "gt_id", "pred_index", "gt_class", "pred_class", "iou", "score", "type")
     return [dict(zip(keys, vals)) for vals in cols]
-
-
-def evaluate_files(
-    gt: str | Path,
-    pred: str | Path,
-    *,
-    conf: float = 0.5,
-    iou: float = 0.5,
-    coco: bool = False,
-    mode: MatchMode = "optimal",
-    class_aware: bool = False,
-    crowd: bool = False,
-) -> dict[str, Any]:
-    """Evaluate a COCO results file against a COCO ground-truth file.
-
-    Returns the full ``evaluate`` JSON of DESIGN.md as a dict.
-    """
-    dataset = load_coco_gt(gt)
-    inferences = load_coco_results(pred, dataset)
-    return Evaluator(dataset, inferences).report(
-        conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd, coco=coco
-    )

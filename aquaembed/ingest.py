@@ -29,33 +29,26 @@ from typing import Any, Callable
 
 import numpy as np
 
-from aquaembed.coco import load_coco_gt, load_coco_results
+from aquaembed.artifacts import (
+    BUILTIN_EMBEDDER,
+    CROP_INDEX,
+    CROP_PROJECTION,
+    CROP_TABLE,
+    FRAME_INDEX,
+    FRAME_PROJECTION,
+    crop_sources,
+)
+from aquaembed.io.coco import load_coco_gt, load_coco_results
+from aquaembed.io.embeddings import read_embeddings
 from aquaembed.data import Dataset, Inferences
 from aquaembed.errors import InputError, StoreError
 from aquaembed.geometry import xyxy_to_xywh
-from aquaembed.index import VectorIndex
-from aquaembed.projection import DEFAULT_SAMPLE_SIZE, project_with_info
+from aquaembed.embeddings.index import VectorIndex
+from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, project_with_info
 from aquaembed.store import Store, StoredDataset
 
-__all__ = [
-    "read_embeddings",
-    "ingest",
-    "add_inferences",
-    "build_artifacts",
-    "crop_sources",
-    "FRAME_INDEX",
-    "CROP_INDEX",
-    "FRAME_PROJECTION",
-    "CROP_PROJECTION",
-    "CROP_TABLE",
-]
+__all__ = ["ingest", "add_inferences", "build_artifacts"]
 
-FRAME_INDEX = "index-frame"
-CROP_INDEX = "index-crop"
-FRAME_PROJECTION = "projection-frame"
-CROP_PROJECTION = "projection-crop"
-CROP_TABLE = "crops"
-"""Artefact names: the crop table is (n, 2) int64 ``[source, id]`` in index row order."""
 
 Progress = Callable[[str], None]
 
@@ -63,83 +56,6 @@ Progress = Callable[[str], None]
 def _say(progress: Progress | None, text: str) -> None:
     if progress is not None:
         progress(text)
-
-
-def read_embeddings(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read an embeddings file.
-
-    Parameters
-    ----------
-    path : path
-        ``.npz`` with arrays ``ids`` (n,) and ``embeddings`` (n, d), or ``.parquet``
-        with columns ``id`` and ``embedding`` (a list of floats per row).
-
-    Returns
-    -------
-    ids : int64 array, shape (n,)
-    vectors : float32 array, shape (n, d)
-
-    Raises
-    ------
-    InputError
-        Unreadable file, missing arrays/columns, ragged or non-numeric vectors.
-    """
-    p = Path(path)
-    name = p.name
-    if not p.is_file():
-        raise InputError(f"{name}: no such file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                missing = {"ids", "embeddings"} - set(z.files)
-                if missing:
-                    raise InputError(f"{name}: expected arrays 'ids' and 'embeddings', missing {', '.join(sorted(missing))}")
-                ids, vectors = z["ids"], z["embeddings"]
-        elif suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(p)
-            missing = {"id", "embedding"} - set(table.column_names)
-            if missing:
-                raise InputError(f"{name}: expected columns 'id' and 'embedding', missing {', '.join(sorted(missing))}")
-            ids = table.column("id").to_numpy()
-            col = table.column("embedding").combine_chunks()
-            lengths = np.asarray(col.value_lengths()) if hasattr(col, "value_lengths") else None
-            if lengths is None:
-                raise InputError(f"{name}: column 'embedding' must hold lists of floats")
-            if lengths.size and (lengths != lengths[0]).any():
-                bad = int(np.flatnonzero(lengths != lengths[0])[0])
-                raise InputError(f"{name}: mixed dimensions: row {bad} has {int(lengths[bad])} values, row 0 has {int(lengths[0])}")
-            if col.null_count:
-                raise InputError(f"{name}: column 'embedding' has missing rows")
-            flat = col.flatten().to_numpy(zero_copy_only=False)
-            vectors = flat.reshape(len(col), int(lengths[0]) if lengths.size else 0)
-        else:
-            raise InputError(f"{name}: expected a .npz or .parquet embeddings file")
-    except InputError:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{name}: cannot read embeddings ({exc})") from None
-    except Exception as exc:  # pyarrow raises its own error types
-        raise InputError(f"{name}: cannot read embeddings ({type(exc).__name__}: {exc})") from None
-    ids = np.asarray(ids)
-    vectors = np.asarray(vectors)
-    if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
-        raise InputError(f"{name}: ids must be a 1-d array of integers, got {ids.dtype} of shape {ids.shape}")
-    if vectors.dtype == object or vectors.dtype.kind not in "fiu":
-        raise InputError(f"{name}: embeddings must be numbers (all rows of one dimension), got dtype {vectors.dtype}")
-    if vectors.ndim != 2:
-        raise InputError(f"{name}: embeddings must be a 2-d array (n, d), got shape {vectors.shape}")
-    if vectors.shape[0] != ids.shape[0]:
-        raise InputError(f"{name}: {ids.shape[0]} ids but {vectors.shape[0]} embeddings")
-    with np.errstate(over="ignore", invalid="ignore"):
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise InputError(f"{name}: the embedding of id {int(ids[bad])} (row {bad}) has a NaN or infinite value")
-    return ids.astype(np.int64), vectors
 
 
 def _check_cover(name: str, ids: np.ndarray, expected: np.ndarray, what: str) -> None:
@@ -255,14 +171,14 @@ def ingest(
             _check_cover(Path(path).name, ids, expected, what)
             vectors[kind] = (ids, vec, {"file": str(Path(path).resolve())})
     if embed and images is not None and ("frame" not in vectors or "label" not in vectors):
-        from aquaembed.embed import embed_coco
+        from aquaembed.embeddings.builtin import embed_coco
 
         _say(progress, "embedding frames and label crops with the built-in embedder")
         gt_dict, _ = _coco_dicts(dataset, None)
         emb = embed_coco(Path(images), gt_dict, progress=show_bars)
-        vectors.setdefault("frame", (emb.frame_ids, emb.frames, {"embedder": "aquaembed.embed"}))
+        vectors.setdefault("frame", (emb.frame_ids, emb.frames, {"embedder": BUILTIN_EMBEDDER}))
         if len(dataset.labels):
-            vectors.setdefault("label", (emb.label_ids, emb.labels, {"embedder": "aquaembed.embed"}))
+            vectors.setdefault("label", (emb.label_ids, emb.labels, {"embedder": BUILTIN_EMBEDDER}))
     _say(progress, f"storing {len(dataset.frames)} frames and {len(dataset.labels)} labels as {name!r}")
     source = {**(source or {}), "gt": str(Path(gt).resolve())}
     if image_root is not None:
@@ -313,7 +229,7 @@ def add_inferences(
                 )
         vec = (ids, v, {"file": str(Path(pred_embeddings).resolve())})
     elif embed and len(inferences) and _uses_builtin_embedder(sd):
-        from aquaembed.embed import embed_coco
+        from aquaembed.embeddings.builtin import embed_coco
         from aquaembed.explore import DatasetView
 
         root = DatasetView(sd).image_root
@@ -322,7 +238,7 @@ def add_inferences(
             gt_dict, preds = _coco_dicts(dataset, inferences)
             gt_dict["annotations"] = []
             emb = embed_coco(root, gt_dict, preds, progress=show_bars)
-            vec = (emb.pred_ids, emb.preds, {"embedder": "aquaembed.embed"})
+            vec = (emb.pred_ids, emb.preds, {"embedder": BUILTIN_EMBEDDER})
     _say(progress, f"storing {len(inferences)} inferences as {model!r}")
     sd.add_inferences(inferences, replace=replace, source={"pred": str(Path(pred).resolve())})
     if vec is not None:
@@ -333,19 +249,7 @@ def add_inferences(
 
 def _uses_builtin_embedder(sd: StoredDataset) -> bool:
     rec = sd.manifest.get("embeddings", {}).get("label")
-    return rec is None or (rec.get("source") or {}).get("embedder") == "aquaembed.embed"
-
-
-def crop_sources(sd: StoredDataset) -> list[str]:
-    """Embedding kinds that make up the crop index, in source-code order.
-
-    ``"label"`` first (code 0) when present, then ``"pred-<model>"`` in inference-set
-    name order.
-    """
-    kinds = sd.embedding_kinds
-    out = ["label"] if "label" in kinds else []
-    out += sorted(k for k in kinds if k.startswith("pred-"))
-    return out
+    return rec is None or (rec.get("source") or {}).get("embedder") == BUILTIN_EMBEDDER
 
 
 def _embedding_inputs(sd: StoredDataset, kinds: list[str]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from aquaembed._atomic import atomic_write_bytes
+from aquaembed.store.atomic import atomic_write_bytes
 from aquaembed.errors import ParameterError
 
 __all__ = ["COCO_NAMES", "make_coco", "write_coco"]

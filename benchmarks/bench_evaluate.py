@@ -166,7 +166,7 @@ def _ratio(x: float | None, base: float | None) -> str:
 
 
 def _load(gt: str, pred: str) -> tuple[Any, Any, dict[str, float]]:
-    from aquaembed.coco import load_coco_gt, load_coco_results
+    from aquaembed.io.coco import load_coco_gt, load_coco_results
 
     t0 = time.perf_counter()
     ds = load_coco_gt(gt)

@@ -58,7 +58,7 @@ def _brute_topk(xn: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 def run(n: int, d: int, n_queries: int, k: int = 10) -> None:
     import faiss
 
-    from aquaembed.index import VectorIndex
+    from aquaembed.embeddings.index import VectorIndex
 
     print(f"\n== n={n:,} d={d} ==", flush=True)
     x = clustered_embeddings(n, d)

@@ -1,4 +1,4 @@
-"""Benchmark aquaembed.projection.project against plain umap.UMAP() on clustered embeddings.
+"""Benchmark aquaembed.embeddings.projection.project against plain umap.UMAP() on clustered embeddings.
 
 Run:  python benchmarks/bench_projection.py [--n 100000] [--with-1m] [--skip-plain]
 
@@ -37,7 +37,7 @@ def _child(method: str, n: int, d: int, out: str, extra: dict) -> None:
     t = time.perf_counter()
     import umap
 
-    from aquaembed.projection import project
+    from aquaembed.embeddings.projection import project
 
     rng = np.random.default_rng(5)
     warm = rng.standard_normal((600, d)).astype(np.float32)

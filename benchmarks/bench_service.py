@@ -74,7 +74,7 @@ def _has_embedding_api() -> bool:
 
 def build(out: Path, n_frames: int, seed: int) -> Path:
     """Create the stored dataset under ``out/data`` unless it is there; return the data dir."""
-    from aquaembed.coco import load_coco_gt, load_coco_results
+    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.data import Dataset, Frames
     from aquaembed.store import Store
     from aquaembed.synthetic import write_coco

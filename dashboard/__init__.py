@@ -11,10 +11,17 @@ ids), ``thumbs.py`` (picture routes), ``context.py`` (state and server-side cach
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from pathlib import Path
 
 import dash
+
+# plotly imports pandas lazily, inside the first figure it serialises; two request threads
+# doing that at once see a half-initialised module ("partially initialized module 'pandas'
+# has no attribute 'NaT'"). Import it once here, on the main thread, when it is installed.
+if importlib.util.find_spec("pandas") is not None:
+    import pandas  # noqa: F401
 
 from aquaembed.explore import Workspace
 

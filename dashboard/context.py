@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode
 import numpy as np
 
 from aquaembed.explore import DatasetView, LRUCache, Workspace
-from aquaembed.ingest import CROP_PROJECTION, FRAME_PROJECTION
+from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
 
 from dashboard import figures
 from dashboard.ids import VIEWS

@@ -1,4 +1,4 @@
-"""Tests of aquaembed.coco: COCO reading, validation and writing."""
+"""Tests of aquaembed.io.coco: COCO reading, validation and writing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aquaembed.coco import load_coco_gt, load_coco_results, read_json, write_coco_gt, write_coco_results
+from aquaembed.io.coco import load_coco_gt, load_coco_results, read_json, write_coco_gt, write_coco_results
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, StoreError
 
@@ -654,7 +654,7 @@ def test_real_data_matches_pycocotools(real_data: Path, gt_name: str, dt_name: s
 def test_extra_image_fields_become_frame_metadata(tmp_path):
     import json as _json
 
-    from aquaembed.coco import load_coco_gt, write_coco_gt
+    from aquaembed.io.coco import load_coco_gt, write_coco_gt
 
     gt = {
         "images": [
@@ -684,7 +684,7 @@ def test_large_results_files_are_parsed_in_pieces(tmp_path, monkeypatch):
     """Chunked parsing gives exactly what a whole parse gives, and names entries globally."""
     import json as _json
 
-    from aquaembed import coco
+    from aquaembed.io import coco
 
     gt = {
         "images": [{"id": i} for i in range(1, 4)],

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aquaembed.coco import load_coco_gt, load_coco_results
+from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.evaluate import Evaluator
 from aquaembed.metrics import COCO_STAT_NAMES
 

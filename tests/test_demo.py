@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from aquaembed.demo import DEFAULT_CONFIG, build_demo, frame_plan, load_config
-from aquaembed.embed import embed_coco
+from aquaembed.embeddings.builtin import embed_coco
 from aquaembed.errors import InputError, ParameterError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from aquaembed.embed import (
+from aquaembed.embeddings.builtin import (
     CROP_DIM,
     FRAME_DIM,
     FRAME_RAW_DIM,

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
-from aquaembed.index import VectorIndex
+from aquaembed.embeddings.index import VectorIndex
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -246,7 +246,7 @@ def test_bad_input_is_refused(data: tuple[np.ndarray, np.ndarray]) -> None:
 
 def test_ivf_selector_path_equals_restricted_brute_force(monkeypatch) -> None:
     """With the gather shortcut off, a small subset makes the IVF probe every list: exact."""
-    from aquaembed import index as index_module
+    from aquaembed.embeddings import index as index_module
 
     monkeypatch.setattr(index_module, "_SUBSET_GATHER_MAX", 0)
     x = _clustered(3000, 24, seed=10)

@@ -12,7 +12,8 @@ import pytest
 
 from aquaembed.cli import main
 from aquaembed.explore import Workspace
-from aquaembed.ingest import CROP_INDEX, CROP_PROJECTION, FRAME_INDEX, FRAME_PROJECTION, read_embeddings
+from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, FRAME_INDEX, FRAME_PROJECTION
+from aquaembed.io.embeddings import read_embeddings
 from aquaembed.store import Store
 from aquaembed.synthetic import make_coco
 

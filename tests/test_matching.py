@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import ParameterError
 from aquaembed.geometry import box_iou
-from aquaembed.matching import CONFUSION, FN, FP, IGNORED, TP, build_candidates, match
+from aquaembed.matching import CONFUSION, FN, FP, IGNORED, TP, MatchOptions, build_candidates, match
 from aquaembed.metrics import class_report, confusion_matrix, frame_report, overall_report
 
 
@@ -59,7 +59,7 @@ def test_design_example_optimal_beats_greedy():
     optimal = match(c)
     assert pairs(optimal) == [(0, 1), (1, 0)]  # A-P2, B-P1
     assert (optimal.type == TP).sum() == 2
-    greedy = match(c, mode="greedy")
+    greedy = match(c, MatchOptions(mode="greedy"))
     assert pairs(greedy) == [(0, 0)]  # P1 takes A, B is missed
     assert sorted(greedy.type.tolist()) == sorted([TP, FN, FP])
 
@@ -73,7 +73,7 @@ def test_duplicate_detection_stays_unmatched():
 
 def test_confidence_threshold_keeps_equal_score():
     c = make([(0, 0, [0, 0, 10, 10])], [(0, 0, [0, 0, 10, 10], 0.5), (0, 0, [20, 20, 30, 30], np.nextafter(0.5, 0))])
-    t = match(c, conf=0.5)
+    t = match(c, MatchOptions(conf=0.5))
     assert pairs(t) == [(0, 0)]
     assert 1 not in t.pred.tolist()  # below the threshold: not in the table at all
     assert len(t) == 1
@@ -83,8 +83,8 @@ def test_iou_threshold_is_inclusive():
     # IoU exactly 0.5: [0,0,10,10] vs [0,0,10,5]
     c = make([(0, 0, [0, 0, 10, 10])], [(0, 0, [0, 0, 10, 5], 0.9)])
     assert box_iou(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 5]]))[0, 0] == 0.5
-    assert pairs(match(c, iou=0.5)) == [(0, 0)]
-    assert pairs(match(c, iou=np.nextafter(0.5, 1))) == []
+    assert pairs(match(c, MatchOptions(iou=0.5))) == [(0, 0)]
+    assert pairs(match(c, MatchOptions(iou=np.nextafter(0.5, 1)))) == []
 
 
 def test_empty_frames_and_one_sided_frames():
@@ -114,7 +114,7 @@ def test_cross_class_match_is_a_confusion():
     ov = overall_report(t)
     assert (ov["tp"], ov["fp"], ov["fn"]) == (0, 1, 1)
     # class-aware matching refuses the pair: an FN and an FP, in the background cells
-    t2 = match(c, class_aware=True)
+    t2 = match(c, MatchOptions(class_aware=True))
     assert sorted(t2.type.tolist()) == [FP, FN]
     cm2 = confusion_matrix(t2)
     assert cm2[0, 3] == 1 and cm2[3, 1] == 1
@@ -163,7 +163,7 @@ def test_crowd_option():
     )
     default = match(c)  # crowd labels are ordinary labels by default
     assert (default.type == FN).sum() == 2 and (default.type == FP).sum() == 2
-    t = match(c, crowd=True)
+    t = match(c, MatchOptions(crowd=True))
     types = dict(zip(zip(t.label.tolist(), t.pred.tolist()), t.type.tolist()))
     assert types[(0, -1)] == IGNORED  # the crowd region is never missed
     assert types[(-1, 0)] == IGNORED  # inside the crowd region: neither TP nor FP
@@ -176,9 +176,9 @@ def test_threshold_validation():
     c = make([], [])
     for kw in ({"conf": -0.1}, {"conf": 1.1}, {"iou": 0.0}, {"iou": 1.5}, {"conf": float("nan")}):
         with pytest.raises(ParameterError):
-            match(c, **kw)
+            match(c, MatchOptions(**kw))
     with pytest.raises(ParameterError):
-        match(c, mode="hungarian")  # type: ignore[arg-type]
+        match(c, MatchOptions(mode="hungarian"))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- properties
@@ -235,7 +235,7 @@ def brute_force_best(labels, preds, conf, iou, n_frames, class_aware=False):
 @given(frame_sets(), st.booleans())
 def test_every_box_once_and_counts_add_up(case, class_aware):
     labels, preds, n_frames, conf, iou = case
-    t = match(make(labels, preds, n_frames=n_frames), conf=conf, iou=iou, class_aware=class_aware)
+    t = match(make(labels, preds, n_frames=n_frames), MatchOptions(conf=conf, iou=iou, class_aware=class_aware))
     kept = sum(p[3] >= conf for p in preds)
     lab = t.label[t.label >= 0]
     prd = t.pred[t.pred >= 0]
@@ -255,7 +255,7 @@ def test_every_box_once_and_counts_add_up(case, class_aware):
 @given(frame_sets(), st.booleans())
 def test_total_iou_is_maximal(case, class_aware):
     labels, preds, n_frames, conf, iou = case
-    t = match(make(labels, preds, n_frames=n_frames), conf=conf, iou=iou, class_aware=class_aware)
+    t = match(make(labels, preds, n_frames=n_frames), MatchOptions(conf=conf, iou=iou, class_aware=class_aware))
     ours = np.nansum(t.iou)
     assert ours == pytest.approx(brute_force_best(labels, preds, conf, iou, n_frames, class_aware), abs=1e-6)
 
@@ -263,11 +263,11 @@ def test_total_iou_is_maximal(case, class_aware):
 @given(frame_sets(), st.randoms(use_true_random=False))
 def test_independent_of_input_order(case, rnd):
     labels, preds, n_frames, conf, iou = case
-    t1 = match(make(labels, preds, n_frames=n_frames), conf=conf, iou=iou)
+    t1 = match(make(labels, preds, n_frames=n_frames), MatchOptions(conf=conf, iou=iou))
     labels2, preds2 = list(labels), list(preds)
     rnd.shuffle(labels2)
     rnd.shuffle(preds2)
-    t2 = match(make(labels2, preds2, n_frames=n_frames), conf=conf, iou=iou)
+    t2 = match(make(labels2, preds2, n_frames=n_frames), MatchOptions(conf=conf, iou=iou))
     assert (confusion_matrix(t1) == confusion_matrix(t2)).all()
     assert np.nansum(t1.iou) == pytest.approx(np.nansum(t2.iou), abs=1e-9)
     for k in ("tp", "fp", "fn"):
@@ -300,7 +300,7 @@ def test_greedy_mode_matches_plain_greedy(case):
     labels, preds, n_frames, conf, iou = case
     # distinct scores so that the processing order is unambiguous
     preds = [(f, c, b, round(0.05 + 0.9 * (i + 1) / (len(preds) + 1), 6)) for i, (f, c, b, _) in enumerate(preds)]
-    t = match(make(labels, preds, n_frames=n_frames), conf=conf, iou=iou, mode="greedy")
+    t = match(make(labels, preds, n_frames=n_frames), MatchOptions(conf=conf, iou=iou, mode="greedy"))
     assert np.nansum(t.iou) == pytest.approx(greedy_reference(labels, preds, conf, iou, n_frames), abs=1e-9)
 
 
@@ -329,9 +329,9 @@ def test_pr_curve_equals_the_class_report_at_each_threshold(case, class_aware, c
     flags = [i % 3 == 0 for i in range(len(labels))]
     c = make(labels, preds, n_frames=n_frames, crowd=flags)
     ts = [0.0, 0.3, 0.5, 0.9, 1.0]
-    curve = pr_curve(c, iou=iou, thresholds=ts, class_aware=class_aware, crowd=crowd)
+    curve = pr_curve(c, MatchOptions(iou=iou, class_aware=class_aware, crowd=crowd), thresholds=ts)
     for i, t in enumerate(ts):
-        t_ = match(c, conf=t, iou=iou, class_aware=class_aware, crowd=crowd)
+        t_ = match(c, MatchOptions(conf=t, iou=iou, class_aware=class_aware, crowd=crowd))
         rep, ov = class_report(t_), overall_report(t_)
         np.testing.assert_array_equal(curve["precision"][i], rep["precision"])
         np.testing.assert_array_equal(curve["recall"][i], rep["recall"])
@@ -344,7 +344,7 @@ def test_slices_add_up_to_the_reports(case, n_groups):
     from aquaembed.metrics import slice_report
 
     labels, preds, n_frames, conf, iou = case
-    t = match(make(labels, preds, n_frames=n_frames), conf=conf, iou=iou)
+    t = match(make(labels, preds, n_frames=n_frames), MatchOptions(conf=conf, iou=iou))
     groups = np.arange(n_frames) % n_groups
     total = slice_report(t, groups, n_groups)
     ov = overall_report(t)

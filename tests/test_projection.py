@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aquaembed import projection
+from aquaembed.embeddings import projection
 from aquaembed.errors import InputError, ParameterError
-from aquaembed.index import VectorIndex
-from aquaembed.projection import cache_key, load_cached, project, project_with_info
+from aquaembed.embeddings.index import VectorIndex
+from aquaembed.embeddings.projection import cache_key, load_cached, project, project_with_info
 
 
 def _blobs(n: int = 300, d: int = 12, seed: int = 0) -> np.ndarray:

@@ -23,14 +23,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import aquaembed.ingest as ingest_mod
-from aquaembed.coco import load_coco_gt, load_coco_results
+from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.data import Dataset, Frames, Inferences
 from aquaembed.errors import StoreError
 from aquaembed.explore import DatasetView, Workspace
 from aquaembed.service import Settings, create_app
 from aquaembed.service.routers.embeddings import decode_array, encode_array
 from aquaembed.service.state import ImageCache
-from aquaembed.projection import Projection
+from aquaembed.embeddings.projection import Projection
 from aquaembed.store import Store, StoredDataset
 from aquaembed.synthetic import write_coco
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import aquaembed.store as store_mod
+import aquaembed.store.core as store_mod
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 from aquaembed.store import MANIFEST, SCHEMA_VERSION, Store, StoredDataset

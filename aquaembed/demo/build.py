@@ -28,8 +28,8 @@ from PIL import Image
 from aquaembed.demo.detector import SOURCE_POSTER, FrameTruth, simulate_frame
 from aquaembed.demo.render import PEDESTRIAN, render_frame
 from aquaembed.demo.scenes import CATEGORIES, DemoConfig, SceneWorld, load_config, render_world
-from aquaembed.embed import FRAME_DIM, crop_features, crop_pixels, frame_features, frame_pixels, project
-from aquaembed._atomic import atomic_write, atomic_write_bytes
+from aquaembed.embeddings.builtin import FRAME_DIM, crop_features, crop_pixels, frame_features, frame_pixels, project
+from aquaembed.store.atomic import atomic_write, atomic_write_bytes
 from aquaembed.errors import ParameterError, StoreError
 from aquaembed.geometry import box_iou
 
@@ -156,7 +156,7 @@ def build_demo(
     (COCO results of the simulated detector; an inference's id is its 0-based
     position), ``planted.json`` (every planted failure with the ids involved) and
     ``frame_embeddings.npz``, ``label_embeddings.npz``, ``pred_embeddings.npz`` (arrays
-    ``ids`` and ``embeddings``) from :mod:`aquaembed.embed`.
+    ``ids`` and ``embeddings``) from :mod:`aquaembed.embeddings.builtin`.
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 Strategy
 --------
 ``project`` runs umap-learn with a k-nearest-neighbour graph that comes from our own
-FAISS index (:class:`aquaembed.index.VectorIndex`, cosine similarity) through
+FAISS index (:class:`aquaembed.embeddings.index.VectorIndex`, cosine similarity) through
 ``umap.UMAP(precomputed_knn=(indices, distances))``, instead of letting umap-learn build
 it with pynndescent. Distances are cosine distances ``1 - similarity`` and the UMAP
 metric is ``"cosine"``, the same geometry as similarity search.
@@ -49,9 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aquaembed._atomic import atomic_write
+from aquaembed.store.atomic import atomic_write
 from aquaembed.errors import InputError, ParameterError, StoreError
-from aquaembed.index import VectorIndex
+from aquaembed.embeddings.index import VectorIndex
 
 __all__ = [
     "Projection",

@@ -51,7 +51,7 @@ from typing import Literal, Mapping
 import faiss
 import numpy as np
 
-from aquaembed._atomic import atomic_write
+from aquaembed.store.atomic import atomic_write
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 
 __all__ = ["IndexKind", "VectorIndex", "DEFAULT_EXACT_MAX", "DEFAULT_NPROBE"]

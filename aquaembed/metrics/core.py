@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from aquaembed.errors import ParameterError
+from aquaembed.metrics.counts import ratios
 from aquaembed.matching import (
     CONFUSION,
     FN,
@@ -27,6 +28,7 @@ from aquaembed.matching import (
     IGNORED,
     TP,
     Candidates,
+    MatchOptions,
     MatchTable,
     assign,
     coco_matches,
@@ -53,28 +55,6 @@ BELOW_THRESHOLD = -1
 COCO_STAT_NAMES: tuple[str, ...] = (
     "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
 )
-
-
-def ratios(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall and F1 from counts; NaN where a denominator is zero.
-
-    Parameters
-    ----------
-    tp, fp, fn : array of int, same shape
-
-    Returns
-    -------
-    dict with ``precision``, ``recall``, ``f1`` : float64 arrays of that shape
-    """
-    tp = np.asarray(tp, dtype=np.float64)
-    fp = np.asarray(fp, dtype=np.float64)
-    fn = np.asarray(fn, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_den, r_den, f_den = tp + fp, tp + fn, 2 * tp + fp + fn
-        precision = np.where(p_den > 0, tp / np.where(p_den > 0, p_den, 1), np.nan)
-        recall = np.where(r_den > 0, tp / np.where(r_den > 0, r_den, 1), np.nan)
-        f1 = np.where(f_den > 0, 2 * tp / np.where(f_den > 0, f_den, 1), np.nan)
-    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def confusion_matrix(table: MatchTable) -> np.ndarray:
@@ -228,11 +208,9 @@ def inference_types(table: MatchTable) -> tuple[np.ndarray, np.ndarray]:
 
 def pr_curve(
     candidates: Candidates,
+    options: MatchOptions | None = None,
     *,
-    iou: float = 0.5,
     thresholds: Sequence[float] | np.ndarray | None = None,
-    class_aware: bool = False,
-    crowd: bool = False,
 ) -> dict[str, np.ndarray]:
     """Precision and recall per class and overall, sweeping the confidence threshold.
 
@@ -244,7 +222,8 @@ def pr_curve(
     Parameters
     ----------
     candidates : Candidates
-    iou : float, default 0.5
+    options : MatchOptions, optional
+        Everything but ``conf``, which the sweep replaces (default ``MatchOptions()``).
     thresholds : sequence of float, optional
         Confidence thresholds in [0, 1]; default 0.00, 0.05, ..., 1.00.
 
@@ -257,6 +236,8 @@ def pr_curve(
     if ts.ndim != 1 or ts.size == 0:
         raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
     c = candidates
+    base = MatchOptions() if options is None else options
+    sweep = [base.replace(conf=float(t)) for t in ts]
     k, n_c = ts.shape[0], c.n_classes
     tp = np.empty((k, n_c), dtype=np.int64)
     fp = np.empty((k, n_c), dtype=np.int64)
@@ -265,7 +246,7 @@ def pr_curve(
         # the counts class_report would take from the table at this threshold, without
         # building the table: TP = matched same-class pairs, FP = kept (not ignored)
         # inferences - TP, FN = (not crowd) labels - TP, per class
-        a = assign(c, conf=float(ts[i]), iou=iou, class_aware=class_aware, crowd=crowd)
+        a = assign(c, sweep[i])
         matched = a.label_match >= 0
         same = np.zeros(c.n_labels, dtype=bool)
         same[matched] = c.pred_cls[a.label_match[matched]] == c.label_cls[matched]

@@ -37,7 +37,7 @@ import numba
 import numpy as np
 import orjson
 
-from aquaembed._atomic import atomic_write_bytes
+from aquaembed.store.atomic import atomic_write_bytes
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, StoreError
 

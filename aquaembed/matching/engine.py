@@ -41,10 +41,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from aquaembed._typing import MatchMode
 from aquaembed.data import Dataset, Inferences
 from aquaembed.errors import InputError, ParameterError
 from aquaembed.geometry import overlap
+from aquaembed.matching.options import MatchOptions
 
 __all__ = [
     "TP",
@@ -59,7 +59,6 @@ __all__ = [
     "match",
     "assign",
     "Assignment",
-    "check_thresholds",
     "coco_matches",
     "CocoMatches",
 ]
@@ -598,12 +597,8 @@ class MatchTable:
         Box areas in square pixels; NaN where absent.
     n_frames, n_classes, n_labels, n_preds : int
         Sizes of what was matched (``n_preds`` counts all inferences, kept or not).
-    conf, iou_threshold : float
-        The thresholds used.
-    mode : str
-        ``"optimal"`` or ``"greedy"``.
-    class_aware, crowd : bool
-        The options used.
+    options : MatchOptions
+        The options it was matched with (``conf`` and ``iou_threshold`` are shortcuts).
     """
 
     frame: np.ndarray
@@ -620,74 +615,56 @@ class MatchTable:
     n_classes: int
     n_labels: int
     n_preds: int
-    conf: float
-    iou_threshold: float
-    mode: str = "optimal"
-    class_aware: bool = False
-    crowd: bool = False
+    options: MatchOptions
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])
+
+    @property
+    def conf(self) -> float:
+        """The confidence threshold the table was matched at."""
+        return self.options.conf
+
+    @property
+    def iou_threshold(self) -> float:
+        """The IoU threshold the table was matched at."""
+        return self.options.iou
 
     def type_names(self) -> np.ndarray:
         """Row types as strings (``"TP"``, ``"FP"``, ``"FN"``, ``"confusion"``, ``"ignored"``)."""
         return np.asarray(TYPE_NAMES, dtype=object)[self.type]
 
 
-def check_thresholds(conf: float, iou: float) -> tuple[float, float]:
-    """Validate a confidence threshold in [0, 1] and an IoU threshold in (0, 1].
-
-    Returns the two as floats; raises :class:`~aquaembed.errors.ParameterError`.
-    """
-    try:
-        c, i = float(conf), float(iou)
-    except (TypeError, ValueError):
-        raise ParameterError(f"thresholds must be numbers, got conf={conf!r}, iou={iou!r}") from None
-    if not 0.0 <= c <= 1.0:
-        raise ParameterError(f"conf must be in [0, 1], got {conf!r}")
-    if not 0.0 < i <= 1.0:
-        raise ParameterError(f"iou must be in (0, 1] (a pair needs some overlap), got {iou!r}")
-    return c, i
-
-
-def match(
-    candidates: Candidates,
-    *,
-    conf: float = 0.5,
-    iou: float = 0.5,
-    mode: MatchMode = "optimal",
-    class_aware: bool = False,
-    crowd: bool = False,
-) -> MatchTable:
-    """Match inferences to labels at a confidence and an IoU threshold.
+def match(candidates: Candidates, options: MatchOptions | None = None) -> MatchTable:
+    """Match inferences to labels.
 
     Parameters
     ----------
     candidates : Candidates
         From :func:`build_candidates`.
-    conf : float, default 0.5
-        Inferences with ``score < conf`` are discarded.
-    iou : float, default 0.5
-        A pair is allowed when ``IoU >= iou``; must be in (0, 1].
-    mode : {"optimal", "greedy"}, default "optimal"
-        ``"optimal"``: per frame, the one-to-one assignment with the largest total IoU.
-        ``"greedy"``: inferences by descending confidence each take their best
-        remaining label (COCO's rule).
-    class_aware : bool, default False
-        Allow only pairs of the same class.
-    crowd : bool, default False
-        Treat ``iscrowd`` labels as COCO crowd regions (see the module docstring).
+    options : MatchOptions, optional
+        Thresholds and mode; default ``MatchOptions()`` (conf 0.5, IoU 0.5, optimal,
+        class-agnostic).
 
     Returns
     -------
     MatchTable
     """
-    conf, iou = check_thresholds(conf, iou)
-    a = assign(candidates, conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+    options = _options(options)
+    a = assign(candidates, options)
     return _table(
-        candidates, conf, iou, mode, class_aware, crowd, a.crowd_labels, a.label_match, a.label_iou,
-        a.pred_match, a.pred_ignored,
+        candidates, options, a.crowd_labels, a.label_match, a.label_iou, a.pred_match, a.pred_ignored,
     )
+
+
+def _options(options: MatchOptions | None) -> MatchOptions:
+    if options is None:
+        return MatchOptions()
+    if not isinstance(options, MatchOptions):
+        raise ParameterError(
+            f"options must be a MatchOptions, got {type(options).__name__}", parameter="options"
+        )
+    return options
 
 
 @dataclass(frozen=True, eq=False)
@@ -718,23 +695,15 @@ class Assignment:
     kept: np.ndarray
 
 
-def assign(
-    candidates: Candidates,
-    *,
-    conf: float = 0.5,
-    iou: float = 0.5,
-    mode: MatchMode = "optimal",
-    class_aware: bool = False,
-    crowd: bool = False,
-) -> Assignment:
+def assign(candidates: Candidates, options: MatchOptions | None = None) -> Assignment:
     """Run the matcher and return the raw assignment (what :func:`match` tabulates).
 
     Parameters are those of :func:`match`. Use this where only counts are needed at
     many thresholds (PR curves): it skips building the table.
     """
-    conf, iou = check_thresholds(conf, iou)
-    if mode not in ("optimal", "greedy"):
-        raise ParameterError(f"mode must be 'optimal' or 'greedy', got {mode!r}")
+    options = _options(options)
+    conf, iou, mode = options.conf, options.iou, options.mode
+    class_aware, crowd = options.class_aware, options.crowd
     c = candidates
     crowd_flags = c.label_crowd if crowd else np.zeros_like(c.label_crowd)
     if mode == "optimal":
@@ -793,12 +762,12 @@ def _pair_values(c: Candidates, labels: np.ndarray, preds: np.ndarray) -> np.nda
 
 
 def _table(
-    c: Candidates, conf: float, iou: float, mode: str, class_aware: bool, crowd: bool,
+    c: Candidates, options: MatchOptions,
     crowd_flags: np.ndarray, l_match: np.ndarray, l_iou: np.ndarray, p_match: np.ndarray,
     p_ignored: np.ndarray,
 ) -> MatchTable:
     bg = c.n_classes
-    kept = c.pred_score >= conf
+    kept = c.pred_score >= options.conf
     lab = np.arange(c.n_labels, dtype=np.int64)
     pred_rows = np.flatnonzero(kept & (p_match < 0)).astype(np.int64)
     n_l, n_u = lab.shape[0], pred_rows.shape[0]
@@ -821,7 +790,7 @@ def _table(
     typ[n_l:] = np.where(p_ignored[pred_rows], IGNORED, FP)
     typ[matched & (label_class == pred_class)] = TP
     typ[matched & (label_class != pred_class)] = CONFUSION
-    if crowd:
+    if options.crowd:
         typ[:n_l][crowd_flags] = IGNORED
 
     order = np.lexsort((pred, np.where(label >= 0, label, c.n_labels), frame))
@@ -829,8 +798,7 @@ def _table(
         frame=frame[order], label=label[order], pred=pred[order], label_class=label_class[order],
         pred_class=pred_class[order], iou=iou_col[order], score=score[order], type=typ[order],
         label_area=label_area[order], pred_area=pred_area[order], n_frames=c.n_frames,
-        n_classes=c.n_classes, n_labels=c.n_labels, n_preds=c.n_preds, conf=conf,
-        iou_threshold=iou, mode=mode, class_aware=class_aware, crowd=crowd,
+        n_classes=c.n_classes, n_labels=c.n_labels, n_preds=c.n_preds, options=options,
     )
 
 

@@ -24,10 +24,11 @@ import numpy as np
 
 from aquaembed.data import Dataset
 from aquaembed.errors import NotFoundError, ParameterError
-from aquaembed.evaluate import Evaluator, evaluation, json_value, match_rows
-from aquaembed.index import VectorIndex
-from aquaembed.ingest import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
-from aquaembed.matching import TYPE_NAMES, MatchTable, check_thresholds
+from aquaembed.evaluate import Evaluator, evaluation, match_rows
+from aquaembed.metrics import json_value
+from aquaembed.embeddings.index import VectorIndex
+from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
+from aquaembed.matching import TYPE_NAMES, MatchOptions, MatchTable
 from aquaembed.metrics import frame_report, inference_types, label_types, pr_curve, slice_report
 from aquaembed.store import Store, StoredDataset
 
@@ -138,8 +139,8 @@ class DatasetView:
     def table(self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> MatchTable:
         """The match table at these thresholds (cached)."""
         model = self.model(model)
-        conf, iou = check_thresholds(conf, iou)
-        return self._tables.get((model, conf, iou), lambda: self.evaluator(model).table(conf=conf, iou=iou))
+        options = MatchOptions(conf=conf, iou=iou)
+        return self._tables.get((model, options), lambda: self.evaluator(model).table(options))
 
     def summary(self) -> dict[str, Any]:
         """Name, counts, classes, inference sets and embedding kinds, from the manifest."""
@@ -167,7 +168,7 @@ class DatasetView:
         model = self.model(model)
         table = self.table(model, conf=conf, iou=iou)
         ev = self.evaluator(model)
-        curves = self._derived.get(("pr", model, table.iou_threshold), lambda: pr_curve(ev.candidates, iou=table.iou_threshold)) if pr else None
+        curves = self._derived.get(("pr", model, table.iou_threshold), lambda: pr_curve(ev.candidates, table.options)) if pr else None
         coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
         out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
         out["model"] = model

@@ -1,0 +1,1 @@
+"""Analyses derived from match tables and embeddings: selections, slices, clusters, label issues."""

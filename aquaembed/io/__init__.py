@@ -1,0 +1,1 @@
+"""Reading, validating and writing the formats teams have (COCO today), and embedding files."""
