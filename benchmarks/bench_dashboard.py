@@ -224,8 +224,8 @@ def server_share(data: Path) -> list[tuple[str, float]]:
     """Projection + crop types at a new threshold + grouping, and the figure's JSON, in this process."""
     import plotly.io as pio
 
-    from dashboard import figures
-    from dashboard.context import Context, State
+    from aquaembed.dashboard import figures
+    from aquaembed.dashboard.context import Context, State
 
     ctx = Context(Workspace(data))
     st = State("bench", "model", 0.45, 0.5, "embedding", "crop", "type")

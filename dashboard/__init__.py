@@ -63,10 +63,10 @@ def create_dash(
     dash.Dash
         Serve it with ``app.run(...)`` or mount ``app.server`` as a WSGI app.
     """
-    from dashboard import thumbs
-    from dashboard.callbacks import embedding, frames, metrics, state
-    from dashboard.context import Context
-    from dashboard.pages import shell
+    from aquaembed.dashboard import thumbs
+    from aquaembed.dashboard.callbacks import embedding, frames, metrics, state
+    from aquaembed.dashboard.context import Context
+    from aquaembed.dashboard.pages import shell
 
     if not (url_base_pathname.startswith("/") and url_base_pathname.endswith("/")):
         raise ValueError(f"url_base_pathname must start and end with '/', got {url_base_pathname!r}")

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from dash import html
 
-from dashboard.figures import fmt
+from aquaembed.dashboard.figures import fmt
 
 
 def thumb_card(src: str, lines: Sequence[Any], *, href: str | None = None, badge: str | None = None,

@@ -15,8 +15,8 @@ import numpy as np
 from aquaembed.explore import DatasetView, LRUCache, Workspace
 from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
 
-from dashboard import figures
-from dashboard.ids import VIEWS
+from aquaembed.dashboard import figures
+from aquaembed.dashboard.ids import VIEWS
 
 __all__ = ["State", "Context", "CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES"]
 

@@ -18,7 +18,7 @@ from flask import Flask, Response, abort, request
 from aquaembed.errors import AquaembedError
 from aquaembed.render import crop_image, frame_image
 
-from dashboard.context import Context
+from aquaembed.dashboard.context import Context
 
 __all__ = ["register"]
 

@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
     if dashboard:
         from a2wsgi import WSGIMiddleware
 
-        from dashboard import create_dash
+        from aquaembed.dashboard import create_dash
 
         dash_app = create_dash(app.state.workspace, preload=settings.preload)
         app.mount("/", WSGIMiddleware(dash_app.server))  # last: the API routes match first

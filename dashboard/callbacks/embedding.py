@@ -12,9 +12,9 @@ from dash import Input, Output, State as DashState, dcc, html, no_update
 from aquaembed.errors import AquaembedError
 from aquaembed.matching import CONFUSION, FN, FP, TP
 
-from dashboard import figures, ids
-from dashboard.components import counts_table, over_table, thumb_card
-from dashboard.context import Context, State
+from aquaembed.dashboard import figures, ids
+from aquaembed.dashboard.components import counts_table, over_table, thumb_card
+from aquaembed.dashboard.context import Context, State
 
 SELECT_JS = """
 function(sel) {

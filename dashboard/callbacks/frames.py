@@ -10,10 +10,10 @@ from dash import Input, Output, State as DashState, no_update
 
 from aquaembed.errors import AquaembedError
 
-from dashboard import figures, ids
-from dashboard.components import thumb_card
-from dashboard.context import Context, State
-from dashboard.pages.frames import METRICS
+from aquaembed.dashboard import figures, ids
+from aquaembed.dashboard.components import thumb_card
+from aquaembed.dashboard.context import Context, State
+from aquaembed.dashboard.pages.frames import METRICS
 
 PAGE_SIZE = 24
 MAX_VALUES = 500

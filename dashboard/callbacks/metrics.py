@@ -7,9 +7,9 @@ from typing import Any
 import dash
 from dash import Input, Output, State as DashState, html, no_update
 
-from dashboard import figures, ids
-from dashboard.components import thumb_card
-from dashboard.context import MANY_CLASSES, Context, State
+from aquaembed.dashboard import figures, ids
+from aquaembed.dashboard.components import thumb_card
+from aquaembed.dashboard.context import MANY_CLASSES, Context, State
 
 PAGE_SIZE = 24
 SORT_NAMES = {"score": "confidence", "iou": "IoU", "area": "box area", "aspect": "aspect ratio"}

@@ -11,9 +11,9 @@ from typing import Any
 import dash
 from dash import Input, Output, State as DashState, html, no_update
 
-from dashboard import figures, ids
-from dashboard.context import Context, State
-from dashboard.pages import shell
+from aquaembed.dashboard import figures, ids
+from aquaembed.dashboard.context import Context, State
+from aquaembed.dashboard.pages import shell
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, Any] = {}

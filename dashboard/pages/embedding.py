@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import ids
-from dashboard.context import Context
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.context import Context
 
 HELP = ("Lasso or box-select points to compare them with the rest; click a point for its frame and its nearest "
         "neighbours. In the legend, click a type to hide it, double-click to show only it.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 
-from dashboard import ids
-from dashboard.context import Context
-from dashboard.pages.metrics import RATIO, TABLE_STYLE
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.context import Context
+from aquaembed.dashboard.pages.metrics import RATIO, TABLE_STYLE
 
 METRICS = [("f1", "F1"), ("precision", "precision"), ("recall", "recall"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN")]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dash import dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
 
-from dashboard import ids
-from dashboard.context import Context
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.context import Context
 
 BACKGROUND_HELP = (
     "The background row holds inferences that matched no label (false positives; confident ones are often "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import ids
-from dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
-from dashboard.pages import embedding, frames, metrics
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
+from aquaembed.dashboard.pages import embedding, frames, metrics
 
 VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid"}
 

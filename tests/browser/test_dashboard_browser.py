@@ -15,7 +15,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from dashboard import ids
+from aquaembed.dashboard import ids
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ def test_page_loads_without_console_errors(browser, demo_app) -> None:  # noqa: 
 
 
 def test_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:  # noqa: ANN001
-    from dashboard import plotly_js_url
+    from aquaembed.dashboard import plotly_js_url
 
     _open(browser, demo_app.url)
     loads = browser.js("return performance.getEntriesByType('resource').filter(function(r) {"

@@ -21,7 +21,7 @@ from aquaembed.demo import DEFAULT_CONFIG, build_demo, frame_plan, load_config
 from aquaembed.embeddings.builtin import embed_coco
 from aquaembed.errors import InputError, ParameterError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FILES = ("gt.json", "pred.json", "planted.json", "frame_embeddings.npz", "label_embeddings.npz", "pred_embeddings.npz")
 
 

@@ -11,8 +11,8 @@ import pytest
 from aquaembed.matching import CONFUSION, FN, FP, TP
 from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
-from dashboard import figures
-from dashboard.context import State
+from aquaembed.dashboard import figures
+from aquaembed.dashboard.context import State
 
 CLASSES = ["car", "truck", "background"]
 CM = np.array([[5, 1, 2],
@@ -184,7 +184,7 @@ def test_state_round_trips_through_the_url() -> None:
 @pytest.mark.filterwarnings("ignore:The dash_table.DataTable will be removed:DeprecationWarning")
 def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:  # noqa: ANN001
     from aquaembed.explore import Workspace
-    from dashboard import create_dash, ids
+    from aquaembed.dashboard import create_dash, ids
 
     def component_ids(tree) -> set[str]:  # noqa: ANN001
         return {c.id for c in tree._traverse() if isinstance(getattr(c, "id", None), str)}

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 from aquaembed.explore import DatasetView  # noqa: E402
 from aquaembed.service import Settings, create_app  # noqa: E402
-from test_service import DS, build_store  # noqa: E402
+from factories import DS, build_store  # noqa: E402
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = {"positive": 300, "negative": 150}

@@ -27,9 +27,9 @@ from aquaembed.errors import ParameterError
 from aquaembed.explore import DatasetView, Workspace
 from aquaembed.service import serve
 from aquaembed.service.routers.embeddings import decode_array
-from test_service import DS, build_store, same_json
+from factories import DS, build_store, same_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFS = (0.0, 0.05, 0.2, 0.35, 0.5, 0.61, 0.8, 0.95)
 IOUS = (0.3, 0.5, 0.75)
 MODELS = ("yolo", "detr")

@@ -1,0 +1,120 @@
+"""Shared test data: stores, datasets and helpers that several test modules build on.
+
+Test modules import from here (``from factories import ...``), never from each other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+from PIL import Image
+
+import aquaembed.ingest as ingest_mod
+from aquaembed.data import Dataset, Frames, Inferences
+from aquaembed.embeddings.projection import Projection
+from aquaembed.io.coco import load_coco_gt, load_coco_results
+from aquaembed.store import Store, StoredDataset
+from aquaembed.synthetic import write_coco
+
+DS = "harbour"
+SCENES = ("reef", "harbour", "open water")
+
+# --------------------------------------------------------------------------- data
+
+
+BLUE, RED = (20, 40, 220), (230, 20, 20)
+"""Colour of the frames' images inside the image root, and of a file outside it."""
+
+
+def _write_images(root: Path, frames: Frames) -> np.ndarray:
+    """Blue JPEGs for the first four frames; frames 4-6 point outside the image root.
+
+    Frame 4's file name is ``../outside.jpg``, frame 5's an absolute path to it, frame 6
+    a symlink inside the root that leaves it; ``outside.jpg`` is red.
+    """
+    images = root / "images"
+    images.mkdir()
+    names = frames.file_name.copy()
+    for i in range(4):
+        Image.new("RGB", (int(frames.width[i]), int(frames.height[i])), BLUE).save(images / str(names[i]))
+    outside = root / "outside.jpg"
+    Image.new("RGB", (64, 48), RED).save(outside)
+    names[4] = "../outside.jpg"
+    names[5] = str(outside)
+    (images / "link.jpg").symlink_to(outside)
+    names[6] = "link.jpg"
+    return names
+
+
+def _quick_projection(vectors: Any, *, seed: int = 0, **_: Any) -> Projection:
+    """Stand-in for UMAP (whose numba compilation would dominate the test time)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    coords = (x[:, :2] + np.random.default_rng(seed).normal(0, 1e-3, (x.shape[0], 2))).astype(np.float32)
+    return Projection(coords, f"quick-{x.shape[0]}-{seed}", False, None)
+
+
+def _build_artifacts(stored: StoredDataset) -> None:
+    """The ingest's FAISS indexes, crop table and projections (projections by :func:`_quick_projection`)."""
+    with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
+        ingest_mod.build_artifacts(stored)
+
+
+def build_store(root: Path, *, n_frames: int = 40, seed: int = 3) -> Path:
+    """Write a data directory with two datasets and return its path.
+
+    ``harbour``: ``n_frames`` synthetic frames, 4 classes, two inference sets (``yolo``
+    and a jittered copy ``detr``), metadata ``scene`` (text), ``depth`` (float, one NaN),
+    ``camera`` (int) and ``night`` (bool), random frame / label / prediction
+    embeddings, and an image root (see :func:`_write_images`). ``solo``: 12 frames and a single inference set ``only``.
+    """
+    data = root / "data"
+    store = Store(data)
+    gt_path, pred_path = write_coco(root / "src", n_frames, n_classes=4, labels_per_frame=4, preds_per_frame=8, seed=seed)
+    base = load_coco_gt(gt_path)
+    yolo = load_coco_results(pred_path, base, name="yolo")
+    rng = np.random.default_rng(seed)
+    jitter = rng.normal(0.0, 3.0, yolo.box.shape)
+    box = yolo.box + jitter
+    box[:, 2:] = np.maximum(box[:, 2:], box[:, :2] + 1.0)
+    detr = Inferences(yolo.frame, yolo.cls, box, np.clip(yolo.score * rng.uniform(0.7, 1.1, len(yolo)), 0, 1), name="detr")
+    n = len(base.frames)
+    file_names = _write_images(root, base.frames)
+    depth = rng.uniform(0.0, 30.0, n)
+    depth[1] = np.nan
+    frames = Frames(
+        base.frames.id,
+        file_names,
+        base.frames.width,
+        base.frames.height,
+        metadata={
+            "scene": np.array(SCENES)[np.arange(n) % 3],
+            "depth": depth,
+            "camera": (np.arange(n) % 2).astype(np.int64),
+            "night": np.arange(n) % 4 == 0,
+        },
+    )
+    stored = store.create(
+        DS,
+        Dataset(base.classes, frames, base.labels, {"yolo": yolo, "detr": detr}),
+        source={"images": str(root / "images")},
+    )
+    stored.set_embeddings("frame", frames.id, rng.normal(size=(n, 8)))
+    stored.set_embeddings("label", base.labels.id, rng.normal(size=(len(base.labels), 6)))
+    stored.set_embeddings("pred-yolo", np.arange(len(yolo)), rng.normal(size=(len(yolo), 6)))
+    _build_artifacts(stored)
+
+    gt2, pred2 = write_coco(root / "src2", 12, n_classes=3, labels_per_frame=3, preds_per_frame=5, seed=seed + 1)
+    solo = load_coco_gt(gt2)
+    store.create("solo", solo.with_inferences(load_coco_results(pred2, solo, name="only")))
+    return data
+
+
+def same_json(a: Any) -> Any:
+    """``a`` as it reads back from JSON (NaN -> null)."""
+    return json.loads(json.dumps(a, allow_nan=True).replace("NaN", "null"))
+
+
