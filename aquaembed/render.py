@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from aquaembed.errors import NotFoundError, ParameterError
-from aquaembed.matching import CONFUSION, FN, FP, IGNORED, TP
+from aquaembed.matching import CONFUSION, FN, FP, IGNORED, TP, MatchOptions
 from aquaembed.metrics import BELOW_THRESHOLD, inference_types, label_types
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,8 +96,7 @@ def frame_image(
     frame_id: int,
     *,
     models: list[str] | None = None,
-    conf: float = 0.5,
-    iou: float = 0.5,
+    options: MatchOptions | None = None,
     highlight: tuple[Literal["label", "pred"], int] | None = None,
     max_size: int = 960,
 ) -> bytes:
@@ -110,7 +109,7 @@ def frame_image(
         External frame id.
     models : list of str, optional
         Inference sets to draw (default: all). Their boxes are coloured by their match
-        type at ``conf``/``iou``; labels by their type for the first set.
+        type at the matching ``options`` (default ``MatchOptions()``); labels by their type for the first set.
     highlight : ("label", id) or ("pred", index), optional
         A box to emphasise (a label id, or an inference index of the first set).
     max_size : int
@@ -128,11 +127,12 @@ def frame_image(
     draw = ImageDraw.Draw(im)
     lw = max(2, int(round(max(im.size) / 320)))
     lab_rows = np.flatnonzero(ds.labels.frame == row)
-    l_types = label_types(view.table(models[0], conf=conf, iou=iou))[0] if models else None
+    options = MatchOptions() if options is None else options
+    l_types = label_types(view.table(models[0], options))[0] if models else None
     for i, model in enumerate(models):
         inf = ds.inference_set(model)
-        p_types, _ = inference_types(view.table(model, conf=conf, iou=iou))
-        for p in np.flatnonzero((inf.frame == row) & (inf.score >= conf)).tolist():
+        p_types, _ = inference_types(view.table(model, options))
+        for p in np.flatnonzero((inf.frame == row) & (inf.score >= options.conf)).tolist():
             colour = TYPE_COLOURS[int(p_types[p])]
             box = (inf.box[p] * scale).tolist()
             emphasised = i == 0 and highlight == ("pred", p)

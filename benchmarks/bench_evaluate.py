@@ -194,7 +194,7 @@ def _all_metrics(table: Any) -> np.ndarray:
 
 def worker_api(gt: str, pred: str) -> dict[str, Any]:
     """The whole in-process API once, stage by stage, and the peak memory."""
-    from aquaembed.matching import build_candidates, match
+    from aquaembed.matching import MatchOptions, build_candidates, match
     from aquaembed.metrics import coco_map
 
     t_start = time.perf_counter()
@@ -202,7 +202,7 @@ def worker_api(gt: str, pred: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     cand = build_candidates(ds, inf)
     t1 = time.perf_counter()
-    _all_metrics(match(cand, conf=0.5, iou=0.5))
+    _all_metrics(match(cand, MatchOptions(conf=0.5, iou=0.5)))
     t2 = time.perf_counter()
     coco = coco_map(cand, frame_ids=ds.frames.id)
     t3 = time.perf_counter()
@@ -294,13 +294,13 @@ def worker_cm(gt: str, pred: str, confs: list[float], iou: float, repeat: int, s
     """Confusion-matrix evaluation at fixed thresholds on one core, three ways."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    from aquaembed.matching import build_candidates, match
+    from aquaembed.matching import MatchOptions, build_candidates, match
 
     ds, inf, _ = _load(gt, pred)
     t0 = time.perf_counter()
     cand = build_candidates(ds, inf)
     t_cand = time.perf_counter() - t0
-    _all_metrics(match(cand, conf=0.95, iou=0.9))  # JIT / cache warm-up, other thresholds
+    _all_metrics(match(cand, MatchOptions(conf=0.95, iou=0.9)))  # JIT / cache warm-up, other thresholds
 
     n_frames, n_classes = len(ds.frames), ds.classes.n_classes
     labels = _frames_split(ds.labels.frame, n_frames, ds.labels.box, ds.labels.cls)
@@ -315,7 +315,7 @@ def worker_cm(gt: str, pred: str, confs: list[float], iou: float, repeat: int, s
 
     rows = []
     for conf in confs:
-        t_aq, cm_aq = _best_of(repeat, lambda: _all_metrics(match(cand, conf=conf, iou=iou)))
+        t_aq, cm_aq = _best_of(repeat, lambda: _all_metrics(match(cand, MatchOptions(conf=conf, iou=iou))))
         # timed as the issue states it (LSA on -IoU); checked with the documented tie-break
         t_plain, cm_untied = _best_of(
             repeat, lambda: plain_confusion(labels, preds, n_classes, conf, iou, tie_break=False)

@@ -346,8 +346,10 @@ def library_baseline(data: Path, repeats: int) -> list[tuple[str, dict[str, floa
     """The same ``metrics`` calls in-process (no HTTP, no JSON): the library's share of the latency."""
     from aquaembed.explore import Workspace
 
+    from aquaembed.matching import MatchOptions
+
     view = Workspace(data).get(DATASET)
-    view.metrics(MODEL, conf=0.5, iou=0.5)  # load, candidates, PR curves at 0.5
+    view.metrics(MODEL, options=MatchOptions(conf=0.5, iou=0.5))  # load, candidates, PR curves at 0.5
 
     def timed(fn: Callable[[], Any]) -> float:
         t0 = time.perf_counter()
@@ -355,10 +357,10 @@ def library_baseline(data: Path, repeats: int) -> list[tuple[str, dict[str, floa
         return (time.perf_counter() - t0) * 1000.0
 
     new_conf = [
-        timed(lambda i=i: view.metrics(MODEL, conf=_unseen(i, 0.3002, 0.0071), iou=0.5)) for i in range(repeats)
+        timed(lambda i=i: view.metrics(MODEL, options=MatchOptions(conf=_unseen(i, 0.3002, 0.0071), iou=0.5))) for i in range(repeats)
     ]
     table = [
-        timed(lambda i=i: view.table(MODEL, conf=_unseen(i, 0.2004, 0.0067), iou=_unseen(i, 0.40008, 0.0043)))
+        timed(lambda i=i: view.table(MODEL, options=MatchOptions(conf=_unseen(i, 0.2004, 0.0067), iou=_unseen(i, 0.40008, 0.0043))))
         for i in range(repeats)
     ]
     return [

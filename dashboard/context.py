@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
+from aquaembed.matching import MatchOptions
 from aquaembed.explore import DatasetView, LRUCache, Workspace
 from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
 
@@ -37,6 +38,11 @@ class State:
     view: str = VIEWS[0]
     kind: str = "crop"
     colour: str = "type"
+
+    @property
+    def options(self) -> MatchOptions:
+        """The matching options of this state."""
+        return MatchOptions(conf=self.conf, iou=self.iou)
 
     def to_query(self) -> str:
         return "?" + urlencode({
@@ -131,11 +137,11 @@ class Context:
     def projection(self, state: State) -> dict[str, Any]:
         """The projection of ``state.kind`` at the state's thresholds, with frame metadata
         aligned to its points (crops get the metadata of their frame). Cached."""
-        key = (state.dataset, state.model, state.kind, state.conf, state.iou)
+        key = (state.dataset, state.model, state.kind, state.options)
 
         def compute() -> dict[str, Any]:
             view = self.view(state.dataset)
-            proj = dict(view.projection(state.kind, state.model, conf=state.conf, iou=state.iou))
+            proj = dict(view.projection(state.kind, state.model, options=state.options))
             if state.kind == "crop":
                 rows = view.dataset.frames.index_of_ids(np.asarray(proj["frame_id"]))
                 proj["metadata"] = {k: np.asarray(v)[rows] for k, v in view.dataset.frames.metadata.items()}
@@ -157,7 +163,7 @@ class Context:
             if not st.dataset:
                 return
             self.projection(st)
-            self.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, pr=False)
+            self.view(st.dataset).metrics(st.model, options=st.options, pr=False)
         except Exception:  # noqa: BLE001 - a warm-up must never take the server down
             return
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from flask import Flask, Response, abort, request
 
 from aquaembed.errors import AquaembedError
+from aquaembed.matching import MatchOptions
 from aquaembed.render import crop_image, frame_image
 
 from aquaembed.dashboard.context import Context
@@ -51,7 +52,7 @@ def register(server: Flask, ctx: Context) -> None:
 
     @lru_cache(maxsize=512)
     def frame_jpeg(name: str, model: str, fid: int, conf: float, iou: float, hl: tuple[str, int] | None, size: int) -> bytes:
-        return frame_image(ctx.view(name), fid, models=[model], conf=conf, iou=iou, highlight=hl, max_size=size)
+        return frame_image(ctx.view(name), fid, models=[model], options=MatchOptions(conf=conf, iou=iou), highlight=hl, max_size=size)
 
     @lru_cache(maxsize=4096)
     def crop_jpeg(name: str, model: str, source: str, cid: int, size: int) -> bytes:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aquaembed.cli import main
+from aquaembed.matching import MatchOptions
 from aquaembed.explore import Workspace
 from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.io.embeddings import read_embeddings
@@ -98,7 +99,7 @@ def test_similar_frames_match_brute_force(stored, files, capsys):
 def test_similar_crops_filtered(stored):
     view = Workspace(stored).get("ds")
     label_id = int(view.dataset.labels.id[0])
-    res = view.similar("crop", label_id, k=5, conf=0.3, types=["FP"])
+    res = view.similar("crop", label_id, k=5, options=MatchOptions(conf=0.3), types=["FP"])
     assert res["neighbors"] and all(n["type"] == "FP" and n["source"] == "pred" for n in res["neighbors"])
     res = view.similar("crop", label_id, k=4, same_class=True)
     assert all(n["class"] == res["query"]["class"] for n in res["neighbors"])

@@ -136,10 +136,10 @@ class DatasetView:
                 ev = self._evaluators.setdefault(model, ev)
         return ev
 
-    def table(self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> MatchTable:
+    def table(self, model: str | None = None, options: MatchOptions | None = None) -> MatchTable:
         """The match table at these thresholds (cached)."""
         model = self.model(model)
-        options = MatchOptions(conf=conf, iou=iou)
+        options = MatchOptions() if options is None else options
         return self._tables.get((model, options), lambda: self.evaluator(model).table(options))
 
     def summary(self) -> dict[str, Any]:
@@ -162,30 +162,29 @@ class DatasetView:
     # ------------------------------------------------------------------ metrics
 
     def metrics(
-        self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5, coco: bool = False, pr: bool = True
+        self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True
     ) -> dict[str, Any]:
         """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked."""
         model = self.model(model)
-        table = self.table(model, conf=conf, iou=iou)
+        table = self.table(model, options)
         ev = self.evaluator(model)
-        curves = self._derived.get(("pr", model, table.iou_threshold), lambda: pr_curve(ev.candidates, table.options)) if pr else None
+        curves = self._derived.get(("pr", model, table.options.replace(conf=0.0)), lambda: pr_curve(ev.candidates, table.options)) if pr else None
         coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
         out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
         out["model"] = model
         return out
 
-    def frame_metrics(self, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> dict[str, np.ndarray]:
+    def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> dict[str, np.ndarray]:
         """Per-frame TP/FP/FN/precision/recall/F1 arrays (shape (F,)), cached."""
         model = self.model(model)
-        table = self.table(model, conf=conf, iou=iou)
-        return self._derived.get(("frames", model, table.conf, table.iou_threshold), lambda: frame_report(table))
+        table = self.table(model, options)
+        return self._derived.get(("frames", model, table.options), lambda: frame_report(table))
 
     def frames(
         self,
         model: str | None = None,
         *,
-        conf: float = 0.5,
-        iou: float = 0.5,
+        options: MatchOptions | None = None,
         sort: str = "f1",
         order: str = "asc",
         limit: int = 50,
@@ -210,7 +209,7 @@ class DatasetView:
         dict with ``total`` (frames passing the filters) and ``rows`` (the page)
         """
         ds = self.dataset
-        fm = self.frame_metrics(model, conf=conf, iou=iou)
+        fm = self.frame_metrics(model, options)
         cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm, **ds.frames.metadata}
         _check_page(limit, offset, order)
         keep = np.ones(len(ds.frames), dtype=bool)
@@ -248,8 +247,7 @@ class DatasetView:
         self,
         model: str | None = None,
         *,
-        conf: float = 0.5,
-        iou: float = 0.5,
+        options: MatchOptions | None = None,
         field: str,
         cls: str | None = None,
     ) -> dict[str, Any]:
@@ -278,7 +276,7 @@ class DatasetView:
         if class_index == self.dataset.classes.background:
             raise ParameterError("class: name a real class, not the background")
         values, groups = np.unique(np.asarray(meta[field]).astype(str), return_inverse=True)
-        rep = slice_report(self.table(model, conf=conf, iou=iou), groups, values.size, cls=class_index)
+        rep = slice_report(self.table(model, options), groups, values.size, cls=class_index)
         rows = [
             {
                 "value": str(v),
@@ -301,8 +299,7 @@ class DatasetView:
         self,
         model: str | None = None,
         *,
-        conf: float = 0.5,
-        iou: float = 0.5,
+        options: MatchOptions | None = None,
         gt_class: str | None = None,
         pred_class: str | None = None,
         type: str | None = None,
@@ -332,7 +329,7 @@ class DatasetView:
         if sort not in MATCH_SORT_KEYS:
             raise ParameterError(f"sort must be one of {', '.join(MATCH_SORT_KEYS)}, got {sort!r}")
         ds = self.dataset
-        table = self.table(model, conf=conf, iou=iou)
+        table = self.table(model, options)
         keep = np.ones(len(table), dtype=bool)
         if gt_class is not None:
             keep &= table.label_class == ds.classes.index_of_name(gt_class)
@@ -409,15 +406,15 @@ class DatasetView:
         rows = order[pos] if ids.size else np.zeros(0, dtype=np.int64)
         return np.where(ids[rows] == label_ids, rows, -1) if ids.size else np.full(label_ids.shape, -1)
 
-    def crop_fields(self, rows: np.ndarray, model: str, *, conf: float, iou: float) -> dict[str, np.ndarray]:
+    def crop_fields(self, rows: np.ndarray, model: str, options: MatchOptions | None = None) -> dict[str, np.ndarray]:
         """Per crop-index row: source (0 label, 1 inference), id, class, type, score, frame id."""
         table, sources = self.crop_table()
         ds = self.dataset
         src, ids = table[rows, 0], table[rows, 1]
         is_label = np.asarray([sources[c] == "label" for c in range(len(sources))], dtype=bool)[src] if len(sources) else np.zeros(rows.size, bool)
-        match = self.table(model, conf=conf, iou=iou)
-        l_types, _ = self._derived.get(("ltypes", model, match.conf, match.iou_threshold), lambda: label_types(match))
-        p_types, _ = self._derived.get(("ptypes", model, match.conf, match.iou_threshold), lambda: inference_types(match))
+        match = self.table(model, options)
+        l_types, _ = self._derived.get(("ltypes", model, match.options), lambda: label_types(match))
+        p_types, _ = self._derived.get(("ptypes", model, match.options), lambda: inference_types(match))
         inf = ds.inference_set(model)
         cls = np.empty(rows.size, dtype=np.int64)
         typ = np.empty(rows.size, dtype=np.int8)
@@ -437,7 +434,7 @@ class DatasetView:
             "frame_id": ds.frames.id[frame_row],
         }
 
-    def projection(self, kind: str, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> dict[str, Any]:
+    def projection(self, kind: str, model: str | None = None, options: MatchOptions | None = None) -> dict[str, Any]:
         """The cached 2-D projection with the fields to colour it by.
 
         Returns
@@ -457,7 +454,7 @@ class DatasetView:
             coords = self._once(FRAME_PROJECTION, lambda: np.asarray(self.stored.load_array(FRAME_PROJECTION)))
             ids = self._once("frame-ids", lambda: np.asarray(self.stored.embeddings("frame")[0]))
             rows = self.dataset.frames.index_of_ids(ids)
-            fm = self.frame_metrics(model, conf=conf, iou=iou)
+            fm = self.frame_metrics(model, options)
             out: dict[str, Any] = {"kind": "frame", "ids": ids, "x": coords[:, 0], "y": coords[:, 1]}
             out.update({k: fm[k][rows] for k in ("tp", "fp", "fn", "precision", "recall", "f1")})
             out["metadata"] = {k: v[rows] for k, v in self.dataset.frames.metadata.items()}
@@ -467,7 +464,7 @@ class DatasetView:
             coords = self._once(CROP_PROJECTION, lambda: np.asarray(self.stored.load_array(CROP_PROJECTION)))
             rows = np.flatnonzero(self._crop_members(model))
             out = {"kind": "crop", "x": coords[rows, 0], "y": coords[rows, 1]}
-            out.update(self.crop_fields(rows, model, conf=conf, iou=iou))
+            out.update(self.crop_fields(rows, model, options))
             return out
         raise ParameterError(f"kind must be 'frame' or 'crop', got {kind!r}")
 
@@ -478,8 +475,7 @@ class DatasetView:
         *,
         k: int = 10,
         model: str | None = None,
-        conf: float = 0.5,
-        iou: float = 0.5,
+        options: MatchOptions | None = None,
         source: str = "label",
         types: Sequence[str] | None = None,
         same_class: bool = False,
@@ -513,7 +509,7 @@ class DatasetView:
             keep = ids[0] >= 0
             nb_ids, nb_sims = ids[0][keep], sims[0][keep]
             rows = self.dataset.frames.index_of_ids(np.concatenate([[id], nb_ids]))
-            fm = self.frame_metrics(model, conf=conf, iou=iou)
+            fm = self.frame_metrics(model, options)
             meta = self.dataset.frames.metadata
 
             def frame_rec(row: int) -> dict[str, Any]:
@@ -538,7 +534,7 @@ class DatasetView:
         mask = self._crop_members(model)
         if types is not None or same_class:
             all_rows = np.flatnonzero(mask)
-            fields = self.crop_fields(all_rows, model, conf=conf, iou=iou)
+            fields = self.crop_fields(all_rows, model, options)
             ok = np.ones(all_rows.size, dtype=bool)
             if types is not None:
                 bad = [t for t in types if t not in TYPE_NAMES]
@@ -546,7 +542,7 @@ class DatasetView:
                     raise ParameterError(f"types: unknown type {bad[0]!r}; use {', '.join(TYPE_NAMES)}")
                 ok &= np.isin(fields["type"], [TYPE_NAMES.index(t) for t in types])
             if same_class:
-                qcls = self.crop_fields(np.array([query_row]), model, conf=conf, iou=iou)["class"][0]
+                qcls = self.crop_fields(np.array([query_row]), model, options)["class"][0]
                 ok &= fields["class"] == qcls
             mask = np.zeros_like(mask)
             mask[all_rows[ok]] = True
@@ -554,7 +550,7 @@ class DatasetView:
         sims, nb = index.search_ids(np.array([query_row]), k, subset=mask)
         keep = nb[0] >= 0
         rows = np.concatenate([[query_row], nb[0][keep]]).astype(np.int64)
-        fields = self.crop_fields(rows, model, conf=conf, iou=iou)
+        fields = self.crop_fields(rows, model, options)
         names = self.dataset.classes.names_with_background
         recs = [
             {

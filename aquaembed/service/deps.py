@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Path, Query, Request
 
 from aquaembed.explore import DatasetView, Workspace
+from aquaembed.matching import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
 from aquaembed.service.errors import ApiParameterError
 from aquaembed.service.settings import Settings
 from aquaembed.service.state import AppState
@@ -27,6 +28,8 @@ __all__ = [
     "ModelQuery",
     "ConfQuery",
     "IouQuery",
+    "OptionsDep",
+    "get_options",
     "MatchSortKey",
     "OrderQuery",
     "KindQuery",
@@ -94,6 +97,25 @@ IouQuery = Annotated[
     float,
     Query(gt=0.0, le=1.0, allow_inf_nan=False, description="IoU threshold in (0, 1]; a pair matches when IoU >= it"),
 ]
+
+
+async def get_options(
+    conf: ConfQuery = DEFAULT_CONF,
+    iou: IouQuery = DEFAULT_IOU,
+    mode: Annotated[
+        Literal["optimal", "greedy"],
+        Query(description="assignment: `optimal` (largest total IoU, the default) or `greedy` (by confidence, as COCO)"),
+    ] = DEFAULT_MODE,
+    class_aware: Annotated[bool, Query(description="allow only same-class pairs (default: classes ignored for matching)")] = False,
+    crowd: Annotated[bool, Query(description="COCO `iscrowd` labels are regions: an inference inside one is neither TP nor FP")] = False,
+) -> MatchOptions:
+    """The matching options of a threshold-taking route, validated once as a :class:`MatchOptions`."""
+    return MatchOptions(conf=conf, iou=iou, mode=mode, class_aware=class_aware, crowd=crowd)
+
+
+OptionsDep = Annotated[MatchOptions, Depends(get_options)]
+"""``conf``, ``iou``, ``mode``, ``class_aware`` and ``crowd`` query parameters as one value."""
+
 MatchSortKey = Literal["score", "iou", "area", "aspect"]
 """Sort keys of the match rows (the library's ``MATCH_SORT_KEYS``)."""
 

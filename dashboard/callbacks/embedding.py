@@ -197,7 +197,7 @@ def _crop_detail(ctx: Context, st: State, view: Any, proj: dict[str, Any], row: 
     names = ctx.class_names(view)
     src = "label" if int(proj["source"][row]) == 0 else "pred"
     cid, fid = int(proj["ids"][row]), int(proj["frame_id"][row])
-    sim = view.similar("crop", cid, k=8, model=st.model, conf=st.conf, iou=st.iou, source=src)
+    sim = view.similar("crop", cid, k=8, model=st.model, options=st.options, source=src)
     cards = []
     for nb in sim["neighbors"]:
         code = {name: code for code, name in figures.TYPE_ORDER}.get(nb["type"], -1)
@@ -220,7 +220,7 @@ def _crop_detail(ctx: Context, st: State, view: Any, proj: dict[str, Any], row: 
 
 def _frame_detail(ctx: Context, st: State, view: Any, proj: dict[str, Any], row: int) -> list[Any]:
     fid = int(proj["ids"][row])
-    sim = view.similar("frame", fid, k=8, model=st.model, conf=st.conf, iou=st.iou)
+    sim = view.similar("frame", fid, k=8, model=st.model, options=st.options)
     cards = []
     for nb in sim["neighbors"]:
         meta = nb.get("metadata") or {}

@@ -77,7 +77,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         view = ctx.view(st.dataset)
         ranges = {metric: (lo, hi)} if metric and (lo is not None or hi is not None) else None
         equals = {field: list(values)} if field and values else None
-        query: dict[str, Any] = dict(conf=st.conf, iou=st.iou, sort=sort or "f1", order=order or "asc", equals=equals, ranges=ranges)
+        query: dict[str, Any] = dict(options=st.options, sort=sort or "f1", order=order or "asc", equals=equals, ranges=ranges)
         try:
             total = view.frames(st.model, limit=0, **query)["total"]
             pages = max(1, -(-total // PAGE_SIZE))
@@ -132,7 +132,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
             return no_update
         st = State(**data)
         try:
-            return ctx.view(st.dataset).slices(st.model, conf=st.conf, iou=st.iou, field=field, cls=cls or None)["rows"]
+            return ctx.view(st.dataset).slices(st.model, options=st.options, field=field, cls=cls or None)["rows"]
         except AquaembedError:
             return []
 

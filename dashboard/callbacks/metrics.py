@@ -36,7 +36,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         st = _state(data)
         if st is None or st.view != "metrics":
             return (no_update,) * 6
-        m = ctx.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, coco=True, pr=True)
+        m = ctx.view(st.dataset).metrics(st.model, options=st.options, coco=True, pr=True)
         many = len(m["classes"]) - 1 > MANY_CLASSES
         options = options or []
         cm_fig = no_update if many else figures.confusion_figure(
@@ -55,7 +55,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         st = _state(data)
         if st is None or st.view != "metrics":
             return no_update, no_update
-        m = ctx.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, pr=False)
+        m = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)
         if len(m["classes"]) - 1 <= MANY_CLASSES:
             return [], ""
         chosen = active.get("row_id") if active else None
@@ -117,10 +117,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
         if not cell_:
             return [], "Examples: click a confusion cell (the background row holds unmatched inferences: look there for missing labels)"
         view = ctx.view(st.dataset)
-        total = view.matches(st.model, conf=st.conf, iou=st.iou, gt_class=cell_["gt"], pred_class=cell_["pred"], limit=0)["total"]
+        total = view.matches(st.model, options=st.options, gt_class=cell_["gt"], pred_class=cell_["pred"], limit=0)["total"]
         pages = max(1, -(-total // PAGE_SIZE))
         page_no = min(int(page_no or 0), pages - 1)
-        res = view.matches(st.model, conf=st.conf, iou=st.iou, gt_class=cell_["gt"], pred_class=cell_["pred"],
+        res = view.matches(st.model, options=st.options, gt_class=cell_["gt"], pred_class=cell_["pred"],
                            sort=sort or "score", order=order or "desc", limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
         cards = [_example_card(ctx, st, r) for r in res["rows"]]
         title = (f"{cell_['gt']} → {cell_['pred']}: {total:,} examples · page {page_no + 1} of {pages} · "

@@ -103,7 +103,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         if not data:
             return no_update
         st = State(**data)
-        o = ctx.view(st.dataset).metrics(st.model, conf=st.conf, iou=st.iou, pr=False)["overall"]
+        o = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)["overall"]
         return [
             html.Span(f"{st.dataset} · {st.model} · conf ≥ {st.conf:.2f} · IoU ≥ {st.iou:.2f}", className="ae-muted"),
             html.Span(f"precision {figures.fmt(o['precision'])}", className="ae-kpi"),

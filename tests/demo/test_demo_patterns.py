@@ -15,7 +15,7 @@ import pytest
 from aquaembed.cli import main
 from aquaembed.demo.install import BUILD_DIR, DEMO_MODEL, DEMO_NAME
 from aquaembed.explore import Workspace
-from aquaembed.matching import CONFUSION, FN, FP, TP
+from aquaembed.matching import CONFUSION, FN, FP, TP, MatchOptions
 from aquaembed.metrics import inference_types, label_types, ratios
 
 
@@ -48,7 +48,7 @@ def test_overfitted_scene_and_night(demo):
     data, planted = demo
     view = Workspace(data).get(DEMO_NAME)
     ds = view.dataset
-    table = view.table(DEMO_MODEL, conf=0.5, iou=0.5)
+    table = view.table(DEMO_MODEL, options=MatchOptions(conf=0.5, iou=0.5))
     scene = ds.frames.metadata["scene"].astype(str)
     ped = ds.classes.index_of_name("pedestrian")
     special = scene == planted["overfitted_scene"]["scene"]
@@ -56,7 +56,7 @@ def test_overfitted_scene_and_night(demo):
     in_scene = ratios(*_class_counts(view, special, ped, table))["f1"]
     elsewhere = ratios(*_class_counts(view, ~special & ~night, ped, table))["f1"]
     assert in_scene > 0.9 and in_scene - elsewhere > 0.2, (in_scene, elsewhere)
-    fm = view.frame_metrics(DEMO_MODEL, conf=0.5, iou=0.5)
+    fm = view.frame_metrics(DEMO_MODEL, options=MatchOptions(conf=0.5, iou=0.5))
     recall = lambda m: fm["tp"][m].sum() / (fm["tp"][m].sum() + fm["fn"][m].sum())  # noqa: E731
     assert recall(night) < recall(~night) - 0.2, (recall(night), recall(~night))
 
@@ -74,7 +74,7 @@ def test_missing_labels_top_the_confident_false_positives(demo):
 def test_recurring_false_positive_and_wrong_labels(demo):
     data, planted = demo
     view = Workspace(data).get(DEMO_NAME)
-    table = view.table(DEMO_MODEL, conf=0.5, iou=0.5)
+    table = view.table(DEMO_MODEL, options=MatchOptions(conf=0.5, iou=0.5))
     p_types, _ = inference_types(table)
     poster = np.array(planted["recurring_false_positive"]["pred_indices"])
     assert (p_types[poster] == FP).mean() > 0.8

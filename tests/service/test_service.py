@@ -22,6 +22,7 @@ from PIL import Image
 
 from aquaembed.errors import StoreError
 from aquaembed.explore import DatasetView, Workspace
+from aquaembed.matching import MatchOptions
 from aquaembed.service import Settings, create_app
 from aquaembed.service.routers.embeddings import decode_array, encode_array
 from aquaembed.service.state import ImageCache
@@ -140,7 +141,7 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 @pytest.mark.parametrize("conf,iou", [(0.5, 0.5), (0.0, 0.1), (0.37, 0.75), (1.0, 1.0)])
 def test_metrics_equal_library(client: TestClient, view: DatasetView, conf: float, iou: float) -> None:
     body = get(client, f"/datasets/{DS}/metrics", model="yolo", conf=conf, iou=iou)
-    assert body == same_json({**view.metrics("yolo", conf=conf, iou=iou), "coco": None})
+    assert body == same_json({**view.metrics("yolo", options=MatchOptions(conf=conf, iou=iou)), "coco": None})
     assert body["conf_threshold"] == conf and body["iou_threshold"] == iou
     assert body["classes"][-1] == "background"
     assert body["pr_curves"]["thresholds"][0] == 0.0
@@ -188,7 +189,7 @@ def test_frames_default_page_equals_library(client: TestClient, view: DatasetVie
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_frames_sort(client: TestClient, view: DatasetView, sort: str, order: str) -> None:
     body = get(client, f"/datasets/{DS}/frames", model="detr", sort=sort, order=order, limit=15, offset=5, conf=0.3)
-    lib = view.frames("detr", sort=sort.removeprefix("meta."), order=order, limit=15, offset=5, conf=0.3)
+    lib = view.frames("detr", sort=sort.removeprefix("meta."), order=order, limit=15, offset=5, options=MatchOptions(conf=0.3))
     assert body["rows"] == same_json(lib["rows"])
 
 
@@ -333,7 +334,8 @@ def test_encode_array_round_trip() -> None:
         encode_array(np.array([2**63 + 5], dtype=np.uint64))
 
 
-def _fake_projection(self: DatasetView, kind: str, model: str | None = None, *, conf: float = 0.5, iou: float = 0.5) -> dict[str, Any]:
+def _fake_projection(self: DatasetView, kind: str, model: str | None = None, options: MatchOptions | None = None) -> dict[str, Any]:
+    conf = (options or MatchOptions()).conf
     n = 4
     out: dict[str, Any] = {
         "ids": np.arange(10, 10 + n, dtype=np.int64),
@@ -351,7 +353,7 @@ def _fake_projection(self: DatasetView, kind: str, model: str | None = None, *, 
 
 
 def _fake_similar(self: DatasetView, kind: str, id: int, *, k: int = 10, model: str | None = None,
-                  conf: float = 0.5, iou: float = 0.5, source: str = "label") -> dict[str, Any]:
+                  options: MatchOptions | None = None, source: str = "label") -> dict[str, Any]:
     if id == 404:
         from aquaembed.errors import NotFoundError
 
@@ -432,7 +434,7 @@ def _same_floats(a: np.ndarray, b: np.ndarray) -> None:
 @pytest.mark.parametrize("conf,iou", [(0.5, 0.5), (0.2, 0.7)])
 def test_projection_equals_library(client: TestClient, view: DatasetView, conf: float, iou: float) -> None:
     body = get(client, f"/datasets/{DS}/projection", kind="frame", model="yolo", conf=conf, iou=iou)
-    lib = view.projection("frame", "yolo", conf=conf, iou=iou)  # type: ignore[attr-defined]
+    lib = view.projection("frame", "yolo", options=MatchOptions(conf=conf, iou=iou))  # type: ignore[attr-defined]
     cols = body["columns"]
     assert body["n"] == len(lib["ids"]) == 40 and body["model"] == "yolo"
     np.testing.assert_array_equal(decode_array(cols["ids"]), lib["ids"])
@@ -446,7 +448,7 @@ def test_projection_equals_library(client: TestClient, view: DatasetView, conf: 
     _same_floats(decode_array(body["metadata"]["depth"]), lib["metadata"]["depth"])
 
     body = get(client, f"/datasets/{DS}/projection", kind="crop", model="yolo", conf=conf, iou=iou)
-    lib = view.projection("crop", "yolo", conf=conf, iou=iou)  # type: ignore[attr-defined]
+    lib = view.projection("crop", "yolo", options=MatchOptions(conf=conf, iou=iou))  # type: ignore[attr-defined]
     cols = body["columns"]
     assert body["n"] == len(lib["ids"]) > 40
     for key in ("ids", "source", "class", "type", "frame_id"):
@@ -461,7 +463,7 @@ def test_projection_equals_library(client: TestClient, view: DatasetView, conf: 
 def test_similar_equals_library(client: TestClient, view: DatasetView) -> None:
     fid = int(view.dataset.frames.id[3])
     body = get(client, f"/datasets/{DS}/similar", kind="frame", id=fid, k=5, model="detr", conf=0.3)
-    lib = view.similar("frame", fid, k=5, model="detr", conf=0.3)  # type: ignore[attr-defined]
+    lib = view.similar("frame", fid, k=5, model="detr", options=MatchOptions(conf=0.3))  # type: ignore[attr-defined]
     assert body["query"]["id"] == fid and len(body["neighbors"]) == 5
     assert body["neighbors"] == same_json(lib["neighbors"])
     assert body["query"] == same_json({"similarity": None, **lib["query"]})
@@ -527,7 +529,7 @@ def test_frame_image_cached_with_headers(client: TestClient, view: DatasetView, 
     assert r1.status_code == r2.status_code == 200
     assert r1.headers["content-type"] == "image/jpeg" and r1.content == r2.content
     assert "max-age" in r1.headers["cache-control"] and r1.headers["etag"] == r2.headers["etag"]
-    assert counting_renderer["frame"] == [(fid, {"models": ["yolo", "detr"], "conf": 0.123, "iou": 0.5, "highlight": None})]
+    assert counting_renderer["frame"] == [(fid, {"models": ["yolo", "detr"], "options": MatchOptions(conf=0.123, iou=0.5), "highlight": None})]
     r3 = client.get(url, params={**params, "conf": 0.124})  # another threshold, another image
     assert r3.content != r1.content and len(counting_renderer["frame"]) == 2
     r4 = client.get(url, params=params, headers={"If-None-Match": r1.headers["etag"]})
@@ -676,7 +678,8 @@ def test_slices_match_the_library(client: TestClient, view: DatasetView) -> None
         assert r.status_code == 200, r.text
         body = r.json()
         lib = view.slices(
-            "yolo", conf=params.get("conf", 0.5), iou=params.get("iou", 0.5), field=params["field"], cls=params.get("class")
+            "yolo", options=MatchOptions(conf=params.get("conf", 0.5), iou=params.get("iou", 0.5)),
+            field=params["field"], cls=params.get("class"),
         )
         assert body["rows"] == same_json(lib["rows"]) and body["class"] == params.get("class")
         assert sum(row["frames"] for row in body["rows"]) == len(view.dataset.frames)

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from aquaembed.errors import ParameterError
+from aquaembed.matching import MatchOptions
 from aquaembed.explore import DatasetView, Workspace
 from aquaembed.service import serve
 from aquaembed.service.routers.embeddings import decode_array
@@ -102,7 +103,7 @@ def test_real_server_over_http(server: str, view: DatasetView) -> None:
         assert http.get("/_dash-layout").status_code == 200
         r = http.get(f"/api/v1/datasets/{DS}/metrics", params={"model": "yolo", "conf": 0.42, "iou": 0.55})
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-        assert r.json() == same_json({**view.metrics("yolo", conf=0.42, iou=0.55), "coco": None})
+        assert r.json() == same_json({**view.metrics("yolo", options=MatchOptions(conf=0.42, iou=0.55)), "coco": None})
         r = http.get(f"/api/v1/datasets/{DS}/metrics", params={"model": "yolo", "conf": "x"})
         assert r.status_code == 422 and r.json()["parameter"] == "conf"
         r = http.get("/api/v1/datasets/nope")
@@ -120,13 +121,13 @@ def test_real_server_over_http(server: str, view: DatasetView) -> None:
 
 def _expected(view: DatasetView, endpoint: str, model: str, conf: float, iou: float) -> Any:
     if endpoint == "projection":
-        lib = view.projection("crop", model, conf=conf, iou=iou)  # type: ignore[attr-defined]
+        lib = view.projection("crop", model, options=MatchOptions(conf=conf, iou=iou))  # type: ignore[attr-defined]
         return {"type": lib["type"].tolist(), "class": lib["class"].tolist()}
     if endpoint == "metrics":
-        return same_json({**view.metrics(model, conf=conf, iou=iou, pr=False), "coco": None, "pr_curves": None})
+        return same_json({**view.metrics(model, options=MatchOptions(conf=conf, iou=iou), pr=False), "coco": None, "pr_curves": None})
     if endpoint == "frames":
-        return same_json(view.frames(model, conf=conf, iou=iou, sort="f1", order="desc", limit=20)["rows"])
-    return same_json(view.matches(model, conf=conf, iou=iou, type="FP", sort="score", limit=20))
+        return same_json(view.frames(model, options=MatchOptions(conf=conf, iou=iou), sort="f1", order="desc", limit=20)["rows"])
+    return same_json(view.matches(model, options=MatchOptions(conf=conf, iou=iou), type="FP", sort="score", limit=20))
 
 
 def _params(endpoint: str, model: str, conf: float, iou: float) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from aquaembed.service.deps import ConfQuery, IouQuery, ModelQuery, ViewDep, WorkspaceDep
+from aquaembed.service.deps import OptionsDep, ModelQuery, ViewDep, WorkspaceDep
 from aquaembed.service.schemas import DatasetList, DatasetSummary, Metrics
 
 __all__ = ["router"]
@@ -29,9 +29,8 @@ def get_dataset(view: ViewDep) -> dict[str, Any]:
 @router.get("/datasets/{ds}/metrics", response_model=Metrics, summary="Metrics at a threshold pair")
 def get_metrics(
     view: ViewDep,
+    options: OptionsDep,
     model: ModelQuery = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
     map_: Annotated[bool, Query(alias="map", description="add COCO mAP (AP@[.50:.95], AP50, ..., AR100)")] = False,
     pr: Annotated[bool, Query(description="add PR curves (the confidence swept at this IoU threshold)")] = True,
 ) -> dict[str, Any]:
@@ -41,4 +40,4 @@ def get_metrics(
     recall and F1 (``null`` when undefined), PR curves unless ``pr=false``, and COCO
     mAP with ``map=true``. Match tables are cached per (model, conf, iou).
     """
-    return view.metrics(model, conf=conf, iou=iou, coco=map_, pr=pr)
+    return view.metrics(model, options=options, coco=map_, pr=pr)

@@ -14,10 +14,9 @@ from aquaembed._typing import MatchType
 from aquaembed.explore import DatasetView
 from aquaembed.matching import TYPE_NAMES
 from aquaembed.service.deps import (
+    OptionsDep,
     INT64_MAX,
     INT64_MIN,
-    ConfQuery,
-    IouQuery,
     KindQuery,
     ModelQuery,
     SettingsDep,
@@ -169,15 +168,14 @@ def _plain(value: Any) -> Any:
 )
 def get_projection(
     view: ViewDep,
+    options: OptionsDep,
     kind: KindQuery = "frame",
     model: ModelQuery = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
 ) -> dict[str, Any]:
     """See the operation description."""
     project = _method(view, "projection")
     resolved = view.model(model)
-    result = project(kind, resolved, conf=conf, iou=iou)
+    result = project(kind, resolved, options=options)
     ids = np.asarray(result["ids"])
     n = int(ids.shape[0])
     columns: dict[str, Any] = {}
@@ -206,8 +204,8 @@ def get_projection(
         "dataset": view.name,
         "kind": kind,
         "model": resolved,
-        "conf_threshold": conf,
-        "iou_threshold": iou,
+        "conf_threshold": options.conf,
+        "iou_threshold": options.iou,
         "n": n,
         "columns": columns,
         "metadata": metadata,
@@ -219,6 +217,7 @@ def get_projection(
 @router.get("/datasets/{ds}/similar", response_model=Similar, summary="Nearest neighbours of a frame or a crop")
 def get_similar(
     view: ViewDep,
+    options: OptionsDep,
     settings: SettingsDep,
     id: Annotated[int, Query(ge=INT64_MIN, le=INT64_MAX, description="frame id (kind=frame) or crop id (kind=crop)")],
     kind: KindQuery = "frame",
@@ -230,8 +229,6 @@ def get_similar(
     ] = None,
     same_class: Annotated[bool, Query(description="crop kind: keep neighbours of the query's class")] = False,
     model: ModelQuery = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
 ) -> dict[str, Any]:
     """The ``k`` nearest neighbours by cosine similarity (FAISS), with their frame metrics and
     metadata (frame kind) or their source, class, match type and score (crop kind) at the
@@ -245,7 +242,7 @@ def get_similar(
                 raise ApiParameterError(name, "applies to kind=crop only")
     similar = _method(view, "similar")
     resolved = view.model(model)
-    kwargs: dict[str, Any] = {"k": k, "model": resolved, "conf": conf, "iou": iou}
+    kwargs: dict[str, Any] = {"k": k, "model": resolved, "options": options}
     if kind == "crop":
         kwargs["source"] = source or "label"
         if types is not None:
@@ -263,8 +260,8 @@ def get_similar(
         "k": k,
         "model": resolved,
         "source": kwargs.get("source"),
-        "conf_threshold": conf,
-        "iou_threshold": iou,
+        "conf_threshold": options.conf,
+        "iou_threshold": options.iou,
         "query": None if query is None else _plain(dict(query)),
         "neighbors": neighbors,
     }

@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from aquaembed.explore import FRAME_SORT_KEYS, DatasetView
-from aquaembed.service.deps import ConfQuery, IouQuery, ModelQuery, OrderQuery, PageDep, ViewDep
+from aquaembed.service.deps import OptionsDep, ModelQuery, OrderQuery, PageDep, ViewDep
 from aquaembed.service.errors import ApiParameterError
 from aquaembed.service.schemas import FramePage
 
@@ -23,7 +23,7 @@ _META = "meta."
 _META_MIN = "meta_min."
 _META_MAX = "meta_max."
 _DECLARED = frozenset(
-    {"model", "conf", "iou", "sort", "order", "limit", "offset"}
+    {"model", "conf", "iou", "mode", "class_aware", "crowd", "sort", "order", "limit", "offset"}
     | {f"{m}_{end}" for m in (*_COUNTS, *_RATIOS) for end in ("min", "max")}
 )
 
@@ -111,10 +111,9 @@ Ratio = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False)]
 def list_frames(
     request: Request,
     view: ViewDep,
+    options: OptionsDep,
     page: PageDep,
     model: ModelQuery = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
     sort: Annotated[str, Query(description="id, tp, fp, fn, precision, recall, f1 or a metadata field", max_length=200)] = "f1",
     order: OrderQuery = "asc",
     tp_min: Count = None,
@@ -152,8 +151,7 @@ def list_frames(
     ranges.update(meta_ranges)
     out = view.frames(
         resolved,
-        conf=conf,
-        iou=iou,
+        options=options,
         sort=sort_key,
         order=order,
         limit=page.limit,
@@ -163,8 +161,8 @@ def list_frames(
     )
     return {
         "model": resolved,
-        "conf_threshold": conf,
-        "iou_threshold": iou,
+        "conf_threshold": options.conf,
+        "iou_threshold": options.iou,
         "total": out["total"],
         "offset": page.offset,
         "limit": page.limit,

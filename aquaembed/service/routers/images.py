@@ -19,10 +19,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from aquaembed.errors import NotFoundError
 from aquaembed.explore import DatasetView
 from aquaembed.service.deps import (
+    OptionsDep,
     INT64_MAX,
     INT64_MIN,
-    ConfQuery,
-    IouQuery,
     ModelQuery,
     SettingsDep,
     SourceQuery,
@@ -75,6 +74,7 @@ def _image_response(request: Request, image: CachedImage, max_age: int) -> Respo
 def frame_image(
     request: Request,
     view: ViewDep,
+    options: OptionsDep,
     state: StateDep,
     settings: SettingsDep,
     frame_id: Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX, description="frame id (COCO image_id)")],
@@ -82,8 +82,6 @@ def frame_image(
         list[str] | None,
         Query(description="inference sets to draw (repeat the parameter); default: every set"),
     ] = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
     highlight: Annotated[
         str | None,
         Query(
@@ -102,9 +100,9 @@ def frame_image(
         which, _, number = highlight.partition(":")
         mark = (which, int(number))
     render = _renderer()
-    key = ("frame", view.name, _generation(view), frame_id, None if chosen is None else tuple(chosen), conf, iou, mark)
+    key = ("frame", view.name, _generation(view), frame_id, None if chosen is None else tuple(chosen), options, mark)
     image = state.images.get(
-        key, lambda: render.frame_image(view, frame_id, models=chosen, conf=conf, iou=iou, highlight=mark)
+        key, lambda: render.frame_image(view, frame_id, models=chosen, options=options, highlight=mark)
     )
     return _image_response(request, image, settings.image_max_age)
 

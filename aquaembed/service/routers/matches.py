@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from aquaembed._typing import MatchType
-from aquaembed.service.deps import ConfQuery, IouQuery, MatchSortKey, ModelQuery, OrderQuery, PageDep, ViewDep
+from aquaembed.service.deps import OptionsDep, MatchSortKey, ModelQuery, OrderQuery, PageDep, ViewDep
 from aquaembed.service.schemas import MatchPage
 
 __all__ = ["router"]
@@ -23,10 +23,9 @@ ClassQuery = Annotated[
 @router.get("/datasets/{ds}/matches", response_model=MatchPage, summary="Rows of a confusion cell, sorted")
 def list_matches(
     view: ViewDep,
+    options: OptionsDep,
     page: PageDep,
     model: ModelQuery = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
     gt_class: ClassQuery = None,
     pred_class: ClassQuery = None,
     type: Annotated[MatchType | None, Query(description="row type")] = None,
@@ -49,8 +48,7 @@ def list_matches(
     resolved = view.model(model)
     out = view.matches(
         resolved,
-        conf=conf,
-        iou=iou,
+        options=options,
         gt_class=gt_class,
         pred_class=pred_class,
         type=type,
@@ -61,8 +59,8 @@ def list_matches(
     )
     return {
         "model": resolved,
-        "conf_threshold": conf,
-        "iou_threshold": iou,
+        "conf_threshold": options.conf,
+        "iou_threshold": options.iou,
         "total": out["total"],
         "offset": page.offset,
         "limit": page.limit,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from aquaembed.service.deps import ConfQuery, IouQuery, ModelQuery, ViewDep
+from aquaembed.service.deps import OptionsDep, ModelQuery, ViewDep
 from aquaembed.service.schemas import SliceTable
 
 __all__ = ["router"]
@@ -22,10 +22,9 @@ router = APIRouter(tags=["frames"])
 )
 def slices(
     view: ViewDep,
+    options: OptionsDep,
     field: Annotated[str, Query(description="a frame metadata field, e.g. scene or time_of_day", max_length=200)],
     model: ModelQuery = None,
-    conf: ConfQuery = 0.5,
-    iou: IouQuery = 0.5,
     class_: Annotated[
         str | None, Query(alias="class", description="count only this class (default: all classes)", max_length=200)
     ] = None,
@@ -36,11 +35,11 @@ def slices(
     suspiciously perfect on pedestrians; ``field=time_of_day`` a hard condition.
     """
     resolved = view.model(model)
-    out = view.slices(resolved, conf=conf, iou=iou, field=field, cls=class_)
+    out = view.slices(resolved, options=options, field=field, cls=class_)
     return {
         "model": resolved,
-        "conf_threshold": conf,
-        "iou_threshold": iou,
+        "conf_threshold": options.conf,
+        "iou_threshold": options.iou,
         "field": out["field"],
         "class": out["class"],
         "rows": out["rows"],
