@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from aquaembed.explore.core import FRAME_SORT_KEYS, MATCH_SORT_KEYS, DatasetView, LRUCache, Workspace
+from aquaembed.explore.cache import LRUCache
+from aquaembed.explore.matches import MATCH_SORT_KEYS
+from aquaembed.explore.metrics import FRAME_SORT_KEYS
+from aquaembed.explore.view import DatasetView, Workspace
 
 __all__ = ["Workspace", "DatasetView", "LRUCache", "FRAME_SORT_KEYS", "MATCH_SORT_KEYS"]

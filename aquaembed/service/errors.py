@@ -18,7 +18,6 @@ request validation (FastAPI)           422     ``invalid_parameter``
 :class:`~aquaembed.errors.StoreError`  500     ``store_error`` (generic message, details logged)
 other :class:`~aquaembed.errors.AquaembedError`
                                        400     ``bad_request``
-:class:`FeatureUnavailable`            501     ``not_implemented``
 HTTP errors (unknown route, 405, 304)  as is   ``not_found``, ``method_not_allowed``, ...
 anything else                          500     ``internal_error`` (generic message, logged)
 =====================================  ======  =====================
@@ -45,7 +44,6 @@ from aquaembed.errors import AquaembedError, InputError, NotFoundError, Paramete
 __all__ = [
     "ApiParameterError",
     "CatchAllMiddleware",
-    "FeatureUnavailable",
     "error_response",
     "install_error_handlers",
 ]
@@ -64,7 +62,6 @@ _HTTP_NAMES = {
     415: "unsupported_media_type",
     422: "invalid_parameter",
     429: "too_many_requests",
-    501: "not_implemented",
     503: "unavailable",
 }
 
@@ -84,10 +81,6 @@ class ApiParameterError(ParameterError):
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
         self.reason = message
-
-
-class FeatureUnavailable(AquaembedError):
-    """The library this endpoint needs is not installed or not built yet (HTTP 501)."""
 
 
 def error_response(
@@ -165,8 +158,6 @@ async def _aquaembed_handler(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, (ParameterError, InputError)):
         param = _parameter_of(exc) if isinstance(exc, ParameterError) else None
         return error_response(422, "invalid_parameter", str(exc), parameter=param)
-    if isinstance(exc, FeatureUnavailable):
-        return error_response(501, "not_implemented", str(exc))
     if isinstance(exc, StoreError):
         logger.error("store error on %s %s: %s", request.method, request.url.path, exc)
         return error_response(500, "store_error", "the dataset store could not be read; see the server log")

@@ -416,21 +416,10 @@ def test_similar_response(client: TestClient, fake_embeddings: None) -> None:
     assert error(client, f"/datasets/{DS}/projection", 404, model="nope")["error"] == "not_found"
 
 
-def test_projection_and_similar_unavailable(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(DatasetView, "projection", raising=False)
-    monkeypatch.delattr(DatasetView, "similar", raising=False)
-    assert error(client, f"/datasets/{DS}/projection", 501, model="yolo")["error"] == "not_implemented"
-    assert error(client, f"/datasets/{DS}/similar", 501, model="yolo", id=1)["error"] == "not_implemented"
-
-
-HAS_EMBEDDING_API = hasattr(DatasetView, "projection") and hasattr(DatasetView, "similar")
-
-
 def _same_floats(a: np.ndarray, b: np.ndarray) -> None:
     np.testing.assert_array_equal(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32))
 
 
-@pytest.mark.skipif(not HAS_EMBEDDING_API, reason="DatasetView.projection / .similar not in the library yet")
 @pytest.mark.parametrize("conf,iou", [(0.5, 0.5), (0.2, 0.7)])
 def test_projection_equals_library(client: TestClient, view: DatasetView, conf: float, iou: float) -> None:
     body = get(client, f"/datasets/{DS}/projection", kind="frame", model="yolo", conf=conf, iou=iou)
@@ -459,7 +448,6 @@ def test_projection_equals_library(client: TestClient, view: DatasetView, conf: 
     assert set(decode_array(cols["type"]).tolist()) <= {-1, 0, 1, 2, 3, 4}
 
 
-@pytest.mark.skipif(not HAS_EMBEDDING_API, reason="DatasetView.projection / .similar not in the library yet")
 def test_similar_equals_library(client: TestClient, view: DatasetView) -> None:
     fid = int(view.dataset.frames.id[3])
     body = get(client, f"/datasets/{DS}/similar", kind="frame", id=fid, k=5, model="detr", conf=0.3)
@@ -490,7 +478,6 @@ def test_similar_equals_library(client: TestClient, view: DatasetView) -> None:
     assert error(client, path, 422, kind="frame", id=fid, model="yolo", same_class="true")["parameter"] == "same_class"
 
 
-@pytest.mark.skipif(not HAS_EMBEDDING_API, reason="DatasetView.projection / .similar not in the library yet")
 def test_embedding_endpoints_without_embeddings_are_404(client: TestClient) -> None:
     for kind in ("frame", "crop"):
         assert error(client, "/datasets/solo/projection", 404, kind=kind)["error"] == "not_found"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query
 
 from aquaembed._typing import MatchType
-from aquaembed.explore import DatasetView
 from aquaembed.matching import TYPE_NAMES
 from aquaembed.service.deps import (
     OptionsDep,
@@ -23,14 +22,13 @@ from aquaembed.service.deps import (
     SourceQuery,
     ViewDep,
 )
-from aquaembed.service.errors import ApiParameterError, FeatureUnavailable
-from aquaembed.service.schemas import EncodedArray, ErrorBody, Projection, Similar
+from aquaembed.service.errors import ApiParameterError
+from aquaembed.service.schemas import EncodedArray, Projection, Similar
 
 __all__ = ["router", "encode_array", "decode_array", "PROJECTION_DESCRIPTION"]
 
 router = APIRouter(
     tags=["embeddings"],
-    responses={501: {"model": ErrorBody, "description": "the embedding API is not available"}},
 )
 
 CROP_SOURCES = ("label", "pred")
@@ -128,13 +126,6 @@ def decode_array(encoded: Mapping[str, Any] | EncodedArray) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.dtype(encoded["dtype"])).reshape(encoded["shape"])
 
 
-def _method(view: DatasetView, name: str) -> Callable[..., dict[str, Any]]:
-    fn = getattr(view, name, None)
-    if fn is None:
-        raise FeatureUnavailable(f"{name} is not available in this version of aquaembed")
-    return fn  # type: ignore[no-any-return]
-
-
 def _limit_faiss_threads(n: int) -> None:
     """Cap the OpenMP threads of FAISS searches made by *this* thread (an OpenMP setting
     is per thread, so it is applied in the worker thread that runs the search)."""
@@ -173,7 +164,7 @@ def get_projection(
     model: ModelQuery = None,
 ) -> dict[str, Any]:
     """See the operation description."""
-    project = _method(view, "projection")
+    project = view.projection
     resolved = view.model(model)
     result = project(kind, resolved, options=options)
     ids = np.asarray(result["ids"])
@@ -240,7 +231,7 @@ def get_similar(
         for name, given in (("source", source is not None), ("types", types is not None), ("same_class", same_class)):
             if given:
                 raise ApiParameterError(name, "applies to kind=crop only")
-    similar = _method(view, "similar")
+    similar = view.similar
     resolved = view.model(model)
     kwargs: dict[str, Any] = {"k": k, "model": resolved, "options": options}
     if kind == "crop":

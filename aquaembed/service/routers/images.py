@@ -10,7 +10,6 @@ with ``Cache-Control`` and a strong ``ETag`` (``If-None-Match`` gives 304).
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 from typing import Annotated, Any
 
 import numpy as np
@@ -19,17 +18,15 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from aquaembed.errors import NotFoundError
 from aquaembed.explore import DatasetView
 from aquaembed.service.deps import (
-    OptionsDep,
     INT64_MAX,
     INT64_MIN,
     ModelQuery,
+    OptionsDep,
     SettingsDep,
     SourceQuery,
     StateDep,
     ViewDep,
 )
-from aquaembed.service.errors import FeatureUnavailable
-from aquaembed.service.schemas import ErrorBody
 from aquaembed.service.state import CachedImage
 
 __all__ = ["router"]
@@ -39,17 +36,7 @@ router = APIRouter(tags=["images"])
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "description": "JPEG image"},
     304: {"description": "not modified (If-None-Match matched the ETag)"},
-    501: {"model": ErrorBody, "description": "the renderer is not available"},
 }
-
-
-def _renderer() -> ModuleType:
-    try:
-        return importlib.import_module("aquaembed.render")
-    except ModuleNotFoundError as exc:
-        if exc.name != "aquaembed.render":
-            raise
-        raise FeatureUnavailable("image rendering is not available in this version of aquaembed") from None
 
 
 def _generation(view: DatasetView) -> int:
@@ -99,8 +86,9 @@ def frame_image(
     if highlight is not None:
         which, _, number = highlight.partition(":")
         mark = (which, int(number))
-    render = _renderer()
     key = ("frame", view.name, _generation(view), frame_id, None if chosen is None else tuple(chosen), options, mark)
+    render = importlib.import_module("aquaembed.render")  # Pillow loads with the first picture
+
     image = state.images.get(
         key, lambda: render.frame_image(view, frame_id, models=chosen, options=options, highlight=mark)
     )
@@ -136,7 +124,8 @@ def crop_image(
         n = len(view.dataset.inference_set(resolved))
         if not 0 <= crop_id < n:
             raise NotFoundError(f"inference set {resolved!r} has no inference {crop_id} (it has {n})")
-    render = _renderer()
     key = ("crop", view.name, _generation(view), crop_id, source, resolved)
+    render = importlib.import_module("aquaembed.render")
+
     image = state.images.get(key, lambda: render.crop_image(view, crop_id, source=source, model=resolved))
     return _image_response(request, image, settings.image_max_age)

@@ -1,0 +1,157 @@
+"""Metrics, frame tables and slices of a stored dataset (a part of :class:`DatasetView`)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from aquaembed.errors import ParameterError
+from aquaembed.evaluate import evaluation
+from aquaembed.matching import MatchOptions
+from aquaembed.metrics import frame_report, json_value, pr_curve, slice_report
+
+T = TypeVar("T")
+from aquaembed.explore.base import ViewBase
+from aquaembed.explore.paging import check_page, sort_order
+
+__all__ = ["MetricsPart", "FRAME_SORT_KEYS"]
+
+FRAME_SORT_KEYS = ("id", "tp", "fp", "fn", "precision", "recall", "f1")
+"""Per-frame columns the frame table sorts by (metadata fields are allowed too)."""
+
+
+class MetricsPart(ViewBase):
+    """Metrics at matching options, the frame table and per-slice metrics."""
+
+    def metrics(
+        self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True
+    ) -> dict[str, Any]:
+        """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked."""
+        model = self.model(model)
+        table = self.table(model, options)
+        ev = self.evaluator(model)
+        curves = self._derived.get(("pr", model, table.options.replace(conf=0.0)), lambda: pr_curve(ev.candidates, table.options)) if pr else None
+        coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
+        out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
+        out["model"] = model
+        return out
+
+    def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> dict[str, np.ndarray]:
+        """Per-frame TP/FP/FN/precision/recall/F1 arrays (shape (F,)), cached."""
+        model = self.model(model)
+        table = self.table(model, options)
+        return self._derived.get(("frames", model, table.options), lambda: frame_report(table))
+
+    def frames(
+        self,
+        model: str | None = None,
+        *,
+        options: MatchOptions | None = None,
+        sort: str = "f1",
+        order: str = "asc",
+        limit: int = 50,
+        offset: int = 0,
+        equals: Mapping[str, Sequence[str]] | None = None,
+        ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
+    ) -> dict[str, Any]:
+        """Frames with their metrics and metadata, filtered, sorted and paged.
+
+        Parameters
+        ----------
+        sort : str
+            One of :data:`FRAME_SORT_KEYS` or a metadata field. Undefined values
+            (NaN) sort last in either order.
+        order : {"asc", "desc"}
+        equals : mapping of metadata field to allowed values (compared as strings)
+        ranges : mapping of a metric or numeric metadata field to inclusive (lo, hi);
+            a frame whose value is undefined fails any range on it.
+
+        Returns
+        -------
+        dict with ``total`` (frames passing the filters) and ``rows`` (the page)
+        """
+        ds = self.dataset
+        fm = self.frame_metrics(model, options)
+        cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm, **ds.frames.metadata}
+        check_page(limit, offset, order)
+        keep = np.ones(len(ds.frames), dtype=bool)
+        for key, allowed in (equals or {}).items():
+            col = self._column(cols, key)
+            keep &= np.isin(col.astype(str), np.asarray(list(allowed), dtype=str))
+        for key, (lo, hi) in (ranges or {}).items():
+            col = self._column(cols, key)
+            try:
+                vals = col.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ParameterError(f"{key}: a range needs a numeric field") from None
+            with np.errstate(invalid="ignore"):
+                if lo is not None:
+                    keep &= vals >= lo
+                if hi is not None:
+                    keep &= vals <= hi
+        rows = np.flatnonzero(keep)
+        key_col = self._column(cols, sort)[rows]
+        rows = rows[sort_order(key_col, order, tiebreak=ds.frames.id[rows])]
+        page = rows[offset : offset + limit]
+        out_rows = []
+        for i in page.tolist():
+            rec: dict[str, Any] = {"id": int(ds.frames.id[i]), "file_name": str(ds.frames.file_name[i])}
+            for k in ("tp", "fp", "fn"):
+                rec[k] = int(fm[k][i])
+            for k in ("precision", "recall", "f1"):
+                v = float(fm[k][i])
+                rec[k] = None if v != v else v
+            rec["metadata"] = {k: json_value(v[i]) for k, v in ds.frames.metadata.items()}
+            out_rows.append(rec)
+        return {"total": int(rows.size), "rows": out_rows}
+
+    def slices(
+        self,
+        model: str | None = None,
+        *,
+        options: MatchOptions | None = None,
+        field: str,
+        cls: str | None = None,
+    ) -> dict[str, Any]:
+        """Metrics per value of a frame metadata field (per scene, camera, ...).
+
+        The slice where a model is suspiciously better than elsewhere (overfitting) or
+        much worse (a hard condition) stands out here.
+
+        Parameters
+        ----------
+        field : str
+            A frame metadata field.
+        cls : str, optional
+            A class name: count only that class; default all classes.
+
+        Returns
+        -------
+        dict with ``field``, ``class`` and ``rows``: one per value, in value order,
+        with ``value``, ``frames``, ``tp``, ``fp``, ``fn``, ``precision``, ``recall``,
+        ``f1`` (undefined ratios are None)
+        """
+        meta = self.dataset.frames.metadata
+        if field not in meta:
+            raise ParameterError(f"field: unknown metadata field {field!r}; use one of: {', '.join(meta) or 'none'}")
+        class_index = None if cls is None else self.dataset.classes.index_of_name(cls)
+        if class_index == self.dataset.classes.background:
+            raise ParameterError("class: name a real class, not the background")
+        values, groups = np.unique(np.asarray(meta[field]).astype(str), return_inverse=True)
+        rep = slice_report(self.table(model, options), groups, values.size, cls=class_index)
+        rows = [
+            {
+                "value": str(v),
+                **{k: int(rep[k][i]) for k in ("frames", "tp", "fp", "fn")},
+                **{k: json_value(rep[k][i]) for k in ("precision", "recall", "f1")},
+            }
+            for i, v in enumerate(values.tolist())
+        ]
+        return {"field": field, "class": cls, "rows": rows}
+
+    @staticmethod
+    def _column(cols: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+        if key not in cols:
+            raise ParameterError(f"unknown field {key!r}; use one of: {', '.join(cols)}")
+        return np.asarray(cols[key])
