@@ -1,12 +1,19 @@
 """THE matcher: options, candidate pairs, the assignment kernels and the match table.
 
 Everything about correctness is derived from :class:`MatchTable`; there is no other
-matcher in aquaembed.
+matcher in aquaembed. Layout: :mod:`~aquaembed.matching.options` (:class:`MatchOptions`),
+:mod:`~aquaembed.matching.candidates` (overlapping pairs, once per inference set),
+:mod:`~aquaembed.matching.kernels` (optimal and greedy assignment, numba),
+:mod:`~aquaembed.matching.table` (:func:`match`, :class:`MatchTable`) and
+:mod:`~aquaembed.matching.coco` (COCOeval's matching, for mAP).
 """
 
 from __future__ import annotations
 
-from aquaembed.matching.engine import (
+from aquaembed.matching.candidates import Candidates, build_candidates
+from aquaembed.matching.coco import CocoMatches, coco_matches
+from aquaembed.matching.options import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
+from aquaembed.matching.table import (
     CONFUSION,
     FN,
     FP,
@@ -14,15 +21,10 @@ from aquaembed.matching.engine import (
     TP,
     TYPE_NAMES,
     Assignment,
-    Candidates,
-    CocoMatches,
     MatchTable,
     assign,
-    build_candidates,
-    coco_matches,
     match,
 )
-from aquaembed.matching.options import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
 
 __all__ = [
     "TP", "FP", "FN", "CONFUSION", "IGNORED", "TYPE_NAMES",

@@ -1,18 +1,23 @@
-"""Metrics, every one a pure function of the match table (or of per-frame confusion matrices)."""
+"""Metrics, every one a pure function of the match table (or of per-frame confusion matrices).
+
+Layout: :mod:`~aquaembed.metrics.counts` (:class:`Counts`, :class:`ConfusionMatrix`, the one
+NaN rule), :mod:`~aquaembed.metrics.reports` (confusion matrix, per class / overall / frame /
+slice, crop types), :mod:`~aquaembed.metrics.pr` (PR curves) and
+:mod:`~aquaembed.metrics.coco` (COCO mAP, equal to pycocotools).
+"""
 
 from __future__ import annotations
 
-from aquaembed.metrics.core import (
+from aquaembed.metrics.coco import COCO_STAT_NAMES, coco_map
+from aquaembed.metrics.pr import pr_curve
+from aquaembed.metrics.reports import (
     BELOW_THRESHOLD,
-    COCO_STAT_NAMES,
     class_report,
-    coco_map,
     confusion_matrix,
     frame_report,
     inference_types,
     label_types,
     overall_report,
-    pr_curve,
     slice_report,
 )
 from aquaembed.metrics.counts import ConfusionMatrix, Counts, json_value, overall_counts, per_class_counts, ratios

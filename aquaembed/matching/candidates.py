@@ -1,0 +1,183 @@
+"""Candidate pairs: every overlapping (label, inference) pair of one inference set, found once.
+
+Computed once per inference set (IoU > 0, across classes); every match at any options is
+then a choice among these pairs, so a slider move never recomputes overlaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from aquaembed.data import Dataset, Inferences
+from aquaembed.errors import InputError
+from aquaembed.geometry import overlap
+
+__all__ = ["Candidates", "build_candidates", "group_by_frame"]
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Every overlapping (label, inference) pair of one inference set, grouped by frame.
+
+    Built once by :func:`build_candidates` and reused for any thresholds.
+
+    Attributes
+    ----------
+    n_frames, n_classes : int
+    label_frame, label_cls : int64 arrays, shape (L,)
+    label_crowd : bool array, shape (L,)
+    label_area : float64 array, shape (L,)
+        Object area as the source gives it (COCO ``area``), for COCO's area ranges.
+    label_box_area, pred_box_area : float64 arrays, shapes (L,) and (N,)
+        Box areas in square pixels.
+    pred_frame, pred_cls : int64 arrays, shape (N,)
+    pred_score : float64 array, shape (N,)
+    label_start, pred_start, pair_start : int64 arrays, shape (F + 1,)
+        CSR offsets: frame ``f`` owns ``label_order[label_start[f]:label_start[f+1]]``,
+        likewise for inferences and for pairs.
+    label_order, pred_order : int64 arrays, shapes (L,) and (N,)
+        Row indices grouped by frame (stable).
+    pair_label, pair_pred : int64 arrays, shape (P,)
+        Label row and inference row of each overlapping pair.
+    pair_iou : float64 array, shape (P,)
+        IoU of the pair, in (0, 1].
+    pair_iob : float64 array, shape (P,)
+        Intersection over the inference's box area (COCO's score against a crowd region).
+    """
+
+    n_frames: int
+    n_classes: int
+    label_frame: np.ndarray
+    label_cls: np.ndarray
+    label_crowd: np.ndarray
+    label_area: np.ndarray
+    label_box_area: np.ndarray
+    pred_frame: np.ndarray
+    pred_cls: np.ndarray
+    pred_score: np.ndarray
+    pred_box_area: np.ndarray
+    label_start: np.ndarray
+    label_order: np.ndarray
+    pred_start: np.ndarray
+    pred_order: np.ndarray
+    pair_start: np.ndarray
+    pair_label: np.ndarray
+    pair_pred: np.ndarray
+    pair_iou: np.ndarray
+    pair_iob: np.ndarray
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.label_frame.shape[0])
+
+    @property
+    def n_preds(self) -> int:
+        return int(self.pred_frame.shape[0])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_label.shape[0])
+
+
+def group_by_frame(frame: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(frame, kind="stable").astype(np.int64)
+    start = np.zeros(n_frames + 1, dtype=np.int64)
+    np.cumsum(np.bincount(frame, minlength=n_frames), out=start[1:])
+    return start, order
+
+
+@numba.njit(cache=True)
+def _count_pairs(l_start, l_order, l_box, p_start, p_order, p_box):  # pragma: no cover - jit
+    n_frames = l_start.shape[0] - 1
+    counts = np.zeros(n_frames, dtype=np.int64)
+    for f in range(n_frames):
+        c = 0
+        for i in range(l_start[f], l_start[f + 1]):
+            a = l_box[l_order[i]]
+            for j in range(p_start[f], p_start[f + 1]):
+                b = p_box[p_order[j]]
+                if min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
+                    c += 1
+        counts[f] = c
+    return counts
+
+
+@numba.njit(cache=True)
+def _fill_pairs(l_start, l_order, l_box, p_start, p_order, p_box, pair_start):  # pragma: no cover
+    n = pair_start[-1]
+    pl = np.empty(n, dtype=np.int64)
+    pp = np.empty(n, dtype=np.int64)
+    piou = np.empty(n, dtype=np.float64)
+    piob = np.empty(n, dtype=np.float64)
+    for f in range(l_start.shape[0] - 1):
+        k = pair_start[f]
+        for i in range(l_start[f], l_start[f + 1]):
+            li = l_order[i]
+            a = l_box[li]
+            for j in range(p_start[f], p_start[f + 1]):
+                pj = p_order[j]
+                b = p_box[pj]
+                iou, iob, inter = overlap(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3])
+                if inter > 0.0:
+                    pl[k] = li
+                    pp[k] = pj
+                    piou[k] = iou
+                    piob[k] = iob
+                    k += 1
+    return pl, pp, piou, piob
+
+
+def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
+    """Find every overlapping (label, inference) pair, once per inference set.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Frames, labels and classes.
+    inferences : Inferences
+        One inference set on ``dataset``'s frames and classes.
+
+    Returns
+    -------
+    Candidates
+    """
+    n_frames = len(dataset.frames)
+    labels = dataset.labels
+    for name, arr, upper in (
+        ("inference frames", inferences.frame, n_frames),
+        ("inference classes", inferences.cls, dataset.classes.n_classes),
+    ):
+        if arr.size and (arr.min() < 0 or arr.max() >= upper):
+            raise InputError(f"{name}: values must lie in [0, {upper}), got {int(arr.min())}..{int(arr.max())}")
+    l_start, l_order = group_by_frame(labels.frame, n_frames)
+    p_start, p_order = group_by_frame(inferences.frame, n_frames)
+    counts = _count_pairs(l_start, l_order, labels.box, p_start, p_order, inferences.box)
+    pair_start = np.zeros(n_frames + 1, dtype=np.int64)
+    np.cumsum(counts, out=pair_start[1:])
+    pl, pp, piou, piob = _fill_pairs(l_start, l_order, labels.box, p_start, p_order, inferences.box, pair_start)
+    lb, pb = labels.box, inferences.box
+    return Candidates(
+        n_frames=n_frames,
+        n_classes=dataset.classes.n_classes,
+        label_frame=labels.frame,
+        label_cls=labels.cls,
+        label_crowd=labels.crowd,
+        label_area=labels.area,
+        label_box_area=(lb[:, 2] - lb[:, 0]) * (lb[:, 3] - lb[:, 1]),
+        pred_frame=inferences.frame,
+        pred_cls=inferences.cls,
+        pred_score=inferences.score,
+        pred_box_area=(pb[:, 2] - pb[:, 0]) * (pb[:, 3] - pb[:, 1]),
+        label_start=l_start,
+        label_order=l_order,
+        pred_start=p_start,
+        pred_order=p_order,
+        pair_start=pair_start,
+        pair_label=pl,
+        pair_pred=pp,
+        pair_iou=piou,
+        pair_iob=piob,
+    )

@@ -1,0 +1,344 @@
+"""The assignment kernels (numba, GIL released): optimal per frame (Hungarian on the
+components of the candidate graph that need it) and greedy by confidence (COCO's rule).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["match_optimal", "match_greedy"]
+
+_SAME_CLASS_BONUS = 1e-9
+"""Tie-break weight (in IoU units) of a pair whose classes agree."""
+_SCORE_BONUS = 1e-12
+"""Tie-break weight (in IoU units per unit of confidence) of a pair's inference confidence."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _hungarian_min(cost):  # pragma: no cover - jit
+    """Minimum-cost assignment of every row of ``cost`` (rows <= cols) to a distinct column.
+
+    Shortest-augmenting-path Hungarian algorithm with potentials, O(n^2 m).
+    Returns the column of each row.
+    """
+    n, m = cost.shape
+    inf = np.inf
+    u = np.zeros(n + 1)
+    v = np.zeros(m + 1)
+    p = np.zeros(m + 1, dtype=np.int64)
+    way = np.zeros(m + 1, dtype=np.int64)
+    minv = np.empty(m + 1)
+    used = np.zeros(m + 1, dtype=np.bool_)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv[:] = inf
+        used[:] = False
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            delta = inf
+            j1 = 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(m + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    col = np.full(n, -1, dtype=np.int64)
+    for j in range(1, m + 1):
+        if p[j] != 0:
+            col[p[j] - 1] = j - 1
+    return col
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(parent, x):  # pragma: no cover - jit
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@numba.njit(cache=True, nogil=True)
+def match_optimal(
+    l_start, l_order, p_start, p_order, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
+    l_cls, p_cls, score, l_crowd, conf, thr, class_aware, crowd_mode,
+):  # pragma: no cover - jit
+    n_frames = l_start.shape[0] - 1
+    n_l = l_order.shape[0]
+    n_p = p_order.shape[0]
+    l_match = np.full(n_l, -1, dtype=np.int64)
+    l_iou = np.full(n_l, np.nan)
+    p_match = np.full(n_p, -1, dtype=np.int64)
+    p_ignored = np.zeros(n_p, dtype=np.bool_)
+    loc = np.zeros(n_l + n_p, dtype=np.int64)  # global node -> local node (labels, then preds)
+    max_nodes = 1
+    max_pairs = 1
+    for f in range(n_frames):
+        max_nodes = max(max_nodes, (l_start[f + 1] - l_start[f]) + (p_start[f + 1] - p_start[f]))
+        max_pairs = max(max_pairs, pair_start[f + 1] - pair_start[f])
+    parent = np.empty(max_nodes, dtype=np.int64)
+    e_l = np.empty(max_pairs, dtype=np.int64)
+    e_p = np.empty(max_pairs, dtype=np.int64)
+    e_w = np.empty(max_pairs, dtype=np.float64)
+    e_k = np.empty(max_pairs, dtype=np.int64)
+    e_root = np.empty(max_pairs, dtype=np.int64)
+    node_l = np.empty(max_nodes, dtype=np.int64)
+    node_p = np.empty(max_nodes, dtype=np.int64)
+    for f in range(n_frames):
+        ls, le = l_start[f], l_start[f + 1]
+        ps, pe = p_start[f], p_start[f + 1]
+        nl = le - ls
+        ne = 0
+        for k in range(pair_start[f], pair_start[f + 1]):
+            li = pair_label[k]
+            pj = pair_pred[k]
+            if score[pj] < conf:
+                continue
+            if crowd_mode and l_crowd[li]:
+                continue
+            same = l_cls[li] == p_cls[pj]
+            if class_aware and not same:
+                continue
+            v = pair_iou[k]
+            if v < thr:
+                continue
+            e_l[ne] = li
+            e_p[ne] = pj
+            e_w[ne] = v + (_SAME_CLASS_BONUS if same else 0.0) + _SCORE_BONUS * score[pj]
+            e_k[ne] = k
+            ne += 1
+        if ne > 0:
+            for i in range(ls, le):
+                loc[l_order[i]] = i - ls
+            for j in range(ps, pe):
+                loc[n_l + p_order[j]] = nl + (j - ps)
+            n_nodes = nl + (pe - ps)
+            for x in range(n_nodes):
+                parent[x] = x
+            for e in range(ne):
+                a = _find(parent, loc[e_l[e]])
+                b = _find(parent, loc[n_l + e_p[e]])
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            for e in range(ne):
+                e_root[e] = _find(parent, loc[e_l[e]])
+            order = np.argsort(e_root[:ne], kind="mergesort")
+            s = 0
+            while s < ne:
+                root = e_root[order[s]]
+                t = s
+                while t < ne and e_root[order[t]] == root:
+                    t += 1
+                # edges order[s:t] form one component
+                if t - s == 1:
+                    e = order[s]
+                    l_match[e_l[e]] = e_p[e]
+                    p_match[e_p[e]] = e_l[e]
+                    l_iou[e_l[e]] = pair_iou[e_k[e]]
+                else:
+                    # distinct labels / preds of the component, in local order
+                    nlc = 0
+                    npc = 0
+                    for q in range(s, t):
+                        e = order[q]
+                        a = e_l[e]
+                        b = e_p[e]
+                        seen = False
+                        for z in range(nlc):
+                            if node_l[z] == a:
+                                seen = True
+                                break
+                        if not seen:
+                            node_l[nlc] = a
+                            nlc += 1
+                        seen = False
+                        for z in range(npc):
+                            if node_p[z] == b:
+                                seen = True
+                                break
+                        if not seen:
+                            node_p[npc] = b
+                            npc += 1
+                    if nlc == 1 or npc == 1:
+                        best = order[s]
+                        for q in range(s + 1, t):
+                            e = order[q]
+                            if e_w[e] > e_w[best]:
+                                best = e
+                        l_match[e_l[best]] = e_p[best]
+                        p_match[e_p[best]] = e_l[best]
+                        l_iou[e_l[best]] = pair_iou[e_k[best]]
+                    else:
+                        transpose = nlc > npc
+                        nr = npc if transpose else nlc
+                        nc = nlc if transpose else npc
+                        cost = np.zeros((nr, nc))
+                        edge_at = np.full((nr, nc), -1, dtype=np.int64)
+                        for q in range(s, t):
+                            e = order[q]
+                            r = 0
+                            while node_l[r] != e_l[e]:
+                                r += 1
+                            c = 0
+                            while node_p[c] != e_p[e]:
+                                c += 1
+                            if transpose:
+                                r, c = c, r
+                            cost[r, c] = -e_w[e]
+                            edge_at[r, c] = e
+                        col = _hungarian_min(cost)
+                        for r in range(nr):
+                            e = edge_at[r, col[r]]
+                            if e >= 0:
+                                l_match[e_l[e]] = e_p[e]
+                                p_match[e_p[e]] = e_l[e]
+                                l_iou[e_l[e]] = pair_iou[e_k[e]]
+                s = t
+        if crowd_mode:
+            for k in range(pair_start[f], pair_start[f + 1]):
+                li = pair_label[k]
+                pj = pair_pred[k]
+                if (
+                    l_crowd[li]
+                    and p_match[pj] < 0
+                    and score[pj] >= conf
+                    and pair_iob[k] >= thr
+                    and (not class_aware or l_cls[li] == p_cls[pj])
+                ):
+                    p_ignored[pj] = True
+    return l_match, l_iou, p_match, p_ignored
+
+
+@numba.njit(cache=True, nogil=True)
+def match_greedy(
+    d_keys, d_order, l_keys, l_order, key_div, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
+    crowd_sem, gt_ig, dt_out, thr_start,
+):  # pragma: no cover - jit
+    """COCO's greedy rule over groups (a frame, or a frame and class).
+
+    A group is a run of equal keys: inferences ``d_order`` (with sorted group keys
+    ``d_keys``) in processing order (descending score) within a group, labels
+    ``l_order`` (sorted keys ``l_keys``) in source order. A key is ``frame * key_div +
+    class`` (class-aware) or the frame (``key_div == 1``). ``gt_ig[a, l]`` marks labels ignored in area range ``a``; ``dt_out[a, p]``
+    marks inferences outside area range ``a``. ``thr_start[t]`` is the starting best
+    IoU for threshold ``t`` (a pair is accepted when its IoU is not below it).
+    ``crowd_sem[l]``: the label is a crowd region (scored by intersection over the
+    inference's area, and may absorb several inferences).
+
+    Returns, indexed by position ``q`` in ``d_order``: ``matched[q, t, a]``,
+    ``ignored[q, t, a]`` and ``label[q]``, the label row matched at threshold 0 and
+    area range 0 (-1 when none).
+    """
+    n_t = thr_start.shape[0]
+    n_a = gt_ig.shape[0]
+    n_p = dt_out.shape[1]
+    n_l = gt_ig.shape[1]
+    n_d = d_order.shape[0]
+    matched = np.zeros((n_d, n_t, n_a), dtype=np.bool_)
+    ignored = np.zeros((n_d, n_t, n_a), dtype=np.bool_)
+    first_label = np.full(n_d, -1, dtype=np.int64)
+    loc_l = np.full(n_l, -1, dtype=np.int64)
+    loc_p = np.full(n_p, -1, dtype=np.int64)
+    ni = d_keys.shape[0]
+    nj = l_keys.shape[0]
+    i = 0
+    j = 0
+    while i < ni:
+        key = d_keys[i]
+        ds = i
+        while i < ni and d_keys[i] == key:
+            i += 1
+        de = i
+        while j < nj and l_keys[j] < key:
+            j += 1
+        ls = j
+        while j < nj and l_keys[j] == key:
+            j += 1
+        le = j
+        nd = de - ds
+        ng = le - ls
+        if nd == 0:
+            continue
+        if ng == 0:
+            for a in range(n_a):
+                for q in range(ds, de):
+                    p = d_order[q]
+                    for t in range(n_t):
+                        ignored[q, t, a] = dt_out[a, p]
+            continue
+        for q in range(ls, le):
+            loc_l[l_order[q]] = q - ls
+        for q in range(ds, de):
+            loc_p[d_order[q]] = q - ds
+        ious = np.zeros((nd, ng))
+        f = key // key_div
+        for k in range(pair_start[f], pair_start[f + 1]):
+            li = loc_l[pair_label[k]]
+            pj = loc_p[pair_pred[k]]
+            if li >= 0 and pj >= 0:
+                ious[pj, li] = pair_iob[k] if crowd_sem[pair_label[k]] else pair_iou[k]
+        perm = np.empty(ng, dtype=np.int64)
+        gtm = np.empty(ng, dtype=np.int64)
+        for a in range(n_a):
+            # labels not ignored first, then ignored ones, each in source order
+            c = 0
+            for q in range(ng):
+                if not gt_ig[a, l_order[ls + q]]:
+                    perm[c] = q
+                    c += 1
+            for q in range(ng):
+                if gt_ig[a, l_order[ls + q]]:
+                    perm[c] = q
+                    c += 1
+            for t in range(n_t):
+                gtm[:] = -1
+                for dq in range(nd):
+                    p = d_order[ds + dq]
+                    best = thr_start[t]
+                    m = -1
+                    for z in range(ng):
+                        gq = perm[z]
+                        lrow = l_order[ls + gq]
+                        if gtm[gq] >= 0 and not crowd_sem[lrow]:
+                            continue
+                        if m > -1 and (not gt_ig[a, l_order[ls + m]]) and gt_ig[a, lrow]:
+                            break
+                        if ious[dq, gq] < best:
+                            continue
+                        best = ious[dq, gq]
+                        m = gq
+                    if m == -1:
+                        ignored[ds + dq, t, a] = dt_out[a, p]
+                    else:
+                        lrow = l_order[ls + m]
+                        ignored[ds + dq, t, a] = gt_ig[a, lrow]
+                        matched[ds + dq, t, a] = True
+                        if t == 0 and a == 0:
+                            first_label[ds + dq] = lrow
+                        gtm[m] = dq
+        for q in range(ls, le):
+            loc_l[l_order[q]] = -1
+        for q in range(ds, de):
+            loc_p[d_order[q]] = -1
+    return matched, ignored, first_label
