@@ -12,14 +12,17 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
-import orjson
-
-from aquaembed import __version__
-from aquaembed.store.atomic import atomic_write_bytes
+from aquaembed._validate import positive_int
 from aquaembed.errors import AquaembedError, ParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Heavy modules (numpy, numba, the app) are imported inside the commands, so that
+# `aquaembed --help` starts in a few tens of milliseconds.
+__version__ = "0.1.0"  # keep in step with aquaembed.__version__ (a test checks)
 
 __all__ = ["main"]
 
@@ -39,12 +42,9 @@ def _probability(name: str):
 
 def _positive_int(text: str) -> int:
     try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+        return positive_int(text, "value", parse=True)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
@@ -52,6 +52,10 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 
     NaN floats are written as ``null``.
     """
+    import orjson
+
+    from aquaembed.store.atomic import atomic_write_bytes
+
     path = Path(path)
     data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
     directory = path.parent if str(path.parent) else Path(".")
@@ -82,6 +86,8 @@ def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusio
     top_confusions : int
         How many of the largest off-diagonal cells to list.
     """
+    import numpy as np
+
     names: list[str] = result["classes"][:-1]
     cm = np.asarray(result["confusion_matrix"], dtype=np.int64)
     n = len(names)
@@ -171,7 +177,14 @@ def _step(text: str) -> None:
     print(f"aquaembed: {text}", file=sys.stderr, flush=True)
 
 
+def _needs_app(what: str) -> None:
+    from aquaembed.extras import require
+
+    require("app", what=what)
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed ingest")
     from aquaembed.ingest import ingest
 
     sd = ingest(
@@ -185,6 +198,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_add_inferences(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed add-inferences")
     from aquaembed.ingest import add_inferences
 
     sd = add_inferences(
@@ -197,6 +211,9 @@ def _cmd_add_inferences(args: argparse.Namespace) -> int:
 
 
 def _cmd_similar(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed similar")
+    import orjson
+
     from aquaembed.explore import Workspace
 
     view = Workspace(args.data).get(args.name)
@@ -223,6 +240,7 @@ def _cmd_similar(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed demo")
     from aquaembed.demo.install import ensure_demo
 
     ensure_demo(args.data, frames=args.frames, seed=args.seed, rebuild=args.rebuild, progress=_step)
@@ -232,6 +250,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed serve")
     return _serve(args)
 
 

@@ -13,25 +13,10 @@ from typing import Any
 import numpy as np
 
 from aquaembed.data import Dataset, Inferences
-from aquaembed.matching import TYPE_NAMES, Candidates, MatchOptions, MatchTable, build_candidates, match
-from aquaembed.metrics import json_value
-from aquaembed.metrics import (
-    class_report,
-    coco_map,
-    confusion_matrix,
-    frame_report,
-    overall_report,
-    pr_curve,
-)
+from aquaembed.matching import Candidates, MatchOptions, MatchTable, build_candidates, match
+from aquaembed.metrics import class_report, coco_map, confusion_matrix, frame_report, json_value, overall_report, pr_curve
 
 __all__ = ["Evaluator", "evaluation", "match_rows"]
-
-_RATIO_KEYS = ("precision", "recall", "f1")
-
-
-def _counts_dict(tp: int, fp: int, fn: int, p: float, r: float, f1: float) -> dict[str, Any]:
-    ratios = {"precision": json_value(p), "recall": json_value(r), "f1": json_value(f1)}
-    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), **ratios}
 
 
 @dataclass
@@ -120,26 +105,17 @@ def evaluation(
         ``per_class``, ``overall`` and, as asked, ``per_frame``, ``matches``, ``coco``,
         ``pr_curves``.
     """
-    names = dataset.classes.names_with_background
     cm = confusion_matrix(table)
-    cls = class_report(table, cm=cm)
     out: dict[str, Any] = {
         "conf_threshold": table.conf,
         "iou_threshold": table.iou_threshold,
-        "classes": names,
+        "classes": dataset.classes.names_with_background,
         "confusion_matrix": cm.tolist(),
-        "per_class": {
-            name: _counts_dict(*(cls[k][i] for k in ("tp", "fp", "fn", *_RATIO_KEYS)))
-            for i, name in enumerate(dataset.classes.names)
-        },
-        "overall": _counts_dict(*(overall_report(table, cm=cm)[k] for k in ("tp", "fp", "fn", *_RATIO_KEYS))),
+        "per_class": class_report(table, classes=dataset.classes.names, cm=cm).to_json(),
+        "overall": overall_report(table, cm=cm).to_json(),
     }
     if per_frame:
-        fr = frame_report(table)
-        cols = [fr[k].tolist() for k in ("tp", "fp", "fn", *_RATIO_KEYS)]
-        out["per_frame"] = {
-            str(fid): _counts_dict(*vals) for fid, *vals in zip(dataset.frames.id.tolist(), *cols)
-        }
+        out["per_frame"] = frame_report(table, ids=dataset.frames.id).to_json()
     if matches:
         out["matches"] = match_rows(dataset, table)
     if coco is not None:
@@ -185,7 +161,7 @@ def match_rows(dataset: Dataset, table: MatchTable, rows: np.ndarray | None = No
         names[table.pred_class[sel]].tolist(),
         [json_value(v) for v in table.iou[sel].tolist()],
         [json_value(v) for v in table.score[sel].tolist()],
-        np.asarray(TYPE_NAMES, dtype=object)[table.type[sel]].tolist(),
+        table.type_names()[sel].tolist(),
     )
     keys = ("image_id", "gt_id", "pred_index", "gt_class", "pred_class", "iou", "score", "type")
     return [dict(zip(keys, vals)) for vals in cols]

@@ -30,6 +30,7 @@ from aquaembed.demo.render import PEDESTRIAN, render_frame
 from aquaembed.demo.scenes import CATEGORIES, DemoConfig, SceneWorld, load_config, render_world
 from aquaembed.embeddings.builtin import FRAME_DIM, crop_features, crop_pixels, frame_features, frame_pixels, project
 from aquaembed.store.atomic import atomic_write, atomic_write_bytes
+from aquaembed._validate import integer, positive_int
 from aquaembed.errors import ParameterError, StoreError
 from aquaembed.geometry import box_iou
 
@@ -194,10 +195,9 @@ def build_demo(
     """
     t0 = time.perf_counter()
     cfg = load_config(config)
-    if not isinstance(frames, (int, np.integer)) or frames < len(cfg.scenes):
-        raise ParameterError(f"frames must be an integer >= the number of scenes ({len(cfg.scenes)}), got {frames!r}")
-    if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
-        raise ParameterError(f"workers must be an integer >= 1, got {workers!r}")
+    frames = integer(frames, "frames (at least one per scene)", low=len(cfg.scenes))
+    if workers is not None:
+        workers = positive_int(workers, "workers")
     out = Path(out_dir)
     images_dir = out / "images"
     try:

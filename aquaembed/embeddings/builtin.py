@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from aquaembed._validate import integer, positive_int
 from aquaembed.errors import InputError, ParameterError
 
 __all__ = [
@@ -472,8 +473,7 @@ def project(vectors: np.ndarray, *, dim: int) -> np.ndarray:
     array of float32, shape (n, dim)
         Unit-norm vectors.
     """
-    if not isinstance(dim, (int, np.integer)) or dim < 2:
-        raise ParameterError(f"dim must be an integer >= 2, got {dim!r}")
+    dim = integer(dim, "dim", low=2)
     v = np.asarray(vectors, dtype=np.float32)
     if v.ndim != 2:
         raise InputError(f"project: expected vectors of shape (n, d), got {v.shape}")
@@ -615,9 +615,7 @@ def embed_coco(
         (str(image_dir / str(im["file_name"])), boxes(annotations, label_rows[i]), boxes(preds, pred_rows[i]))
         for i, im in enumerate(images)
     ]
-    n_workers = min(os.cpu_count() or 1, 8) if workers is None else int(workers)
-    if n_workers < 1:
-        raise ParameterError(f"workers must be >= 1, got {workers}")
+    n_workers = min(os.cpu_count() or 1, 8) if workers is None else positive_int(workers, "workers")
     chunks = [(tasks[i : i + 32], pad) for i in range(0, n, 32)]
     results: Any
     pool = None

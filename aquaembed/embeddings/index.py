@@ -52,6 +52,7 @@ import faiss
 import numpy as np
 
 from aquaembed.store.atomic import atomic_write
+from aquaembed._validate import integer, positive_int
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 
 __all__ = ["IndexKind", "VectorIndex", "DEFAULT_EXACT_MAX", "DEFAULT_NPROBE"]
@@ -101,9 +102,7 @@ def _check_vectors(vectors: object, name: str, dim: int | None = None) -> np.nda
 
 
 def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k: expected an integer >= 1, got {k!r}")
-    return int(k)
+    return positive_int(k, "k")
 
 
 def _check_ids(ids: object, name: str) -> np.ndarray:
@@ -213,10 +212,9 @@ class VectorIndex:
             attrs[str(key)] = np.ascontiguousarray(col)
         if kind not in ("auto", "exact", "ivf"):
             raise ParameterError(f"kind: expected 'auto', 'exact' or 'ivf', got {kind!r}")
-        if isinstance(exact_max, bool) or not isinstance(exact_max, (int, np.integer)) or exact_max < 0:
-            raise ParameterError(f"exact_max: expected an integer >= 0, got {exact_max!r}")
-        if nprobe is not None and (isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)) or nprobe < 1):
-            raise ParameterError(f"nprobe: expected an integer >= 1, got {nprobe!r}")
+        exact_max = integer(exact_max, "exact_max", low=0)
+        if nprobe is not None:
+            nprobe = positive_int(nprobe, "nprobe")
         chosen: Literal["exact", "ivf"]
         if kind == "auto":
             chosen = "exact" if n <= exact_max else "ivf"
@@ -228,12 +226,10 @@ class VectorIndex:
         else:
             if nlist is None:
                 nlist = max(1, min(n, round(2 * math.sqrt(n))))
-            if isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
-                raise ParameterError(f"nlist: expected an integer in [1, n={n}], got {nlist!r}")
+            nlist = integer(nlist, "nlist", low=1, high=n)
             if train_size is None:
                 train_size = _TRAIN_PER_LIST * int(nlist)
-            if isinstance(train_size, bool) or not isinstance(train_size, (int, np.integer)) or train_size < nlist:
-                raise ParameterError(f"train_size: expected an integer >= nlist={nlist}, got {train_size!r}")
+            train_size = integer(train_size, "train_size (at least nlist)", low=nlist)
             quantizer = faiss.IndexFlatIP(d)
             ivf = faiss.IndexIVFFlat(quantizer, d, int(nlist), faiss.METRIC_INNER_PRODUCT)
             ivf.cp.niter = 10
@@ -286,9 +282,7 @@ class VectorIndex:
     def nprobe(self, value: int) -> None:
         if self.kind != "ivf":
             raise ParameterError("nprobe: only an 'ivf' index has lists to probe; this index is exact")
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ParameterError(f"nprobe: expected an integer >= 1, got {value!r}")
-        self._index.nprobe = int(min(value, self._index.nlist))
+        self._index.nprobe = min(positive_int(value, "nprobe"), int(self._index.nlist))
 
     # ----------------------------------------------------------------- lookup
     def rows_of(self, ids: object) -> np.ndarray:

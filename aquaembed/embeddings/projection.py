@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from aquaembed.store.atomic import atomic_write
+from aquaembed._validate import integer
 from aquaembed.errors import InputError, ParameterError, StoreError
 from aquaembed.embeddings.index import VectorIndex
 
@@ -94,9 +95,7 @@ class Projection:
 
 
 def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParameterError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
+    return integer(value, name, low=low)
 
 
 def _check_params(n_neighbors: object, min_dist: object, seed: object, sample_size: object, n_epochs: object) -> None:

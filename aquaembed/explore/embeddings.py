@@ -8,6 +8,7 @@ import numpy as np
 
 from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.embeddings.index import VectorIndex
+from aquaembed._validate import integer
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.matching import TYPE_NAMES, MatchOptions, MatchTable
 from aquaembed.metrics import inference_types, json_value, label_types
@@ -104,7 +105,7 @@ class EmbeddingsPart(ViewBase):
             rows = self.dataset.frames.index_of_ids(ids)
             fm = self.frame_metrics(model, options)
             out: dict[str, Any] = {"kind": "frame", "ids": ids, "x": coords[:, 0], "y": coords[:, 1]}
-            out.update({k: fm[k][rows] for k in ("tp", "fp", "fn", "precision", "recall", "f1")})
+            out.update(fm.counts[rows].as_dict())
             out["metadata"] = {k: v[rows] for k, v in self.dataset.frames.metadata.items()}
             return out
         if kind == "crop":
@@ -148,8 +149,7 @@ class EmbeddingsPart(ViewBase):
         dict with ``query`` and ``neighbors`` (each with ``similarity`` and the
         neighbour's metrics or match type)
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 1000:
-            raise ParameterError(f"k must be an integer in [1, 1000], got {k!r}")
+        k = integer(k, "k", low=1, high=1000)
         model = self.model(model)
         index = self.index(kind)
         if kind == "frame":
@@ -161,9 +161,7 @@ class EmbeddingsPart(ViewBase):
             meta = self.dataset.frames.metadata
 
             def frame_rec(row: int) -> dict[str, Any]:
-                rec: dict[str, Any] = {"id": int(self.dataset.frames.id[row])}
-                rec.update({m: int(fm[m][row]) for m in ("tp", "fp", "fn")})
-                rec.update({m: json_value(fm[m][row]) for m in ("precision", "recall", "f1")})
+                rec: dict[str, Any] = {"id": int(self.dataset.frames.id[row]), **fm.counts[row].to_json()}
                 rec["metadata"] = {key: json_value(col[row]) for key, col in meta.items()}
                 return rec
 

@@ -8,7 +8,9 @@ import numpy as np
 
 from aquaembed.errors import ParameterError
 from aquaembed.evaluate import match_rows
+from aquaembed.geometry import box_area, xyxy_to_xywh
 from aquaembed.matching import TYPE_NAMES, MatchOptions
+from aquaembed.metrics import json_value
 
 T = TypeVar("T")
 from aquaembed.explore.base import ViewBase
@@ -70,10 +72,10 @@ class MatchesPart(ViewBase):
         rows = np.flatnonzero(keep)
         inf = ds.inference_set(self.model(model))
         box = self._row_boxes(table, rows, inf.box)
-        w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+        w, h = xyxy_to_xywh(box)[:, 2:].T
         with np.errstate(divide="ignore", invalid="ignore"):
             aspect = np.where(h > 0, w / np.where(h > 0, h, 1), np.nan)
-        area = w * h
+        area = box_area(box)
         key = {"score": table.score[rows], "iou": table.iou[rows], "area": area, "aspect": aspect}[sort]
         sel = sort_order(key, order, tiebreak=rows)
         page_pos = sel[offset : offset + limit]
@@ -84,5 +86,5 @@ class MatchesPart(ViewBase):
             rec["gt_box"] = ds.labels.box[li].tolist() if li >= 0 else None
             rec["pred_box"] = inf.box[pi].tolist() if pi >= 0 else None
             rec["area"] = a
-            rec["aspect"] = None if asp != asp else asp
+            rec["aspect"] = json_value(asp)
         return {"total": int(rows.size), "rows": out}

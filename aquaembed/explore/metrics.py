@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from aquaembed.errors import ParameterError
 from aquaembed.evaluate import evaluation
 from aquaembed.matching import MatchOptions
-from aquaembed.metrics import frame_report, json_value, pr_curve, slice_report
-
-T = TypeVar("T")
 from aquaembed.explore.base import ViewBase
 from aquaembed.explore.paging import check_page, sort_order
+from aquaembed.metrics import FrameReport, json_value, frame_report, pr_curve, slice_report
 
 __all__ = ["MetricsPart", "FRAME_SORT_KEYS"]
 
@@ -37,11 +35,12 @@ class MetricsPart(ViewBase):
         out["model"] = model
         return out
 
-    def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> dict[str, np.ndarray]:
-        """Per-frame TP/FP/FN/precision/recall/F1 arrays (shape (F,)), cached."""
+    def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> FrameReport:
+        """Per-frame counts and ratios (shape (F,), frame-row order), cached."""
         model = self.model(model)
         table = self.table(model, options)
-        return self._derived.get(("frames", model, table.options), lambda: frame_report(table))
+        ids = self.dataset.frames.id
+        return self._derived.get(("frames", model, table.options), lambda: frame_report(table, ids=ids))
 
     def frames(
         self,
@@ -73,7 +72,7 @@ class MetricsPart(ViewBase):
         """
         ds = self.dataset
         fm = self.frame_metrics(model, options)
-        cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm, **ds.frames.metadata}
+        cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm.counts.as_dict(), **ds.frames.metadata}
         check_page(limit, offset, order)
         keep = np.ones(len(ds.frames), dtype=bool)
         for key, allowed in (equals or {}).items():
@@ -94,16 +93,13 @@ class MetricsPart(ViewBase):
         key_col = self._column(cols, sort)[rows]
         rows = rows[sort_order(key_col, order, tiebreak=ds.frames.id[rows])]
         page = rows[offset : offset + limit]
-        out_rows = []
-        for i in page.tolist():
-            rec: dict[str, Any] = {"id": int(ds.frames.id[i]), "file_name": str(ds.frames.file_name[i])}
-            for k in ("tp", "fp", "fn"):
-                rec[k] = int(fm[k][i])
-            for k in ("precision", "recall", "f1"):
-                v = float(fm[k][i])
-                rec[k] = None if v != v else v
-            rec["metadata"] = {k: json_value(v[i]) for k, v in ds.frames.metadata.items()}
-            out_rows.append(rec)
+        out_rows = [
+            {
+                "id": int(ds.frames.id[i]), "file_name": str(ds.frames.file_name[i]), **counts,
+                "metadata": {k: json_value(v[i]) for k, v in ds.frames.metadata.items()},
+            }
+            for i, counts in zip(page.tolist(), fm.counts[page].to_json())
+        ]
         return {"total": int(rows.size), "rows": out_rows}
 
     def slices(
@@ -139,16 +135,8 @@ class MetricsPart(ViewBase):
         if class_index == self.dataset.classes.background:
             raise ParameterError("class: name a real class, not the background")
         values, groups = np.unique(np.asarray(meta[field]).astype(str), return_inverse=True)
-        rep = slice_report(self.table(model, options), groups, values.size, cls=class_index)
-        rows = [
-            {
-                "value": str(v),
-                **{k: int(rep[k][i]) for k in ("frames", "tp", "fp", "fn")},
-                **{k: json_value(rep[k][i]) for k in ("precision", "recall", "f1")},
-            }
-            for i, v in enumerate(values.tolist())
-        ]
-        return {"field": field, "class": cls, "rows": rows}
+        rep = slice_report(self.table(model, options), groups, values.size, values=values.tolist(), cls=class_index)
+        return {"field": field, "class": cls, "rows": rep.to_json()}
 
     @staticmethod
     def _column(cols: Mapping[str, np.ndarray], key: str) -> np.ndarray:

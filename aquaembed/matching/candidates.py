@@ -13,7 +13,7 @@ import numpy as np
 
 from aquaembed.data import Dataset, Inferences
 from aquaembed.errors import InputError
-from aquaembed.geometry import overlap
+from aquaembed.geometry import box_area, overlap
 
 __all__ = ["Candidates", "build_candidates", "group_by_frame"]
 
@@ -158,7 +158,6 @@ def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
     pair_start = np.zeros(n_frames + 1, dtype=np.int64)
     np.cumsum(counts, out=pair_start[1:])
     pl, pp, piou, piob = _fill_pairs(l_start, l_order, labels.box, p_start, p_order, inferences.box, pair_start)
-    lb, pb = labels.box, inferences.box
     return Candidates(
         n_frames=n_frames,
         n_classes=dataset.classes.n_classes,
@@ -166,11 +165,11 @@ def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
         label_cls=labels.cls,
         label_crowd=labels.crowd,
         label_area=labels.area,
-        label_box_area=(lb[:, 2] - lb[:, 0]) * (lb[:, 3] - lb[:, 1]),
+        label_box_area=box_area(labels.box),
         pred_frame=inferences.frame,
         pred_cls=inferences.cls,
         pred_score=inferences.score,
-        pred_box_area=(pb[:, 2] - pb[:, 0]) * (pb[:, 3] - pb[:, 1]),
+        pred_box_area=box_area(inferences.box),
         label_start=l_start,
         label_order=l_order,
         pred_start=p_start,

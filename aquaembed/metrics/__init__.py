@@ -1,17 +1,22 @@
 """Metrics, every one a pure function of the match table (or of per-frame confusion matrices).
 
 Layout: :mod:`~aquaembed.metrics.counts` (:class:`Counts`, :class:`ConfusionMatrix`, the one
-NaN rule), :mod:`~aquaembed.metrics.reports` (confusion matrix, per class / overall / frame /
-slice, crop types), :mod:`~aquaembed.metrics.pr` (PR curves) and
-:mod:`~aquaembed.metrics.coco` (COCO mAP, equal to pycocotools).
+NaN rule), :mod:`~aquaembed.metrics.reports` (confusion matrix; per class / overall / frame /
+slice as :class:`ClassReport`, :class:`Counts`, :class:`FrameReport`, :class:`SliceReport`;
+crop types), :mod:`~aquaembed.metrics.pr` (PR curves) and :mod:`~aquaembed.metrics.coco`
+(COCO mAP, equal to pycocotools).
 """
 
 from __future__ import annotations
 
 from aquaembed.metrics.coco import COCO_STAT_NAMES, coco_map
+from aquaembed.metrics.counts import ConfusionMatrix, Counts, json_value, overall_counts, per_class_counts, ratios
 from aquaembed.metrics.pr import pr_curve
 from aquaembed.metrics.reports import (
     BELOW_THRESHOLD,
+    ClassReport,
+    FrameReport,
+    SliceReport,
     class_report,
     confusion_matrix,
     frame_report,
@@ -20,10 +25,10 @@ from aquaembed.metrics.reports import (
     overall_report,
     slice_report,
 )
-from aquaembed.metrics.counts import ConfusionMatrix, Counts, json_value, overall_counts, per_class_counts, ratios
 
 __all__ = [
-    "BELOW_THRESHOLD", "COCO_STAT_NAMES", "ConfusionMatrix", "Counts",
-    "class_report", "coco_map", "confusion_matrix", "frame_report", "inference_types", "json_value",
-    "label_types", "overall_counts", "overall_report", "per_class_counts", "pr_curve", "ratios", "slice_report",
+    "BELOW_THRESHOLD", "COCO_STAT_NAMES", "ClassReport", "ConfusionMatrix", "Counts", "FrameReport",
+    "SliceReport", "class_report", "coco_map", "confusion_matrix", "frame_report", "inference_types",
+    "json_value", "label_types", "overall_counts", "overall_report", "per_class_counts", "pr_curve",
+    "ratios", "slice_report",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -21,14 +21,22 @@ RATIO_NAMES: tuple[str, ...] = ("precision", "recall", "f1")
 
 
 def json_value(v: Any) -> Any:
-    """A numpy or Python scalar as a JSON value: NaN (an undefined ratio) becomes ``None``.
+    """A value as JSON: NaN (an undefined ratio) becomes ``None``, numpy scalars Python ones.
 
-    This is the one NaN-to-null rule of aquaembed.
+    Lists, tuples and arrays become lists and mappings dicts (string keys), converted
+    element by element. This is the one NaN-to-null rule of aquaembed (a non-finite
+    float, which JSON cannot hold either, is ``None`` too).
     """
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
     if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
+        return json_value(v.item())
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [json_value(x) for x in v]
+    if isinstance(v, Mapping):
+        return {str(k): json_value(x) for k, x in v.items()}
     return v
 
 

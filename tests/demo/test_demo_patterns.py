@@ -57,7 +57,7 @@ def test_overfitted_scene_and_night(demo):
     elsewhere = ratios(*_class_counts(view, ~special & ~night, ped, table))["f1"]
     assert in_scene > 0.9 and in_scene - elsewhere > 0.2, (in_scene, elsewhere)
     fm = view.frame_metrics(DEMO_MODEL, options=MatchOptions(conf=0.5, iou=0.5))
-    recall = lambda m: fm["tp"][m].sum() / (fm["tp"][m].sum() + fm["fn"][m].sum())  # noqa: E731
+    recall = lambda m: fm.tp[m].sum() / (fm.tp[m].sum() + fm.fn[m].sum())  # noqa: E731
     assert recall(night) < recall(~night) - 0.2, (recall(night), recall(~night))
 
 

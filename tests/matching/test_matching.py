@@ -95,12 +95,12 @@ def test_empty_frames_and_one_sided_frames():
     )
     t = match(c)
     fr = frame_report(t)
-    assert fr["tp"].tolist() == [0, 0, 0]
-    assert fr["fp"].tolist() == [0, 0, 1]
-    assert fr["fn"].tolist() == [0, 1, 0]
-    assert np.isnan([fr["precision"][0], fr["recall"][0], fr["f1"][0]]).all()  # empty frame
-    assert np.isnan(fr["precision"][1]) and fr["recall"][1] == 0 and fr["f1"][1] == 0  # only labels
-    assert fr["precision"][2] == 0 and np.isnan(fr["recall"][2]) and fr["f1"][2] == 0  # only inferences
+    assert fr.tp.tolist() == [0, 0, 0]
+    assert fr.fp.tolist() == [0, 0, 1]
+    assert fr.fn.tolist() == [0, 1, 0]
+    assert np.isnan([fr.precision[0], fr.recall[0], fr.f1[0]]).all()  # empty frame
+    assert np.isnan(fr.precision[1]) and fr.recall[1] == 0 and fr.f1[1] == 0  # only labels
+    assert fr.precision[2] == 0 and np.isnan(fr.recall[2]) and fr.f1[2] == 0  # only inferences
 
 
 def test_cross_class_match_is_a_confusion():
@@ -110,9 +110,9 @@ def test_cross_class_match_is_a_confusion():
     cm = confusion_matrix(t)
     assert cm[0, 1] == 1 and cm.sum() == 1
     rep = class_report(t)
-    assert rep["fn"].tolist() == [1, 0, 0] and rep["fp"].tolist() == [0, 1, 0] and rep["tp"].sum() == 0
+    assert rep.fn.tolist() == [1, 0, 0] and rep.fp.tolist() == [0, 1, 0] and rep.tp.sum() == 0
     ov = overall_report(t)
-    assert (ov["tp"], ov["fp"], ov["fn"]) == (0, 1, 1)
+    assert (ov.tp, ov.fp, ov.fn) == (0, 1, 1)
     # class-aware matching refuses the pair: an FN and an FP, in the background cells
     t2 = match(c, MatchOptions(class_aware=True))
     assert sorted(t2.type.tolist()) == [FP, FN]
@@ -132,8 +132,8 @@ def test_background_row_and_column_and_class_order():
     expected[3, 1] = 1  # false c1
     assert (cm == expected).all()
     rep = class_report(match(c))
-    assert np.isnan(rep["recall"][1]) and rep["precision"][1] == 0  # c1: no labels
-    assert np.isnan(rep["precision"][2]) and rep["recall"][2] == 0  # c2: no inferences
+    assert np.isnan(rep.recall[1]) and rep.precision[1] == 0  # c1: no labels
+    assert np.isnan(rep.precision[2]) and rep.recall[2] == 0  # c2: no inferences
 
 
 def test_equal_iou_prefers_agreeing_class_then_confidence():
@@ -149,8 +149,8 @@ def test_all_ratios_undefined_without_boxes():
     c = make([], [], n_frames=2)
     t = match(c)
     ov = overall_report(t)
-    assert (ov["tp"], ov["fp"], ov["fn"]) == (0, 0, 0)
-    assert np.isnan([ov["precision"], ov["recall"], ov["f1"]]).all()
+    assert (ov.tp, ov.fp, ov.fn) == (0, 0, 0)
+    assert np.isnan([ov.precision, ov.recall, ov.f1]).all()
     assert confusion_matrix(t).sum() == 0
 
 
@@ -242,10 +242,10 @@ def test_every_box_once_and_counts_add_up(case, class_aware):
     assert sorted(lab.tolist()) == list(range(len(labels)))
     assert len(set(prd.tolist())) == prd.size == kept
     ov = overall_report(t)
-    assert ov["tp"] + ov["fn"] == len(labels)
-    assert ov["tp"] + ov["fp"] == kept
+    assert ov.tp + ov.fn == len(labels)
+    assert ov.tp + ov.fp == kept
     fr = frame_report(t)
-    assert fr["tp"].sum() == ov["tp"] and fr["fp"].sum() == ov["fp"] and fr["fn"].sum() == ov["fn"]
+    assert fr.tp.sum() == ov.tp and fr.fp.sum() == ov.fp and fr.fn.sum() == ov.fn
     matched = (t.label >= 0) & (t.pred >= 0)
     assert (t.iou[matched] >= iou).all() and np.isnan(t.iou[~matched]).all()
     if class_aware:
@@ -271,7 +271,7 @@ def test_independent_of_input_order(case, rnd):
     assert (confusion_matrix(t1) == confusion_matrix(t2)).all()
     assert np.nansum(t1.iou) == pytest.approx(np.nansum(t2.iou), abs=1e-9)
     for k in ("tp", "fp", "fn"):
-        assert (frame_report(t1)[k] == frame_report(t2)[k]).all()
+        assert (getattr(frame_report(t1), k) == getattr(frame_report(t2), k)).all()
 
 
 def greedy_reference(labels, preds, conf, iou, n_frames):
@@ -333,10 +333,10 @@ def test_pr_curve_equals_the_class_report_at_each_threshold(case, class_aware, c
     for i, t in enumerate(ts):
         t_ = match(c, MatchOptions(conf=t, iou=iou, class_aware=class_aware, crowd=crowd))
         rep, ov = class_report(t_), overall_report(t_)
-        np.testing.assert_array_equal(curve["precision"][i], rep["precision"])
-        np.testing.assert_array_equal(curve["recall"][i], rep["recall"])
-        np.testing.assert_array_equal(curve["overall_precision"][i], ov["precision"])
-        np.testing.assert_array_equal(curve["overall_recall"][i], ov["recall"])
+        np.testing.assert_array_equal(curve["precision"][i], rep.precision)
+        np.testing.assert_array_equal(curve["recall"][i], rep.recall)
+        np.testing.assert_array_equal(curve["overall_precision"][i], ov.precision)
+        np.testing.assert_array_equal(curve["overall_recall"][i], ov.recall)
 
 
 @given(frame_sets(), st.integers(1, 3))
@@ -348,12 +348,12 @@ def test_slices_add_up_to_the_reports(case, n_groups):
     groups = np.arange(n_frames) % n_groups
     total = slice_report(t, groups, n_groups)
     ov = overall_report(t)
-    assert (total["tp"].sum(), total["fp"].sum(), total["fn"].sum()) == (ov["tp"], ov["fp"], ov["fn"])
-    assert total["frames"].sum() == n_frames
+    assert (total.tp.sum(), total.fp.sum(), total.fn.sum()) == (ov.tp, ov.fp, ov.fn)
+    assert total.frames.sum() == n_frames
     rep = class_report(t)
     for c in range(3):
         one = slice_report(t, groups, n_groups, cls=c)
-        assert (one["tp"].sum(), one["fp"].sum(), one["fn"].sum()) == (rep["tp"][c], rep["fp"][c], rep["fn"][c])
+        assert (one.tp.sum(), one.fp.sum(), one.fn.sum()) == (rep.tp[c], rep.fp[c], rep.fn[c])
 
 
 def test_slice_report_by_hand():
@@ -367,9 +367,9 @@ def test_slice_report_by_hand():
     )
     t = match(c)
     rep = slice_report(t, np.array([0, 1]), 2, cls=0)
-    assert rep["tp"].tolist() == [1, 0] and rep["fp"].tolist() == [0, 1] and rep["fn"].tolist() == [1, 1]
-    assert rep["precision"][0] == 1.0 and rep["recall"][0] == 0.5 and rep["f1"][1] == 0.0
+    assert rep.tp.tolist() == [1, 0] and rep.fp.tolist() == [0, 1] and rep.fn.tolist() == [1, 1]
+    assert rep.precision[0] == 1.0 and rep.recall[0] == 0.5 and rep.f1[1] == 0.0
     rep = slice_report(t, np.array([0, 1]), 2)
-    assert rep["fp"].tolist() == [1, 1] and rep["fn"].tolist() == [1, 1]
+    assert rep.fp.tolist() == [1, 1] and rep.fn.tolist() == [1, 1]
     with pytest.raises(ParameterError):
         slice_report(t, np.array([0]), 2)

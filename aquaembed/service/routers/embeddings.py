@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from aquaembed._typing import MatchType
 from aquaembed.matching import TYPE_NAMES
+from aquaembed.metrics import json_value
 from aquaembed.service.deps import (
     OptionsDep,
     INT64_MAX,
@@ -136,21 +136,6 @@ def _limit_faiss_threads(n: int) -> None:
     faiss.omp_set_num_threads(n)
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python, NaN to None (JSON has no NaN)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
 @router.get(
     "/datasets/{ds}/projection",
     response_model=Projection,
@@ -184,7 +169,7 @@ def get_projection(
             if key == "metadata":
                 metadata = {str(k): encode_array(v) for k, v in value.items()}
         else:
-            extra[key] = _plain(value)
+            extra[key] = json_value(value)
     if "type" in columns and "categories" not in columns["type"]:
         codes.setdefault("type", list(TYPE_NAMES))
     if "class" in columns and "categories" not in columns["class"]:
@@ -242,7 +227,7 @@ def get_similar(
             kwargs["same_class"] = True
     _limit_faiss_threads(settings.faiss_threads)
     result = similar(kind, id, **kwargs)
-    neighbors = [_plain(dict(n)) for n in result.get("neighbors", [])]
+    neighbors = [json_value(dict(n)) for n in result.get("neighbors", [])]
     query = result.get("query")
     return {
         "dataset": view.name,
@@ -253,6 +238,6 @@ def get_similar(
         "source": kwargs.get("source"),
         "conf_threshold": options.conf,
         "iou_threshold": options.iou,
-        "query": None if query is None else _plain(dict(query)),
+        "query": None if query is None else json_value(dict(query)),
         "neighbors": neighbors,
     }
