@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from aquaembed import __version__
 from aquaembed._validate import positive_int
 from aquaembed.errors import AquaembedError, ParameterError
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 # Heavy modules (numpy, numba, the app) are imported inside the commands, so that
 # `aquaembed --help` starts in a few tens of milliseconds.
-__version__ = "0.1.0"  # keep in step with aquaembed.__version__ (a test checks)
 
 __all__ = ["main"]
 
@@ -142,6 +142,9 @@ def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusio
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from aquaembed._startup import skip_numba_blas_check
+
+    skip_numba_blas_check()
     from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.evaluate import Evaluator
     from aquaembed.matching import MatchOptions

@@ -25,13 +25,16 @@ _COCO_MAX_DETS = (1, 10, 100)
 def _accumulate(cls, rank, matched, ignored, npig, max_dets, rec_thrs, precision, recall):  # pragma: no cover
     """Fill ``precision[t, r, k, a, m]`` and ``recall[t, k, a, m]`` as COCOeval.accumulate does.
 
-    Detections come sorted by class, then descending score, then frame id, then rank
+    Only what :func:`coco_map`'s twelve numbers read is filled: precision at the largest
+    ``max_dets``, recall at every ``max_dets`` for the first (all) area range and at the
+    largest for the others. Detections come sorted by class, then descending score, then frame id, then rank
     within the frame (pycocotools' concatenation and stable sort): ``cls`` and ``rank``
     are (D,), ``matched``/``ignored`` are (D, T, A) in that order; ``npig`` is (A, K),
     the labels that count. Entries of classes without counted labels are left as they are.
     """
     n = cls.shape[0]
     n_t, n_a = matched.shape[1], matched.shape[2]
+    last = max_dets.shape[0] - 1
     eps = np.spacing(1.0)
     rc = np.empty(n)
     pr = np.empty(n)
@@ -43,7 +46,8 @@ def _accumulate(cls, rank, matched, ignored, npig, max_dets, rec_thrs, precision
             e += 1
         for mi in range(max_dets.shape[0]):
             for a in range(n_a):
-                if npig[a, k] == 0:
+                # the twelve stats read the smaller maxDets only as recall over all areas
+                if npig[a, k] == 0 or (mi != last and a != 0):
                     continue
                 for t in range(n_t):
                     tp = 0.0
@@ -61,6 +65,8 @@ def _accumulate(cls, rank, matched, ignored, npig, max_dets, rec_thrs, precision
                         pr[nd] = tp / (fp + tp + eps)
                         nd += 1
                     recall[t, k, a, mi] = rc[nd - 1] if nd else 0.0
+                    if mi != last:
+                        continue
                     for i in range(nd - 1, 0, -1):
                         if pr[i] > pr[i - 1]:
                             pr[i - 1] = pr[i]
