@@ -31,7 +31,7 @@ PROJECTION_KINDS: tuple[str, ...] = ("frame", "crop")
 """What a projection or an index is built over: frames or crops (label and inference)."""
 
 
-def crop_sources(sd: "StoredDataset") -> list[str]:
+def crop_sources(sd: StoredDataset) -> list[str]:
     """Embedding kinds that make up the crop index, in source-code order.
 
     ``"label"`` first (code 0) when present, then ``"pred-<model>"`` in inference-set

@@ -11,15 +11,16 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aquaembed import __version__
 from aquaembed._validate import positive_int
 from aquaembed.errors import AquaembedError, ParameterError
 
 if TYPE_CHECKING:
-    import numpy as np
+    pass
 
 # Heavy modules (numpy, numba, the app) are imported inside the commands, so that
 # `aquaembed --help` starts in a few tens of milliseconds.
@@ -145,8 +146,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from aquaembed._startup import skip_numba_blas_check
 
     skip_numba_blas_check()
-    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.evaluate import Evaluator
+    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.matching import MatchOptions
 
     options = MatchOptions(

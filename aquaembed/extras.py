@@ -9,7 +9,8 @@ modules up (without importing them), so a missing extra never surfaces as a trac
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aquaembed.errors import MissingExtraError
 

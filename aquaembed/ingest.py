@@ -24,8 +24,9 @@ the results file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,13 +39,13 @@ from aquaembed.artifacts import (
     FRAME_PROJECTION,
     crop_sources,
 )
-from aquaembed.io.coco import load_coco_gt, load_coco_results
-from aquaembed.io.embeddings import read_embeddings
 from aquaembed.data import Dataset, Inferences
-from aquaembed.errors import InputError, StoreError
-from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.embeddings.index import VectorIndex
 from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, project_with_info
+from aquaembed.errors import InputError, StoreError
+from aquaembed.geometry import xyxy_to_xywh
+from aquaembed.io.coco import load_coco_gt, load_coco_results
+from aquaembed.io.embeddings import read_embeddings
 from aquaembed.store import Store, StoredDataset
 
 __all__ = ["ingest", "add_inferences", "build_artifacts"]

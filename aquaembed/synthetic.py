@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from aquaembed.store.atomic import atomic_write_bytes
 from aquaembed.errors import ParameterError
+from aquaembed.store.atomic import atomic_write_bytes
 
 __all__ = ["COCO_NAMES", "make_coco", "write_coco"]
 

@@ -36,8 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,7 @@ def _machine() -> str:
         pass
     mem = ""
     try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
@@ -315,10 +316,10 @@ def worker_cm(gt: str, pred: str, confs: list[float], iou: float, repeat: int, s
 
     rows = []
     for conf in confs:
-        t_aq, cm_aq = _best_of(repeat, lambda: _all_metrics(match(cand, MatchOptions(conf=conf, iou=iou))))
+        t_aq, cm_aq = _best_of(repeat, lambda conf=conf: _all_metrics(match(cand, MatchOptions(conf=conf, iou=iou))))
         # timed as the issue states it (LSA on -IoU); checked with the documented tie-break
         t_plain, cm_untied = _best_of(
-            repeat, lambda: plain_confusion(labels, preds, n_classes, conf, iou, tie_break=False)
+            repeat, lambda conf=conf: plain_confusion(labels, preds, n_classes, conf, iou, tie_break=False)
         )
         cm_plain = plain_confusion(labels, preds, n_classes, conf, iou)
         row: dict[str, Any] = {
@@ -339,7 +340,7 @@ def worker_cm(gt: str, pred: str, confs: list[float], iou: float, repeat: int, s
             p, t, names = sv_inputs
             t_sv, cm_sv = _best_of(
                 1,
-                lambda: sv.ConfusionMatrix.from_detections(
+                lambda p=p, t=t, names=names, conf=conf: sv.ConfusionMatrix.from_detections(
                     predictions=p, targets=t, classes=names, conf_threshold=conf, iou_threshold=iou
                 ).matrix,
             )

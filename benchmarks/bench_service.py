@@ -74,8 +74,8 @@ def _has_embedding_api() -> bool:
 
 def build(out: Path, n_frames: int, seed: int) -> Path:
     """Create the stored dataset under ``out/data`` unless it is there; return the data dir."""
-    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.data import Dataset, Frames
+    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.store import Store
     from aquaembed.synthetic import write_coco
 
@@ -345,7 +345,6 @@ def report(rows: list[tuple[str, dict[str, float], str]], notes: list[str], coun
 def library_baseline(data: Path, repeats: int) -> list[tuple[str, dict[str, float], str]]:
     """The same ``metrics`` calls in-process (no HTTP, no JSON): the library's share of the latency."""
     from aquaembed.explore import Workspace
-
     from aquaembed.matching import MatchOptions
 
     view = Workspace(data).get(DATASET)

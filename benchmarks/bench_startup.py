@@ -23,12 +23,12 @@ import argparse
 import os
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_evaluate import (  # noqa: E402  (a sibling script, after the path insert)
+from bench_evaluate import (
     DEFAULT_OUT,
     FASTER_COCO_EVAL,
     _aquaembed_cli,

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aquaembed.cli import main
-from aquaembed.matching import MatchOptions
-from aquaembed.explore import Workspace
 from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, FRAME_INDEX, FRAME_PROJECTION
+from aquaembed.cli import main
+from aquaembed.explore import Workspace
 from aquaembed.io.embeddings import read_embeddings
+from aquaembed.matching import MatchOptions
 from aquaembed.store import Store
 from aquaembed.synthetic import make_coco
 

@@ -8,6 +8,6 @@ embeddings of frames, labels and inferences into a folder.
 from __future__ import annotations
 
 from aquaembed.demo.build import build_demo, frame_plan
-from aquaembed.demo.scenes import CATEGORIES, DEFAULT_CONFIG, DemoConfig, load_config
+from aquaembed.demo.config import CATEGORIES, DEFAULT_CONFIG, DemoConfig, load_config
 
 __all__ = ["CATEGORIES", "DEFAULT_CONFIG", "DemoConfig", "build_demo", "frame_plan", "load_config"]

@@ -16,8 +16,6 @@ import re
 import time
 import zipfile
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +23,16 @@ import numpy as np
 import orjson
 from PIL import Image
 
-from aquaembed.demo.detector import SOURCE_POSTER, FrameTruth, simulate_frame
-from aquaembed.demo.render import PEDESTRIAN, render_frame
-from aquaembed.demo.scenes import CATEGORIES, DemoConfig, SceneWorld, load_config, render_world
-from aquaembed.embeddings.builtin import FRAME_DIM, crop_features, crop_pixels, frame_features, frame_pixels, project
-from aquaembed.store.atomic import atomic_write, atomic_write_bytes
+from aquaembed._parallel import process_map
 from aquaembed._validate import integer, positive_int
-from aquaembed.errors import ParameterError, StoreError
-from aquaembed.geometry import box_iou
+from aquaembed.demo.config import CATEGORIES, PEDESTRIAN, DemoConfig, load_config
+from aquaembed.demo.detector import SOURCE_POSTER, FrameTruth, simulate_frame
+from aquaembed.demo.frames import render_frame
+from aquaembed.demo.world import SceneWorld, render_world
+from aquaembed.embeddings.builtin import FRAME_DIM, crop_features, crop_pixels, frame_features, frame_pixels, project
+from aquaembed.errors import StoreError
+from aquaembed.geometry import box_iou, xyxy_to_xywh
+from aquaembed.store.atomic import atomic_write, atomic_write_bytes
 
 __all__ = ["CROP_PAD", "build_demo", "frame_plan"]
 
@@ -121,8 +121,7 @@ def _config(raw: Mapping[str, Any]) -> DemoConfig:
 
 
 def _xywh(box: np.ndarray) -> list[float]:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
+    return [round(v, 2) for v in xyxy_to_xywh(box)[0].tolist()]
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -170,7 +169,7 @@ def build_demo(
         Same seed, same configuration: byte-identical files.
     config : path or mapping, optional, keyword-only
         Generator configuration (see ``data/demo.json``); default
-        :data:`aquaembed.demo.scenes.DEFAULT_CONFIG`. Its ``seed`` and ``frames``
+        :data:`aquaembed.demo.config.DEFAULT_CONFIG`. Its ``seed`` and ``frames``
         fields are ignored in favour of the arguments.
     workers : int, optional, keyword-only
         Processes; default: the number of CPUs (at most 8). Builds under 100 frames and
@@ -226,22 +225,15 @@ def build_demo(
 
         bar = tqdm(total=len(plan), desc="demo frames", unit="frame")
     results: list[dict[str, Any]] = []
-    pool = None
     try:
-        if n_workers == 1 or len(plan) < 100:
-            it: Any = map(_work, tasks)
-        else:
-            pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"))
-            it = pool.map(_work, tasks)
-        for task, res in zip(tasks, it):
-            results.append(res)
-            if bar is not None:
-                bar.update(len(task[3]))
+        with process_map(_work, tasks, workers=n_workers, serial=len(plan) < 100) as it:
+            for task, res in zip(tasks, it):
+                results.append(res)
+                if bar is not None:
+                    bar.update(len(task[3]))
     except OSError as exc:
         raise StoreError(f"{out}: cannot write the demo images ({exc})") from None
     finally:
-        if pool is not None:
-            pool.shutdown()
         if bar is not None:
             bar.close()
     t_frames = time.perf_counter() - t0

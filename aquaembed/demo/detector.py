@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aquaembed.demo.render import BUS, CAR, CYCLIST, PEDESTRIAN, SIGN, TRUCK, FrameRender
-from aquaembed.demo.scenes import CLASS_KEYS, DemoConfig, SceneSpec
+from aquaembed.demo.config import BUS, CAR, CLASS_KEYS, CYCLIST, PEDESTRIAN, SIGN, TRUCK, DemoConfig, SceneSpec
+from aquaembed.demo.frames import FrameRender
 from aquaembed.geometry import box_iou
 
 __all__ = ["FrameTruth", "simulate_frame"]

@@ -40,18 +40,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from aquaembed._parallel import process_map
 from aquaembed._validate import integer, positive_int
 from aquaembed.errors import InputError, ParameterError
+from aquaembed.geometry import xywh_to_xyxy
 
 __all__ = [
     "CROP_DIM",
@@ -607,9 +607,7 @@ def embed_coco(
             rows[i].append(j)
 
     def boxes(entries: list[Mapping[str, Any]], rows: list[int]) -> np.ndarray:
-        b = np.asarray([entries[j]["bbox"] for j in rows], dtype=np.float64).reshape(-1, 4)
-        b[:, 2:] += b[:, :2]
-        return b
+        return xywh_to_xyxy(np.asarray([entries[j]["bbox"] for j in rows], dtype=np.float64))
 
     tasks = [
         (str(image_dir / str(im["file_name"])), boxes(annotations, label_rows[i]), boxes(preds, pred_rows[i]))
@@ -617,13 +615,6 @@ def embed_coco(
     ]
     n_workers = min(os.cpu_count() or 1, 8) if workers is None else positive_int(workers, "workers")
     chunks = [(tasks[i : i + 32], pad) for i in range(0, n, 32)]
-    results: Any
-    pool = None
-    if n_workers == 1 or n < 64:
-        results = map(_embed_files, chunks)
-    else:
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"))
-        results = pool.map(_embed_files, chunks)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -631,15 +622,14 @@ def embed_coco(
         bar = tqdm(total=n, desc="embedding", unit="frame")
     try:
         frames, labels, inferences = [], [], []
-        for f, lab, pr, k in results:
-            frames.append(f)
-            labels.append(lab)
-            inferences.append(pr)
-            if bar is not None:
-                bar.update(k)
+        with process_map(_embed_files, chunks, workers=n_workers, serial=n < 64) as results:
+            for f, lab, pr, k in results:
+                frames.append(f)
+                labels.append(lab)
+                inferences.append(pr)
+                if bar is not None:
+                    bar.update(k)
     finally:
-        if pool is not None:
-            pool.shutdown()
         if bar is not None:
             bar.close()
     label_order = np.asarray([j for rows in label_rows for j in rows], dtype=np.int64)

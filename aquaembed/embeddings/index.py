@@ -45,15 +45,16 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 import faiss
 import numpy as np
 
-from aquaembed.store.atomic import atomic_write
 from aquaembed._validate import integer, positive_int
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
+from aquaembed.store.atomic import atomic_write
 
 __all__ = ["IndexKind", "VectorIndex", "DEFAULT_EXACT_MAX", "DEFAULT_NPROBE"]
 

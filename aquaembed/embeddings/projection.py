@@ -49,10 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aquaembed.store.atomic import atomic_write
 from aquaembed._validate import integer
-from aquaembed.errors import InputError, ParameterError, StoreError
 from aquaembed.embeddings.index import VectorIndex
+from aquaembed.errors import InputError, ParameterError, StoreError
+from aquaembed.store.atomic import atomic_write
 
 __all__ = [
     "Projection",

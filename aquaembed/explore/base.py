@@ -9,9 +9,9 @@ immutable, and two requests with different options never share a result).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
-
+from typing import Any, TypeVar
 
 from aquaembed.data import Dataset
 from aquaembed.errors import NotFoundError, ParameterError

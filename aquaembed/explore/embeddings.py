@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
+from aquaembed._validate import integer
 from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.embeddings.index import VectorIndex
-from aquaembed._validate import integer
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.matching import TYPE_NAMES, MatchOptions, MatchTable
 from aquaembed.metrics import inference_types, json_value, label_types

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from aquaembed.errors import ParameterError
 from aquaembed.evaluate import match_rows
+from aquaembed.explore.base import ViewBase
+from aquaembed.explore.paging import check_page, sort_order
 from aquaembed.geometry import box_area, xyxy_to_xywh
 from aquaembed.matching import TYPE_NAMES, MatchOptions
 from aquaembed.metrics import json_value
-
-T = TypeVar("T")
-from aquaembed.explore.base import ViewBase
-from aquaembed.explore.paging import check_page, sort_order
 
 __all__ = ["MatchesPart", "MATCH_SORT_KEYS"]
 

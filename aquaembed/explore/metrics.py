@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from aquaembed.errors import ParameterError
 from aquaembed.evaluate import evaluation
-from aquaembed.matching import MatchOptions
 from aquaembed.explore.base import ViewBase
 from aquaembed.explore.paging import check_page, sort_order
-from aquaembed.metrics import FrameReport, json_value, frame_report, pr_curve, slice_report
+from aquaembed.matching import MatchOptions
+from aquaembed.metrics import FrameReport, frame_report, json_value, pr_curve, slice_report
 
 __all__ = ["MetricsPart", "FRAME_SORT_KEYS"]
 

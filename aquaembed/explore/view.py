@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TypeVar
-
 
 from aquaembed.errors import NotFoundError
-from aquaembed.store import Store
-
-T = TypeVar("T")
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
+from aquaembed.store import Store
 
 __all__ = ["Workspace", "DatasetView"]
 

@@ -8,8 +8,9 @@ arrays, ``None`` in JSON), never 0 or 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -9,8 +9,9 @@ one ``to_json()``. A ratio whose denominator is zero is undefined: NaN in arrays
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

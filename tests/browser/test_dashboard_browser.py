@@ -22,32 +22,32 @@ pytestmark = pytest.mark.browser
 PLOT = "#{} .js-plotly-plot"
 
 
-def _open(browser, url: str, graph: str | None = ids.EMB_GRAPH) -> None:  # noqa: ANN001
+def _open(browser, url: str, graph: str | None = ids.EMB_GRAPH) -> None:
     browser.get(url)
     if graph:
         browser.wait(lambda: (browser.graph_data(graph) or [None])[0] is not None and len(browser.graph_data(graph)) > 0,
                      what=f"{graph} to draw")
 
 
-def _type_counts(browser) -> dict[str, int]:  # noqa: ANN001
+def _type_counts(browser) -> dict[str, int]:
     return {t["name"].split(" (")[0]: int(t["name"].split(" (")[1].rstrip(")").replace(",", "")) for t in browser.graph_data(ids.EMB_GRAPH)}
 
 
-def _set_slider(browser, slider_id: str, value: float) -> None:  # noqa: ANN001
+def _set_slider(browser, slider_id: str, value: float) -> None:
     box = browser.driver.find_element(By.CSS_SELECTOR, f"#{slider_id} input[type=number]")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(value), Keys.ENTER)
     box.send_keys(Keys.TAB)
 
 
-def _click_plot_at(browser, graph: str, px: float, py: float) -> None:  # noqa: ANN001
+def _click_plot_at(browser, graph: str, px: float, py: float) -> None:
     """Click at plot pixel (px, py) measured from the plot's top-left corner."""
     el = browser.driver.find_element(By.CSS_SELECTOR, f"{PLOT.format(graph)} .nsewdrag")
     rect = browser.js("var r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", el)
     ActionChains(browser.driver).move_to_element_with_offset(el, int(px - rect[2] / 2), int(py - rect[3] / 2)).click().perform()
 
 
-def test_page_loads_without_console_errors(browser, demo_app) -> None:  # noqa: ANN001
+def test_page_loads_without_console_errors(browser, demo_app) -> None:
     _open(browser, demo_app.url)
     names = [t["name"] for t in browser.graph_data(ids.EMB_GRAPH)]
     assert [n.split(" (")[0] for n in names] == ["TP", "FP", "FN", "confusion", "below threshold"]
@@ -60,7 +60,7 @@ def test_page_loads_without_console_errors(browser, demo_app) -> None:  # noqa: 
     browser.screenshot("embedding_crops_by_type.png")
 
 
-def test_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:  # noqa: ANN001
+def test_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:
     from aquaembed.dashboard import plotly_js_url
 
     _open(browser, demo_app.url)
@@ -70,7 +70,7 @@ def test_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:  # n
     assert loads == [[demo_app.url.rstrip("/") + plotly_js_url("/"), "link"]]
 
 
-def test_url_restores_the_view(browser, demo_app) -> None:  # noqa: ANN001
+def test_url_restores_the_view(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=frame&colour=meta:scene&conf=0.3")
     names = [t["name"].split(" (")[0] for t in browser.graph_data(ids.EMB_GRAPH)]
     assert "market_street" in names and "plaza_crossing" in names
@@ -80,7 +80,7 @@ def test_url_restores_the_view(browser, demo_app) -> None:  # noqa: ANN001
     assert browser.severe_logs() == []
 
 
-def test_confidence_slider_changes_colours_and_matrix(browser, demo_app) -> None:  # noqa: ANN001
+def test_confidence_slider_changes_colours_and_matrix(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     before = _type_counts(browser)
     _set_slider(browser, ids.CONF, 0.8)
@@ -103,7 +103,7 @@ def test_confidence_slider_changes_colours_and_matrix(browser, demo_app) -> None
     assert browser.severe_logs() == []
 
 
-def test_confusion_cell_examples_sorted_by_confidence(browser, demo_app) -> None:  # noqa: ANN001
+def test_confusion_cell_examples_sorted_by_confidence(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=metrics&conf=0.5", graph=ids.MET_CM_GRAPH)
     browser.wait(lambda: browser.graph_data(ids.MET_CM_GRAPH)[0]["text"], what="matrix")
     # the background row, pedestrian column: confident detections without a label
@@ -126,7 +126,7 @@ def test_confusion_cell_examples_sorted_by_confidence(browser, demo_app) -> None
     assert browser.severe_logs() == []
 
 
-def test_legend_isolates_false_positives(browser, demo_app) -> None:  # noqa: ANN001
+def test_legend_isolates_false_positives(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     item = browser.wait(lambda: [e for e in browser.driver.find_elements(By.CSS_SELECTOR, f"{PLOT.format(ids.EMB_GRAPH)} .legend .traces")
                                  if e.text.startswith("FP")], what="legend entry FP")[0]
@@ -137,7 +137,7 @@ def test_legend_isolates_false_positives(browser, demo_app) -> None:  # noqa: AN
     browser.screenshot("embedding_fp_isolated.png")
 
 
-def test_box_selection_shows_summary(browser, demo_app) -> None:  # noqa: ANN001
+def test_box_selection_shows_summary(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=frame&colour=meta:scene&conf=0.5")
     browser.js("Plotly.relayout(document.querySelector(arguments[0]), {dragmode: 'select'});", PLOT.format(ids.EMB_GRAPH))
     el = browser.driver.find_element(By.CSS_SELECTOR, f"{PLOT.format(ids.EMB_GRAPH)} .nsewdrag")
@@ -153,7 +153,7 @@ def test_box_selection_shows_summary(browser, demo_app) -> None:  # noqa: ANN001
     assert browser.severe_logs() == []
 
 
-def test_clicking_a_point_shows_neighbours(browser, demo_app) -> None:  # noqa: ANN001
+def test_clicking_a_point_shows_neighbours(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     pos = browser.js(
         "var g = document.querySelector(arguments[0]); var L = g._fullLayout; var t = g._fullData[0];"
@@ -169,7 +169,7 @@ def test_clicking_a_point_shows_neighbours(browser, demo_app) -> None:  # noqa: 
     assert browser.severe_logs() == []
 
 
-def test_frame_grid_filters(browser, demo_app) -> None:  # noqa: ANN001
+def test_frame_grid_filters(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=frames&conf=0.5", graph=None)
     browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame-card]"), what="frame cards")
     box = browser.driver.find_element(By.ID, ids.FR_FILTER_MAX)
@@ -188,7 +188,7 @@ def test_frame_grid_filters(browser, demo_app) -> None:  # noqa: ANN001
     assert browser.severe_logs() == []
 
 
-def test_many_classes_switch_to_tables(browser, many_app) -> None:  # noqa: ANN001
+def test_many_classes_switch_to_tables(browser, many_app) -> None:
     _open(browser, many_app.url + "?view=metrics", graph=None)
     browser.wait(lambda: browser.driver.find_element(By.ID, ids.MET_MANY).is_displayed(), what="many-class tables")
     assert not browser.driver.find_element(By.ID, ids.MET_FEW).is_displayed()

@@ -8,11 +8,11 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
+from aquaembed.dashboard import figures
+from aquaembed.dashboard.context import State
 from aquaembed.matching import CONFUSION, FN, FP, TP
 from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
-from aquaembed.dashboard import figures
-from aquaembed.dashboard.context import State
 
 CLASSES = ["car", "truck", "background"]
 CM = np.array([[5, 1, 2],
@@ -182,11 +182,11 @@ def test_state_round_trips_through_the_url() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:The dash_table.DataTable will be removed:DeprecationWarning")
-def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:  # noqa: ANN001
-    from aquaembed.explore import Workspace
+def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:
     from aquaembed.dashboard import create_dash, ids
+    from aquaembed.explore import Workspace
 
-    def component_ids(tree) -> set[str]:  # noqa: ANN001
+    def component_ids(tree) -> set[str]:
         return {c.id for c in tree._traverse() if isinstance(getattr(c, "id", None), str)}
 
     app = create_dash(Workspace(tmp_path))

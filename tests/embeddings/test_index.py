@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 from aquaembed.embeddings.index import VectorIndex
+from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from aquaembed.embeddings import projection
-from aquaembed.errors import InputError, ParameterError
 from aquaembed.embeddings.index import VectorIndex
 from aquaembed.embeddings.projection import cache_key, load_cached, project, project_with_info
+from aquaembed.errors import InputError, ParameterError
 
 
 def _blobs(n: int = 300, d: int = 12, seed: int = 0) -> np.ndarray:

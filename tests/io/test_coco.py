@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aquaembed.io.coco import load_coco_gt, load_coco_results, read_json, write_coco_gt, write_coco_results
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, StoreError
+from aquaembed.io.coco import load_coco_gt, load_coco_results, read_json, write_coco_gt, write_coco_results
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.evaluate import Evaluator
+from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.metrics import COCO_STAT_NAMES
 
 pycocotools = pytest.importorskip("pycocotools")

@@ -30,6 +30,8 @@ from aquaembed.service.state import ImageCache
 API = "/api/v1"
 
 from factories import DS, build_store, same_json  # noqa: E402
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_store(tmp_path_factory.mktemp("service"))

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from aquaembed.errors import ParameterError
-from aquaembed.matching import MatchOptions
 from aquaembed.explore import DatasetView, Workspace
+from aquaembed.matching import MatchOptions
 from aquaembed.service import serve
 from aquaembed.service.routers.embeddings import decode_array
 from factories import DS, build_store, same_json

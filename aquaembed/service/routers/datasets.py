@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from aquaembed.service.deps import OptionsDep, ModelQuery, ViewDep, WorkspaceDep
+from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
 from aquaembed.service.schemas import DatasetList, DatasetSummary, Metrics
 
 __all__ = ["router"]

@@ -13,11 +13,11 @@ from aquaembed._typing import MatchType
 from aquaembed.matching import TYPE_NAMES
 from aquaembed.metrics import json_value
 from aquaembed.service.deps import (
-    OptionsDep,
     INT64_MAX,
     INT64_MIN,
     KindQuery,
     ModelQuery,
+    OptionsDep,
     SettingsDep,
     SourceQuery,
     ViewDep,

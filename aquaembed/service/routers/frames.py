@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from aquaembed.explore import FRAME_SORT_KEYS, DatasetView
-from aquaembed.service.deps import OptionsDep, ModelQuery, OrderQuery, PageDep, ViewDep
+from aquaembed.service.deps import ModelQuery, OptionsDep, OrderQuery, PageDep, ViewDep
 from aquaembed.service.errors import ApiParameterError
 from aquaembed.service.schemas import FramePage
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from aquaembed._typing import MatchType
-from aquaembed.service.deps import OptionsDep, MatchSortKey, ModelQuery, OrderQuery, PageDep, ViewDep
+from aquaembed.service.deps import MatchSortKey, ModelQuery, OptionsDep, OrderQuery, PageDep, ViewDep
 from aquaembed.service.schemas import MatchPage
 
 __all__ = ["router"]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from aquaembed.service.deps import OptionsDep, ModelQuery, ViewDep
+from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep
 from aquaembed.service.schemas import SliceTable
 
 __all__ = ["router"]
