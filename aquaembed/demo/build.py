@@ -240,7 +240,9 @@ def build_demo(
 
     # ---- number everything, assemble the files
     names = dict(CATEGORIES)
-    gt_images, annotations, preds = [], [], []
+    gt_images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    preds: list[dict[str, Any]] = []
     planted: dict[str, Any] = {"missing_labels": [], "wrong_class_labels": [], "badly_placed_labels": []}
     overfit_images, overfit_labels = [], []
     poster_images, poster_detected, poster_preds, poster_boxes = [], [], [], []
@@ -300,7 +302,7 @@ def build_demo(
                     "category_id": int(fr["obj_cls"][o]) + 1,
                     "bbox": _xywh(fr["obj_box"][o]),
                     "pred_indices": pi,
-                    "max_score": max((preds[p]["score"] for p in pi), default=None),
+                    "max_score": max((float(preds[p]["score"]) for p in pi), default=None),
                 }
             )
         for k in np.flatnonzero(truth.label_kind == 1).tolist():

@@ -10,6 +10,7 @@ build).
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,7 @@ def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
     return str(value)
 
 
-def load_config(source: str | Path | Mapping[str, Any] | None = None) -> DemoConfig:
+def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> DemoConfig:
     """Read and validate a generator configuration.
 
     Parameters

@@ -262,7 +262,7 @@ def render_frame(cfg: DemoConfig, scene: SceneSpec, world: SceneWorld, rng: np.r
         for x, y, ln in zip(rx.tolist(), ry.tolist(), length.tolist()):
             draw.line((x, y, x - 0.25 * ln, y + ln), fill=streak, width=1)
 
-    arr = np.asarray(canvas, dtype=np.float32)
+    arr: np.ndarray = np.asarray(canvas, dtype=np.float32)
     rows = np.arange(H, dtype=np.float32)
     fog_rows = np.where(rows <= horizon, world.fog, world.fog * np.exp(-(rows - horizon) / (0.45 * (H - horizon))))
     if world.fog > 0:

@@ -51,7 +51,7 @@ from PIL import Image
 from aquaembed._parallel import process_map
 from aquaembed._validate import integer, positive_int
 from aquaembed.errors import InputError, ParameterError
-from aquaembed.geometry import xywh_to_xyxy
+from aquaembed.geometry import xywh_to_xyxy, xyxy_to_xywh
 
 __all__ = [
     "CROP_DIM",
@@ -249,7 +249,7 @@ def frame_pixels(image: Image.Image | np.ndarray) -> np.ndarray:
     array of uint8, shape (48, 80, 3)
     """
     img = _as_pil(image, "image")
-    return np.asarray(img.resize(FRAME_SIZE, Image.BILINEAR, reducing_gap=None), dtype=np.uint8)
+    return np.asarray(img.resize(FRAME_SIZE, Image.Resampling.BILINEAR, reducing_gap=None), dtype=np.uint8)
 
 
 def frame_features(thumbs: np.ndarray) -> np.ndarray:
@@ -365,7 +365,7 @@ def crop_pixels(image: Image.Image | np.ndarray, boxes_xyxy: Any, *, pad: float 
         grown[narrow, hi] = centre + 0.5
     size = (CROP_SIZE, CROP_SIZE)
     for i, box in enumerate(grown.tolist()):
-        out[i] = np.asarray(img.resize(size, Image.BILINEAR, box=tuple(box), reducing_gap=None))
+        out[i] = np.asarray(img.resize(size, Image.Resampling.BILINEAR, box=tuple(box), reducing_gap=None))
     return out
 
 
@@ -536,13 +536,13 @@ def _embed_files(chunk: tuple[list[_Task], float]) -> tuple[np.ndarray, np.ndarr
         lab_crops.append(crop_pixels(img, label_boxes, pad=pad))
         pred_crops.append(crop_pixels(img, pred_boxes, pad=pad))
 
-    def wh(i: int) -> np.ndarray:
-        return np.concatenate([t[i][:, 2:] - t[i][:, :2] for t in tasks])
+    def wh(boxes: list[np.ndarray]) -> np.ndarray:
+        return xyxy_to_xywh(np.concatenate(boxes))[:, 2:]
 
     return (
         frame_features(np.stack(thumbs)),
-        crop_features(np.concatenate(lab_crops), wh(1), pad=pad),
-        crop_features(np.concatenate(pred_crops), wh(2), pad=pad),
+        crop_features(np.concatenate(lab_crops), wh([t[1] for t in tasks]), pad=pad),
+        crop_features(np.concatenate(pred_crops), wh([t[2] for t in tasks]), pad=pad),
         len(tasks),
     )
 
@@ -590,7 +590,7 @@ def embed_coco(
     except (KeyError, TypeError) as exc:
         raise InputError(f"gt: expected a COCO dict with 'images' and 'annotations' ({exc})") from None
     preds = list(preds or [])
-    index = {}
+    index: dict[int, int] = {}
     for i, im in enumerate(images):
         try:
             index[int(im["id"])] = i
@@ -601,10 +601,10 @@ def embed_coco(
     pred_rows: list[list[int]] = [[] for _ in range(n)]
     for rows, entries, what in ((label_rows, annotations, "annotations"), (pred_rows, preds, "preds")):
         for j, entry in enumerate(entries):
-            i = index.get(int(entry["image_id"]))
-            if i is None:
+            row = index.get(int(entry["image_id"]))
+            if row is None:
                 raise InputError(f"{what}[{j}]: unknown image_id {entry['image_id']}")
-            rows[i].append(j)
+            rows[row].append(j)
 
     def boxes(entries: list[Mapping[str, Any]], rows: list[int]) -> np.ndarray:
         return xywh_to_xyxy(np.asarray([entries[j]["bbox"] for j in rows], dtype=np.float64))

@@ -47,7 +47,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -140,7 +140,8 @@ class VectorIndex:
         attributes: Mapping[str, np.ndarray],
         kind: Literal["exact", "ivf"],
     ) -> None:
-        self._index = index
+        # Any: faiss's SWIG stubs omit the IVF attributes and the SearchParameters keywords
+        self._index: Any = index
         self.ids = ids
         self.attributes = dict(attributes)
         self.kind = kind
@@ -334,7 +335,7 @@ class VectorIndex:
         n = len(self)
         m = x.shape[0]
         k_eff = min(k, n)
-        params = None
+        params: Any = None
         if subset is not None:
             mask = self._subset_mask(subset)
             members = int(mask.sum())
@@ -348,9 +349,9 @@ class VectorIndex:
             if self.kind == "ivf":
                 nlist = int(self._index.nlist)
                 probe = min(nlist, math.ceil(self._index.nprobe * n / members))
-                params = faiss.SearchParametersIVF(sel=sel, nprobe=probe)
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=probe)  # type: ignore[call-arg]  # SWIG keywords
             else:
-                params = faiss.SearchParameters(sel=sel)
+                params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]  # SWIG keywords
         if params is None and self.kind == "exact" and m < _FEW_QUERIES:
             # Measured: with 2 cores, IndexFlat's default path for one query is 5-20x
             # slower than the selector-capable scan that any SearchParameters selects.
@@ -478,7 +479,7 @@ class VectorIndex:
             # the sidecar first: it records the size of the index file it belongs to
             def write_meta(meta: Path) -> None:
                 with open(meta, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
-                    np.savez(fh, ids=self.ids, header=np.array(json.dumps(header)), **arrays)
+                    np.savez(fh, ids=self.ids, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
 
             atomic_write(meta_path, write_meta)
 

@@ -46,6 +46,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -124,16 +125,16 @@ def _as_embeddings(vectors: object) -> np.ndarray:
     return arr
 
 
-def _knn_tag(knn: object) -> str:
+def _knn_tag(knn: Any) -> str:
     if knn is None:
         return "internal"
     if isinstance(knn, VectorIndex):
         return f"index:{knn.kind}:{knn.nlist}:{knn.nprobe}"
     h = hashlib.blake2b(digest_size=16)
-    for part in knn:  # type: ignore[union-attr]
+    for part in knn:
         a = np.ascontiguousarray(part)
         h.update(f"{a.shape}{a.dtype}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     return "arrays:" + h.hexdigest()
 
 
@@ -155,7 +156,7 @@ def cache_key(
     arr = _as_embeddings(vectors)
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{arr.shape}|{arr.dtype.str}|".encode())
-    h.update(memoryview(arr).cast("B"))
+    h.update(arr.data.cast("B"))
     params = {
         "algorithm": _ALGORITHM,
         "n_neighbors": int(n_neighbors),
@@ -240,11 +241,11 @@ def _knn_graph(
     n = x.shape[0]
     if knn is not None and not isinstance(knn, VectorIndex):
         try:
-            idx, dist = knn  # type: ignore[misc]
+            idx_in, dist_in = cast(Any, knn)
         except (TypeError, ValueError):
             raise InputError("knn: expected a VectorIndex or a pair (indices, distances)") from None
-        idx = np.ascontiguousarray(idx, dtype=np.int64)
-        dist = np.ascontiguousarray(dist, dtype=np.float32)
+        idx = np.ascontiguousarray(idx_in, dtype=np.int64)
+        dist = np.ascontiguousarray(dist_in, dtype=np.float32)
         if idx.ndim != 2 or idx.shape != dist.shape or idx.shape[0] != n or idx.shape[1] < k:
             raise InputError(
                 f"knn: expected indices and distances of shape ({n}, >= {k}), got {idx.shape} and {dist.shape}"

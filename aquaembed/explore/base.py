@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from aquaembed.data import Dataset
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.evaluate import Evaluator
@@ -109,7 +111,7 @@ class ViewBase:
             "labels": int(ds_counts.get("labels", 0)),
             "classes": list(m.get("classes", {}).get("names", [])) if isinstance(m.get("classes"), dict) else [],
             "inference_sets": {
-                name: int(rec.get("rows", rec.get("count", 0))) if isinstance(rec, dict) else 0
+                name: int(rec.get("rows", rec.get("count", 0)) or 0) if isinstance(rec, dict) else 0
                 for name, rec in (m.get("inferences") or {}).items()
             },
             "embeddings": list(self.stored.embedding_kinds),
@@ -127,3 +129,12 @@ class ViewBase:
     def _artifact(self, name: str, what: str) -> None:
         if name not in self.stored.artifact_names:
             raise NotFoundError(f"dataset {self.name!r} has no {what} (ingest embeddings, or images to embed)")
+
+    def _row_boxes(self, table: MatchTable, rows: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
+        """Box of each row: the label's, or the inference's when the row has no label."""
+        lab = table.label[rows]
+        out = np.empty((rows.size, 4))
+        has = lab >= 0
+        out[has] = self.dataset.labels.box[lab[has]]
+        out[~has] = pred_boxes[table.pred[rows][~has]]
+        return out

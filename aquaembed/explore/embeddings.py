@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,17 +11,19 @@ from aquaembed._validate import integer
 from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.embeddings.index import VectorIndex
 from aquaembed.errors import NotFoundError, ParameterError
-from aquaembed.matching import TYPE_NAMES, MatchOptions, MatchTable
-from aquaembed.metrics import inference_types, json_value, label_types
-
-T = TypeVar("T")
 from aquaembed.explore.base import ViewBase
+from aquaembed.matching import TYPE_NAMES, MatchOptions
+from aquaembed.metrics import FrameReport, inference_types, json_value, label_types
 
 __all__ = ["EmbeddingsPart"]
 
 
 class EmbeddingsPart(ViewBase):
     """FAISS indexes, the crop table, projections coloured by metrics, nearest neighbours."""
+
+    if TYPE_CHECKING:  # provided by MetricsPart in the assembled DatasetView
+
+        def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> FrameReport: ...
 
     def index(self, kind: str) -> VectorIndex:
         """The stored FAISS index of ``kind`` ("frame" or "crop"), loaded once."""
@@ -213,12 +215,3 @@ class EmbeddingsPart(ViewBase):
         for rec, sv in zip(recs[1:], sims[0][keep].tolist()):
             rec["similarity"] = float(sv)
         return {"kind": "crop", "model": model, "query": recs[0], "neighbors": recs[1:]}
-
-    def _row_boxes(self, table: MatchTable, rows: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
-        """Box of each row: the label's, or the inference's when the row has no label."""
-        lab = table.label[rows]
-        out = np.empty((rows.size, 4))
-        has = lab >= 0
-        out[has] = self.dataset.labels.box[lab[has]]
-        out[~has] = pred_boxes[table.pred[rows][~has]]
-        return out

@@ -134,7 +134,7 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    details = []
+    details: list[dict[str, Any]] = []
     for err in exc.errors():
         item: dict[str, Any] = {
             "loc": [str(p) for p in err.get("loc", ())],
@@ -144,7 +144,7 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
         if "input" in err and item["type"] != "missing":
             item["input"] = _short(err["input"])
         details.append(item)
-    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    first: dict[str, Any] = details[0] if details else {"loc": [], "msg": "invalid request"}
     name = _loc_name(first["loc"])
     message = f"{name}: {first['msg']}" if name else first["msg"]
     if "input" in first:
