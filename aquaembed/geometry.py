@@ -15,6 +15,13 @@ from aquaembed.errors import InputError
 __all__ = ["xywh_to_xyxy", "xyxy_to_xywh", "box_area", "box_iou", "overlap"]
 
 
+def _corner_shift(boxes: np.ndarray, sign: float) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = b.copy()
+    out[:, 2:] += sign * b[:, :2]
+    return out
+
+
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
     """Convert COCO ``[x, y, width, height]`` boxes to ``[x1, y1, x2, y2]``.
 
@@ -26,29 +33,12 @@ def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
     -------
     array of float64, shape (n, 4)
     """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = b.copy()
-    out[:, 2] += b[:, 0]
-    out[:, 3] += b[:, 1]
-    return out
+    return _corner_shift(boxes, 1.0)
 
 
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
-    """Convert ``[x1, y1, x2, y2]`` boxes to COCO ``[x, y, width, height]``.
-
-    Parameters
-    ----------
-    boxes : array of float, shape (n, 4)
-
-    Returns
-    -------
-    array of float64, shape (n, 4)
-    """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = b.copy()
-    out[:, 2] -= b[:, 0]
-    out[:, 3] -= b[:, 1]
-    return out
+    """Convert ``[x1, y1, x2, y2]`` boxes to COCO ``[x, y, width, height]`` (same shapes)."""
+    return _corner_shift(boxes, -1.0)
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from aquaembed.artifacts import (
 )
 from aquaembed.data import Dataset, Inferences
 from aquaembed.embeddings.index import VectorIndex
-from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, project_with_info
+from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, Projection, project_with_info
 from aquaembed.errors import InputError, StoreError
 from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.io.coco import load_coco_gt, load_coco_results
@@ -52,6 +52,8 @@ __all__ = ["ingest", "add_inferences", "build_artifacts"]
 
 
 Progress = Callable[[str], None]
+Projector = Callable[..., Projection]
+"""What builds a 2-D projection: ``(vectors, *, seed, cache_dir, knn, progress) -> Projection``."""
 
 
 def _say(progress: Progress | None, text: str) -> None:
@@ -264,12 +266,26 @@ def build_artifacts(
     progress: Progress | None = None,
     show_bars: bool = False,
     seed: int = 0,
+    projector: Projector = project_with_info,
 ) -> None:
     """(Re)build the FAISS indexes and UMAP projections that the embeddings call for.
 
     An artefact whose recorded inputs (the embeddings' content hashes and the
     parameters) are unchanged is kept; stale ones are replaced; ones whose embeddings
     are gone are deleted.
+
+    Parameters
+    ----------
+    sd : StoredDataset
+    progress : callable, optional
+        Called with one line per step.
+    show_bars : bool
+        Progress bars for the long steps.
+    seed : int
+        Seed of the index training and the projection.
+    projector : callable, optional
+        ``projector(vectors, *, seed, cache_dir, knn, progress) -> Projection``; default
+        :func:`aquaembed.embeddings.projection.project_with_info` (UMAP, cached).
     """
     cache_dir = sd.path.parent / ".cache" / "projections"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +296,7 @@ def build_artifacts(
         frame_rows = sd.dataset.frames.index_of_ids(np.asarray(ids))
         _build_pair(
             sd, FRAME_INDEX, FRAME_PROJECTION, np.asarray(ids), vectors, {"frame_row": frame_rows},
-            inputs, cache_dir, progress, show_bars, seed, "frames",
+            inputs, cache_dir, progress, show_bars, seed, "frames", projector,
         )
     else:
         for art in (FRAME_INDEX, FRAME_PROJECTION):
@@ -304,7 +320,7 @@ def build_artifacts(
         sd.save_array(CROP_TABLE, crop_table, inputs=inputs, replace=True)
         _build_pair(
             sd, CROP_INDEX, CROP_PROJECTION, np.arange(len(crop_table), dtype=np.int64), vectors,
-            {"source": crop_table[:, 0]}, inputs, cache_dir, progress, show_bars, seed, "crops",
+            {"source": crop_table[:, 0]}, inputs, cache_dir, progress, show_bars, seed, "crops", projector,
         )
     else:
         for art in (CROP_TABLE, CROP_INDEX, CROP_PROJECTION):
@@ -325,6 +341,7 @@ def _build_pair(
     show_bars: bool,
     seed: int,
     what: str,
+    projector: Projector,
 ) -> None:
     index: VectorIndex | None = None
     if not sd.has_artifact(index_name, inputs=inputs):
@@ -342,7 +359,7 @@ def _build_pair(
         # the index serves as UMAP's kNN graph when UMAP sees every point; above the
         # sample size UMAP fits a sample and builds the graph of that sample itself
         knn = index if len(ids) <= DEFAULT_SAMPLE_SIZE else None
-        proj = project_with_info(vectors, seed=seed, cache_dir=cache_dir, knn=knn, progress=show_bars)
+        proj = projector(vectors, seed=seed, cache_dir=cache_dir, knn=knn, progress=show_bars)
         _say(progress, f"{what} projection {'reused from the cache' if proj.cache_hit else 'computed'}")
         sd.save_array(projection_name, proj.coords, inputs=inputs, replace=True)
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 from PIL import Image
 
-import aquaembed.ingest as ingest_mod
-from aquaembed.data import Dataset, Frames, Inferences
+from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.embeddings.projection import Projection
+from aquaembed.ingest import build_artifacts
 from aquaembed.io.coco import load_coco_gt, load_coco_results
+from aquaembed.matching import Candidates, build_candidates
 from aquaembed.store import Store, StoredDataset
 from aquaembed.synthetic import write_coco
 
@@ -24,6 +24,33 @@ DS = "harbour"
 SCENES = ("reef", "harbour", "open water")
 
 # --------------------------------------------------------------------------- data
+
+
+def make_candidates(
+    labels: list[Any], preds: list[Any], *, n_classes: int = 3, n_frames: int = 1, crowd: Any = None
+) -> Candidates:
+    """Candidates of a hand-written case: labels ``(frame, cls, box)``, inferences
+    ``(frame, cls, box, score)``; frames 0..n_frames-1 get ids 100, 101, ...; label ids
+    are 1000, 1001, ... in list order."""
+    classes = ClassMap(np.arange(1, n_classes + 1), tuple(f"c{i}" for i in range(n_classes)))
+    frames = Frames(
+        np.arange(n_frames) + 100, np.array([""] * n_frames, dtype=object), np.full(n_frames, 640.0), np.full(n_frames, 480.0)
+    )
+    lab = Labels(
+        id=np.arange(len(labels)) + 1000,
+        frame=[x[0] for x in labels],
+        cls=[x[1] for x in labels],
+        box=np.array([x[2] for x in labels], dtype=float).reshape(-1, 4),
+        area=np.ones(len(labels)),
+        crowd=np.zeros(len(labels), bool) if crowd is None else np.asarray(crowd, bool),
+    )
+    inf = Inferences(
+        frame=[x[0] for x in preds],
+        cls=[x[1] for x in preds],
+        box=np.array([x[2] for x in preds], dtype=float).reshape(-1, 4),
+        score=[x[3] for x in preds],
+    )
+    return build_candidates(Dataset(classes, frames, lab, {"model": inf}), inf)
 
 
 BLUE, RED = (20, 40, 220), (230, 20, 20)
@@ -59,8 +86,7 @@ def _quick_projection(vectors: Any, *, seed: int = 0, **_: Any) -> Projection:
 
 def _build_artifacts(stored: StoredDataset) -> None:
     """The ingest's FAISS indexes, crop table and projections (projections by :func:`_quick_projection`)."""
-    with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
-        ingest_mod.build_artifacts(stored)
+    build_artifacts(stored, projector=_quick_projection)
 
 
 def build_store(root: Path, *, n_frames: int = 40, seed: int = 3) -> Path:

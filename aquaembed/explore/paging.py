@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from aquaembed._validate import integer
 from aquaembed.errors import ParameterError
 
 __all__ = ["check_page", "sort_order"]
 
 
 def check_page(limit: int, offset: int, order: str) -> None:
-    if limit < 0:
-        raise ParameterError(f"limit must be >= 0, got {limit}")
-    if offset < 0:
-        raise ParameterError(f"offset must be >= 0, got {offset}")
+    integer(limit, "limit", low=0)
+    integer(offset, "offset", low=0)
     if order not in ("asc", "desc"):
         raise ParameterError(f"order must be 'asc' or 'desc', got {order!r}")
 

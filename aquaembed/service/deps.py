@@ -8,7 +8,8 @@ place, whatever route uses it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query, Request
 
@@ -140,6 +141,18 @@ class Page:
 
     limit: int
     offset: int
+
+    def envelope(self, model: str, options: MatchOptions, result: Mapping[str, Any]) -> dict[str, Any]:
+        """A paged route's answer: model, thresholds, ``total``, this page and its ``rows``."""
+        return {
+            "model": model,
+            "conf_threshold": options.conf,
+            "iou_threshold": options.iou,
+            "total": result["total"],
+            "offset": self.offset,
+            "limit": self.limit,
+            "rows": result["rows"],
+        }
 
 
 async def get_page(

@@ -9,33 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import ParameterError
 from aquaembed.geometry import box_iou
-from aquaembed.matching import CONFUSION, FN, FP, IGNORED, TP, MatchOptions, build_candidates, match
+from aquaembed.matching import CONFUSION, FN, FP, IGNORED, TP, MatchOptions, match
 from aquaembed.metrics import class_report, confusion_matrix, frame_report, overall_report
-
-
-def make(labels, preds, *, n_classes=3, n_frames=1, crowd=None):
-    """labels: (frame, cls, box); preds: (frame, cls, box, score)."""
-    classes = ClassMap(np.arange(1, n_classes + 1), tuple(f"c{i}" for i in range(n_classes)))
-    frames = Frames(np.arange(n_frames) + 100, np.array([""] * n_frames, dtype=object), np.full(n_frames, 640.0), np.full(n_frames, 480.0))
-    lab = Labels(
-        id=np.arange(len(labels)) + 1000,
-        frame=[x[0] for x in labels],
-        cls=[x[1] for x in labels],
-        box=np.array([x[2] for x in labels], dtype=float).reshape(-1, 4),
-        area=np.ones(len(labels)),
-        crowd=np.zeros(len(labels), bool) if crowd is None else np.asarray(crowd, bool),
-    )
-    inf = Inferences(
-        frame=[x[0] for x in preds],
-        cls=[x[1] for x in preds],
-        box=np.array([x[2] for x in preds], dtype=float).reshape(-1, 4),
-        score=[x[3] for x in preds],
-    )
-    ds = Dataset(classes, frames, lab, {"model": inf})
-    return build_candidates(ds, inf)
+from factories import make_candidates as make
+from strategies import frame_sets
 
 
 def pairs(table):
@@ -183,33 +162,6 @@ def test_threshold_validation():
 
 # --------------------------------------------------------------------------- properties
 
-coord = st.integers(0, 40)
-
-
-@st.composite
-def boxes(draw, n):
-    out = []
-    for _ in range(n):
-        x, y = draw(coord), draw(coord)
-        w, h = draw(st.integers(1, 30)), draw(st.integers(1, 30))
-        out.append([x, y, x + w, y + h])
-    return out
-
-
-@st.composite
-def frame_sets(draw):
-    n_frames = draw(st.integers(1, 3))
-    labels, preds = [], []
-    for f in range(n_frames):
-        for b in draw(boxes(draw(st.integers(0, 4)))):
-            labels.append((f, draw(st.integers(0, 2)), b))
-        for b in draw(boxes(draw(st.integers(0, 5)))):
-            preds.append((f, draw(st.integers(0, 2)), b, draw(st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9, 1.0]))))
-    conf = draw(st.sampled_from([0.0, 0.3, 0.5, 0.9]))
-    iou = draw(st.sampled_from([0.1, 0.3, 0.5, 0.75]))
-    return labels, preds, n_frames, conf, iou
-
-
 def brute_force_best(labels, preds, conf, iou, n_frames, class_aware=False):
     total = 0.0
     for f in range(n_frames):
@@ -302,23 +254,6 @@ def test_greedy_mode_matches_plain_greedy(case):
     preds = [(f, c, b, round(0.05 + 0.9 * (i + 1) / (len(preds) + 1), 6)) for i, (f, c, b, _) in enumerate(preds)]
     t = match(make(labels, preds, n_frames=n_frames), MatchOptions(conf=conf, iou=iou, mode="greedy"))
     assert np.nansum(t.iou) == pytest.approx(greedy_reference(labels, preds, conf, iou, n_frames), abs=1e-9)
-
-
-box_st = st.tuples(
-    st.floats(-1e3, 1e3), st.floats(-1e3, 1e3), st.floats(0.01, 1e3), st.floats(0.01, 1e3)
-).map(lambda t: [t[0], t[1], t[0] + t[2], t[1] + t[3]])
-
-
-@given(box_st, box_st, st.floats(-500, 500), st.floats(-500, 500), st.floats(0.1, 10))
-def test_iou_symmetric_bounded_and_invariant(a, b, dx, dy, s):
-    a_, b_ = np.array([a]), np.array([b])
-    v = box_iou(a_, b_)[0, 0]
-    assert 0.0 <= v <= 1.0
-    assert v == pytest.approx(box_iou(b_, a_)[0, 0], abs=1e-12)
-    shift = np.array([dx, dy, dx, dy])
-    assert box_iou(a_ + shift, b_ + shift)[0, 0] == pytest.approx(v, abs=1e-6)
-    assert box_iou(a_ * s, b_ * s)[0, 0] == pytest.approx(v, abs=1e-9)
-    assert box_iou(a_, a_)[0, 0] == pytest.approx(1.0)
 
 
 @given(frame_sets(), st.booleans(), st.booleans())

@@ -159,12 +159,4 @@ def list_frames(
         equals=equals,
         ranges=ranges,
     )
-    return {
-        "model": resolved,
-        "conf_threshold": options.conf,
-        "iou_threshold": options.iou,
-        "total": out["total"],
-        "offset": page.offset,
-        "limit": page.limit,
-        "rows": out["rows"],
-    }
+    return page.envelope(resolved, options, out)

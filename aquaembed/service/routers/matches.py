@@ -57,12 +57,4 @@ def list_matches(
         limit=page.limit,
         offset=page.offset,
     )
-    return {
-        "model": resolved,
-        "conf_threshold": options.conf,
-        "iou_threshold": options.iou,
-        "total": out["total"],
-        "offset": page.offset,
-        "limit": page.limit,
-        "rows": out["rows"],
-    }
+    return page.envelope(resolved, options, out)
