@@ -5,7 +5,8 @@
 #   docker run --rm -p 8050:8050 -v "$PWD/data:/app/data" aquaembed \
 #       aquaembed serve --data /app/data --host 0.0.0.0           # serves your stored datasets
 #
-# The install is the Makefile's (`pip install -e .`, without the test extra).
+# The install is `make demo`'s (`pip install -e '.[app]'`: the core plus the app extra,
+# without the test extra).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,13 +19,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies in their own layer: only pyproject.toml (and the README it names) are
+# Dependencies in their own layer: only pyproject.toml, setup.py (the package map) and the README are
 # copied, with empty package stubs, so this layer is rebuilt only when they change.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 RUN mkdir -p aquaembed dashboard \
     && touch aquaembed/__init__.py dashboard/__init__.py \
     && python -m pip install --upgrade pip \
-    && python -m pip install -e . \
+    && python -m pip install -e '.[app]' \
     && rm -rf aquaembed dashboard
 
 # The code (.dockerignore keeps tests, benchmarks, data and the venv out). The editable
