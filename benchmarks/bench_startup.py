@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a folder holding another revision's aquaembed package (e.g. from `git archive`), timed too")
     args = ap.parse_args(argv)
     py = sys.executable
     print(f"machine: {_machine()}; {_versions()}; load avg before: {os.getloadavg()[0]:.1f}")
@@ -79,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     gt, pred, _ = _dataset(args.out, args.frames, 0)
     aq: dict[str, list[float]] = {"wall": [], "cpu": []}
     fce: dict[str, list[float]] = {"wall": [], "cpu": []}
+    base: dict[str, list[float]] = {"wall": [], "cpu": []}
+    # the baseline's folder goes first on sys.path (``-m`` would find this repository's
+    # package first: the benchmark runs in the repository)
+    boot = "import sys; sys.path.insert(0, sys.argv.pop(1)); from aquaembed.cli import main; sys.exit(main(sys.argv[1:]))"
+    eval_cmd = [py, "-c", boot, str(args.baseline), "evaluate", "--gt", str(gt), "--pred", str(pred), "--map",
+                "--json", str(args.out / "startup_baseline.json")]
     stats_aq = stats_fce = None
     loads = []
     for _ in range(args.repeat):
@@ -89,13 +97,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         wall, cpu, stats_fce = _peer(FASTER_COCO_EVAL, gt, pred, args.out / "startup_faster.json")
         fce["wall"].append(wall)
         fce["cpu"].append(cpu)
+        if args.baseline is not None:
+            wall, cpu, _ = _run(eval_cmd)
+            base["wall"].append(wall)
+            base["cpu"].append(cpu)
     print(_row(f"`aquaembed evaluate --map --json`, {args.frames} frames", aq["wall"], aq["cpu"]))
     print(_row(f"faster-coco-eval, {args.frames} frames", fce["wall"], fce["cpu"]))
+    if base["wall"]:
+        print(_row(f"baseline `aquaembed evaluate --map --json` ({args.baseline.name})", base["wall"], base["cpu"]))
     print()
     for key in ("wall", "cpu"):
         best = min(fce[key]) / min(aq[key])
         med = statistics.median(fce[key]) / statistics.median(aq[key])
         print(f"faster-coco-eval / aquaembed, {key}: best {best:.2f}x, median {med:.2f}x")
+        if base[key]:
+            print(f"faster-coco-eval / baseline, {key}: best {min(fce[key]) / min(base[key]):.2f}x, "
+                  f"median {statistics.median(fce[key]) / statistics.median(base[key]):.2f}x")
     print(f"max |stat difference| aquaembed vs faster-coco-eval: {_max_diff(stats_aq, stats_fce):.7f}")
     print(f"1-min load average before each pair: {', '.join(f'{x:.1f}' for x in loads)}")
 

@@ -145,6 +145,9 @@ class VectorIndex:
         self.ids = ids
         self.attributes = dict(attributes)
         self.kind = kind
+        self.subset_gather_max = _SUBSET_GATHER_MAX
+        """IVF with a ``subset`` of at most this many members scans just the members
+        (exact); larger subsets probe the lists with a selector. 0 always probes."""
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
 
@@ -342,7 +345,7 @@ class VectorIndex:
             if members == 0:
                 return np.full((m, k), np.nan, np.float32), np.full((m, k), -1, np.int64)
             k_eff = min(k, members)
-            if self.kind == "ivf" and members <= _SUBSET_GATHER_MAX and m <= _FEW_QUERIES:
+            if self.kind == "ivf" and members <= self.subset_gather_max and m <= _FEW_QUERIES:
                 return self._search_gathered(x, k, k_eff, mask)
             bitmap = np.packbits(mask, bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))

@@ -28,35 +28,25 @@ BELOW_THRESHOLD = -1
 """Crop type of an inference discarded by the confidence threshold."""
 
 
+def _from_counts(name: str) -> property:
+    def get(self: _CountsReport) -> np.ndarray:
+        return getattr(self.counts, name)
+
+    return property(get, doc=f"``counts.{name}``: shape (n,)")
+
+
 @dataclass(frozen=True, eq=False)
 class _CountsReport:
     """Counts of shape (n,) with the ratios as attributes (``rep.tp``, ``rep.f1``, ...)."""
 
     counts: Counts
 
-    @property
-    def tp(self) -> np.ndarray:
-        return self.counts.tp
-
-    @property
-    def fp(self) -> np.ndarray:
-        return self.counts.fp
-
-    @property
-    def fn(self) -> np.ndarray:
-        return self.counts.fn
-
-    @property
-    def precision(self) -> np.ndarray:
-        return self.counts.precision
-
-    @property
-    def recall(self) -> np.ndarray:
-        return self.counts.recall
-
-    @property
-    def f1(self) -> np.ndarray:
-        return self.counts.f1
+    tp = _from_counts("tp")
+    fp = _from_counts("fp")
+    fn = _from_counts("fn")
+    precision = _from_counts("precision")
+    recall = _from_counts("recall")
+    f1 = _from_counts("f1")
 
     def __len__(self) -> int:
         return len(self.counts)

@@ -59,7 +59,7 @@ _COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _lifespan(settings: Settings) -> Any:
+def _lifespan(settings: Settings, renderer: Any) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         workspace = app.state.workspace
@@ -68,7 +68,7 @@ def _lifespan(settings: Settings) -> Any:
         names = workspace.names()
         for name in names:  # reads manifests only; tables load on first use
             workspace.get(name)
-        app.state.aquaembed = AppState(settings=settings, workspace=workspace)
+        app.state.aquaembed = AppState(settings=settings, workspace=workspace, renderer=renderer)
         logger.info("aquaembed %s serving %d dataset(s) from %s", __version__, len(names), settings.data_dir)
         try:
             yield
@@ -78,7 +78,7 @@ def _lifespan(settings: Settings) -> Any:
     return lifespan
 
 
-def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dashboard: bool = True, renderer: Any = None) -> FastAPI:
     """Build the application.
 
     Parameters
@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
     dashboard : bool, keyword-only
         Mount the Dash dashboard at ``/`` (sharing this app's workspace, so both use
         one engine and one set of caches); without it ``/`` lists the datasets.
+    renderer : optional, keyword-only
+        What draws frame and crop images (``frame_image`` / ``crop_image`` as in
+        :mod:`aquaembed.render`, the default).
 
     Returns
     -------
@@ -100,7 +103,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
         title="aquaembed",
         version=__version__,
         description=_DESCRIPTION,
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, renderer),
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aquaembed.explore import Workspace
 from aquaembed.service.settings import Settings
@@ -99,11 +101,22 @@ class AppState:
     workspace : Workspace
         The datasets of ``settings.data_dir``.
     images : ImageCache
+    renderer : module or object, optional
+        What draws the images: ``frame_image(view, frame_id, **options)`` and
+        ``crop_image(view, crop_id, **options)`` returning JPEG bytes; default
+        :mod:`aquaembed.render` (imported with the first picture: Pillow loads then).
     """
 
     settings: Settings
     workspace: Workspace
+    renderer: Any = None
     images: ImageCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.images = ImageCache(self.settings.image_cache_bytes)
+
+    def render(self) -> Any:
+        """The renderer (see ``renderer``)."""
+        if self.renderer is None:
+            self.renderer = importlib.import_module("aquaembed.render")
+        return self.renderer

@@ -244,13 +244,11 @@ def test_bad_input_is_refused(data: tuple[np.ndarray, np.ndarray]) -> None:
     assert empty_sims.shape == empty_ids.shape == (0, 3)
 
 
-def test_ivf_selector_path_equals_restricted_brute_force(monkeypatch) -> None:
+def test_ivf_selector_path_equals_restricted_brute_force() -> None:
     """With the gather shortcut off, a small subset makes the IVF probe every list: exact."""
-    from aquaembed.embeddings import index as index_module
-
-    monkeypatch.setattr(index_module, "_SUBSET_GATHER_MAX", 0)
     x = _clustered(3000, 24, seed=10)
     index = VectorIndex.build(np.arange(3000), x, kind="ivf", nlist=30, nprobe=2)
+    index.subset_gather_max = 0
     allowed = np.arange(3000) % 50 == 0
     q = _clustered(10, 24, seed=11)
     sims, got = index.search(q, 8, subset=allowed)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -489,27 +487,35 @@ def test_embedding_endpoints_without_embeddings_are_404(client: TestClient) -> N
 # --------------------------------------------------------------------------- images
 
 
-@pytest.fixture
-def counting_renderer(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
-    """Replace ``aquaembed.render`` by a fake that records its calls."""
-    calls: dict[str, list[Any]] = {"frame": [], "crop": []}
-    fake = types.ModuleType("aquaembed.render")
+class CountingRenderer:
+    """Stands in for :mod:`aquaembed.render` (given to ``create_app(renderer=...)``) and records its calls."""
 
-    def frame_image(view: DatasetView, frame_id: int, **kw: Any) -> bytes:
-        calls["frame"].append((frame_id, kw))
+    def __init__(self) -> None:
+        self.calls: dict[str, list[Any]] = {"frame": [], "crop": []}
+
+    def frame_image(self, view: DatasetView, frame_id: int, **kw: Any) -> bytes:
+        self.calls["frame"].append((frame_id, kw))
         return b"\xff\xd8frame-%d-%r\xff\xd9" % (frame_id, sorted(kw.items()))
 
-    def crop_image(view: DatasetView, crop_id: int, **kw: Any) -> bytes:
-        calls["crop"].append((crop_id, kw))
+    def crop_image(self, view: DatasetView, crop_id: int, **kw: Any) -> bytes:
+        self.calls["crop"].append((crop_id, kw))
         return b"\xff\xd8crop-%d\xff\xd9" % crop_id
 
-    fake.frame_image = frame_image  # type: ignore[attr-defined]
-    fake.crop_image = crop_image  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "aquaembed.render", fake)
-    return calls
+
+@pytest.fixture
+def renderer_client(data_dir: Path) -> Iterator[tuple[TestClient, dict[str, list[Any]]]]:
+    """A client of an app whose images come from a :class:`CountingRenderer` (a fresh image cache)."""
+    fake = CountingRenderer()
+    app = create_app(
+        Settings(data_dir=data_dir, max_limit=200, image_cache_bytes=1 << 20, faiss_threads=0),
+        dashboard=False, renderer=fake,
+    )
+    with TestClient(app) as c:
+        yield c, fake.calls
 
 
-def test_frame_image_cached_with_headers(client: TestClient, view: DatasetView, counting_renderer: dict[str, list[Any]]) -> None:
+def test_frame_image_cached_with_headers(renderer_client: tuple[TestClient, dict[str, list[Any]]], view: DatasetView) -> None:
+    client, counting_renderer = renderer_client
     fid = int(view.dataset.frames.id[5])
     url = f"{API}/datasets/{DS}/frames/{fid}/image"
     params = {"models": ["yolo", "detr"], "conf": 0.123, "iou": 0.5}
@@ -527,7 +533,8 @@ def test_frame_image_cached_with_headers(client: TestClient, view: DatasetView, 
     assert counting_renderer["frame"][-1][1]["highlight"] == ("label", 12) and counting_renderer["frame"][-1][1]["models"] is None
 
 
-def test_crop_image(client: TestClient, view: DatasetView, counting_renderer: dict[str, list[Any]]) -> None:
+def test_crop_image(renderer_client: tuple[TestClient, dict[str, list[Any]]], view: DatasetView) -> None:
+    client, counting_renderer = renderer_client
     lid = int(view.dataset.labels.id[2])
     r = client.get(f"{API}/datasets/{DS}/crops/{lid}/image")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
@@ -536,7 +543,8 @@ def test_crop_image(client: TestClient, view: DatasetView, counting_renderer: di
     assert counting_renderer["crop"] == [(lid, {"source": "label", "model": None}), (4, {"source": "pred", "model": "detr"})]
 
 
-def test_image_errors(client: TestClient, view: DatasetView, counting_renderer: dict[str, list[Any]]) -> None:
+def test_image_errors(renderer_client: tuple[TestClient, dict[str, list[Any]]], view: DatasetView) -> None:
+    client, counting_renderer = renderer_client
     fid = int(view.dataset.frames.id[0])
     assert error(client, f"/datasets/{DS}/frames/987654/image", 404)["error"] == "not_found"
     assert error(client, f"/datasets/{DS}/frames/{fid}/image", 404, models="nope")["error"] == "not_found"
@@ -607,7 +615,8 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
-def test_path_traversal_refused(client: TestClient, path: str, counting_renderer: dict[str, list[Any]]) -> None:
+def test_path_traversal_refused(renderer_client: tuple[TestClient, dict[str, list[Any]]], path: str) -> None:
+    client, counting_renderer = renderer_client
     r = client.get(API + path, params={"model": "yolo"})
     assert r.status_code in (404, 422), (path, r.status_code)
     assert r.headers["content-type"].startswith("application/json")

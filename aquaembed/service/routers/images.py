@@ -9,7 +9,6 @@ with ``Cache-Control`` and a strong ``ETag`` (``If-None-Match`` gives 304).
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated, Any
 
 import numpy as np
@@ -87,7 +86,7 @@ def frame_image(
         which, _, number = highlight.partition(":")
         mark = (which, int(number))
     key = ("frame", view.name, _generation(view), frame_id, None if chosen is None else tuple(chosen), options, mark)
-    render = importlib.import_module("aquaembed.render")  # Pillow loads with the first picture
+    render = state.render()
 
     image = state.images.get(
         key, lambda: render.frame_image(view, frame_id, models=chosen, options=options, highlight=mark)
@@ -125,7 +124,7 @@ def crop_image(
         if not 0 <= crop_id < n:
             raise NotFoundError(f"inference set {resolved!r} has no inference {crop_id} (it has {n})")
     key = ("crop", view.name, _generation(view), crop_id, source, resolved)
-    render = importlib.import_module("aquaembed.render")
+    render = state.render()
 
     image = state.images.get(key, lambda: render.crop_image(view, crop_id, source=source, model=resolved))
     return _image_response(request, image, settings.image_max_age)
