@@ -14,7 +14,7 @@ import numpy as np
 
 from aquaembed.data import Dataset, Inferences
 from aquaembed.matching import Candidates, MatchOptions, MatchTable, build_candidates, match
-from aquaembed.metrics import class_report, coco_map, confusion_matrix, frame_report, json_value, overall_report, pr_curve
+from aquaembed.metrics import ClassReport, ConfusionMatrix, coco_map, confusion_matrix, frame_report, json_value, pr_curve
 
 __all__ = ["Evaluator", "evaluation", "match_rows"]
 
@@ -105,14 +105,14 @@ def evaluation(
         ``per_class``, ``overall`` and, as asked, ``per_frame``, ``matches``, ``coco``,
         ``pr_curves``.
     """
-    cm = confusion_matrix(table)
+    cm = ConfusionMatrix(confusion_matrix(table), dataset.classes.names_with_background, table.options)
     out: dict[str, Any] = {
         "conf_threshold": table.conf,
         "iou_threshold": table.iou_threshold,
         "classes": dataset.classes.names_with_background,
-        "confusion_matrix": cm.tolist(),
-        "per_class": class_report(table, classes=dataset.classes.names, cm=cm).to_json(),
-        "overall": overall_report(table, cm=cm).to_json(),
+        "confusion_matrix": cm.to_json(),
+        "per_class": ClassReport(cm.per_class(), dataset.classes.names).to_json(),
+        "overall": cm.overall().to_json(),
     }
     if per_frame:
         out["per_frame"] = frame_report(table, ids=dataset.frames.id).to_json()

@@ -90,9 +90,9 @@ def _work(task: tuple[Mapping[str, Any], int, str, list[tuple[int, int, int]]]) 
             img = im.convert("RGB")
         thumbs.append(frame_pixels(img))
         label_crops.append(crop_pixels(img, truth.label_box, pad=CROP_PAD))
-        label_wh.append(truth.label_box[:, 2:] - truth.label_box[:, :2])
+        label_wh.append(xyxy_to_xywh(truth.label_box)[:, 2:])
         pred_crops.append(crop_pixels(img, truth.pred_box, pad=CROP_PAD))
-        pred_wh.append(truth.pred_box[:, 2:] - truth.pred_box[:, :2])
+        pred_wh.append(xyxy_to_xywh(truth.pred_box)[:, 2:])
         frames.append(
             {
                 "truth": truth,

@@ -442,7 +442,7 @@ def embed_crops(
     """
     boxes = _check_boxes(boxes_xyxy, "boxes_xyxy")
     crops = crop_pixels(image, boxes, pad=pad)
-    out = crop_features(crops, boxes[:, 2:] - boxes[:, :2], pad=pad)
+    out = crop_features(crops, xyxy_to_xywh(boxes)[:, 2:], pad=pad)
     return project(out, dim=dim) if dim is not None else out
 
 
