@@ -105,7 +105,7 @@ def evaluation(
         ``per_class``, ``overall`` and, as asked, ``per_frame``, ``matches``, ``coco``,
         ``pr_curves``.
     """
-    cm = ConfusionMatrix(confusion_matrix(table), dataset.classes.names_with_background, table.options)
+    cm = ConfusionMatrix(confusion_matrix(table), tuple(dataset.classes.names_with_background), table.options)
     out: dict[str, Any] = {
         "conf_threshold": table.conf,
         "iou_threshold": table.iou_threshold,
