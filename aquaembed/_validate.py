@@ -21,7 +21,8 @@ def integer(value: Any, name: str, *, low: int | None = None, high: int | None =
     value : int, numpy integer, or (with ``parse``) str
         ``bool`` is refused (``True`` is not a count).
     name : str
-        The parameter, for the message and :attr:`ParameterError.parameter`.
+        The parameter, for the message and :attr:`ParameterError.parameter` (``""`` where
+        the caller names it itself, as argparse does).
     low, high : int, optional
         Inclusive bounds.
     parse : bool, default False
@@ -49,7 +50,8 @@ def integer(value: Any, name: str, *, low: int | None = None, high: int | None =
     elif not isinstance(value, bool) and hasattr(value, "__index__"):
         v = value.__index__()
     if v is None or (low is not None and v < low) or (high is not None and v > high):
-        raise ParameterError(f"{name}: expected {want}, got {value!r}", parameter=name)
+        prefix = f"{name}: " if name else ""
+        raise ParameterError(f"{prefix}expected {want}, got {value!r}", parameter=name or None)
     return v
 
 

@@ -43,7 +43,7 @@ def _probability(name: str):
 
 def _positive_int(text: str) -> int:
     try:
-        return positive_int(text, "value", parse=True)
+        return positive_int(text, "", parse=True)  # argparse names the option
     except ParameterError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
