@@ -1,7 +1,6 @@
-from __future__ import annotations
+"""``python -m aquaembed``: the ``aquaembed`` command."""
 
-import sys
+from aquaembed.cli import run
 
-from aquaembed.cli import main
-
-sys.exit(main())
+if __name__ == "__main__":
+    run()

@@ -9,7 +9,8 @@ imports ``numba.np.arraymath`` while ``scipy.linalg`` is hidden, and numba then 
 "no BLAS" for this process (``np.dot`` and ``np.linalg`` inside *newly compiled* numba
 code would be unavailable; aquaembed's kernels never use them).
 
-Only the CLI's ``evaluate`` command calls it; the library never does.
+Only the ``aquaembed evaluate`` process calls it (:func:`aquaembed.cli.run`, the console
+script); the library, and :func:`aquaembed.cli.main` called in-process, never do.
 """
 
 from __future__ import annotations

@@ -143,9 +143,6 @@ def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusio
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from aquaembed._startup import skip_numba_blas_check
-
-    skip_numba_blas_check()
     from aquaembed.evaluate import Evaluator
     from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.matching import MatchOptions
@@ -371,5 +368,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":  # pragma: no cover
+def run() -> None:
+    """The ``aquaembed`` console script: :func:`main` in a process of its own.
+
+    A process that only evaluates skips numba's BLAS check (see
+    :mod:`aquaembed._startup`); :func:`main` called inside another program never does.
+    """
+    if sys.argv[1:2] == ["evaluate"]:
+        from aquaembed._startup import skip_numba_blas_check
+
+        skip_numba_blas_check()
     sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -79,3 +79,31 @@ def test_evaluate_runs_without_the_app(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out.json").stat().st_size > 0 and "COCO bbox mAP" in r.stdout
 
+
+
+PROBE = """
+import sys
+from aquaembed import cli
+sys.argv = ["aquaembed", *sys.argv[2:]]
+try:
+    cli.run() if sys.argv_mode == "run" else sys.exit(cli.main(sys.argv[1:]))
+except SystemExit:
+    pass
+import numba.np.arraymath
+print("scipy.linalg" in sys.modules, numba.np.arraymath._HAVE_BLAS)
+"""
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("run", "False False"), ("main", "True True")])
+def test_only_the_evaluate_process_skips_numbas_blas_check(tmp_path: Path, mode: str, expected: str) -> None:
+    """``aquaembed evaluate`` (the console script) never imports scipy.linalg; ``main()``
+    called inside another program leaves numba's BLAS support as it is."""
+    from aquaembed.synthetic import write_coco
+
+    gt, pred = write_coco(tmp_path, 3, n_classes=2, seed=2)
+    code = PROBE.replace("sys.argv_mode", repr(mode))
+    r = subprocess.run(
+        [sys.executable, "-c", code, "x", "evaluate", "--gt", str(gt), "--pred", str(pred), "--map"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert r.stdout.strip().splitlines()[-1] == expected, r.stderr
