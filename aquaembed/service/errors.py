@@ -114,7 +114,7 @@ def error_response(
 
 
 def _parameter_of(exc: ParameterError) -> str | None:
-    if isinstance(exc, ApiParameterError):
+    if isinstance(exc, ApiParameterError) or exc.parameter:
         return exc.parameter
     m = _LEADING_NAME.match(str(exc))
     return m.group(1) if m else None
@@ -154,10 +154,13 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
 
 async def _aquaembed_handler(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, NotFoundError):
-        return error_response(404, "not_found", str(exc))
+        return error_response(404, "not_found", str(exc), parameter=exc.parameter)
     if isinstance(exc, (ParameterError, InputError)):
         param = _parameter_of(exc) if isinstance(exc, ParameterError) else None
-        return error_response(422, "invalid_parameter", str(exc), parameter=param)
+        # the same ``details`` shape as a validation error (one item), so clients read one layout
+        where = ["query", param] if isinstance(exc, ApiParameterError) else ([param] if param else [])
+        details = [{"loc": where, "msg": str(exc), "type": "value_error"}]
+        return error_response(422, "invalid_parameter", str(exc), parameter=param, details=details)
     if isinstance(exc, StoreError):
         logger.error("store error on %s %s: %s", request.method, request.url.path, exc)
         return error_response(500, "store_error", "the dataset store could not be read; see the server log")

@@ -6,7 +6,7 @@ dashboard takes that place.
 
 from __future__ import annotations
 
-from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches, slices
+from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches, selection, slices
 
 __all__ = ["API_ROUTERS", "home"]
 
@@ -17,6 +17,7 @@ API_ROUTERS = (
     slices.router,
     matches.router,
     embeddings.router,
+    selection.router,
     images.router,
 )
 """Routers served under ``/api/v1``, in the order their routes are documented."""
