@@ -11,6 +11,6 @@ _dash = ["aquaembed.dashboard"] + [f"aquaembed.dashboard.{p}" for p in find_pack
 setup(
     packages=find_packages(include=["aquaembed", "aquaembed.*"]) + _dash,
     package_dir={"aquaembed.dashboard": "dashboard"},
-    package_data={"aquaembed": ["py.typed"], "aquaembed.dashboard": ["assets/*"]},
+    package_data={"aquaembed": ["py.typed"], "aquaembed.dashboard": ["assets/*", "vendor/*"]},
     include_package_data=False,
 )

@@ -25,18 +25,41 @@ if importlib.util.find_spec("pandas") is not None:
 
 from aquaembed.explore import Workspace
 
-__all__ = ["create_dash", "plotly_js_url"]
+from aquaembed import __version__
+
+__all__ = ["create_dash", "plotly_js_url", "PLOTLY_JS"]
+
+PLOTLY_JS = "vendor/plotly-aquaembed.min.js"
+"""The partial plotly.js bundle the dashboard serves (inside this package): plotly.js's core
+with only the trace types drawn here (scatter, scattergl, heatmap, bar), 1.5 MB instead of
+the 4.8 MB of the full ``plotly.min.js``; built by ``dashboard/assets_src/build.mjs``."""
 
 
 def plotly_js_url(url_base_pathname: str = "/") -> str:
     """Where the page loads plotly.js from (Dash serves it with the Graph component).
 
     The index preloads it: Dash only asks for it once its renderer has started, and the
-    4.8 MB download then held up the first figure of a cold page by 0.15-0.3 s; fetched
-    with the other bundles, it is ready when it is asked for. A browser test checks the
-    page loads it from here exactly once.
+    download then held up the first figure of a cold page by 0.15-0.3 s; fetched with
+    the other bundles, it is ready when it is asked for. A browser test checks the page
+    loads it from here exactly once, and nothing from any other host.
     """
-    return f"{url_base_pathname}_dash-component-suites/plotly/package_data/plotly.min.js"
+    return f"{url_base_pathname}_dash-component-suites/{__name__}/{PLOTLY_JS}"
+
+
+def _use_partial_plotly() -> None:
+    """Make dcc.Graph load :data:`PLOTLY_JS` instead of plotly's full bundle.
+
+    Dash registers plotly.js as a resource of ``dcc`` (namespace ``plotly``, with a CDN
+    URL as its external fallback) each time an app is built; pointing those entries at
+    this package serves the partial bundle locally and drops the CDN URL.
+    """
+    from dash import dcc
+
+    for res in dcc._js_dist:  # noqa: SLF001 - the one place Dash lists plotly.js
+        if res.get("namespace") == "plotly" and str(res.get("relative_package_path", "")).endswith("plotly.min.js"):
+            res["namespace"] = __name__
+            res["relative_package_path"] = PLOTLY_JS
+            res.pop("external_url", None)
 
 
 def create_dash(
@@ -78,12 +101,19 @@ def create_dash(
         update_title=None,
         serve_locally=True,
     )
+    _use_partial_plotly()
     ctx = Context(workspace, base=url_base_pathname, max_points=max_points)
     # the served layout mounts some pages on first view; Dash checks callback ids against all of them
     app.validation_layout = shell.layout(ctx, mount_all=True)
     app.layout = lambda: shell.layout(ctx)
+    url = plotly_js_url(url_base_pathname)
+    # dcc.Graph loads plotly.js on first use from ``window._dashPlotlyJSURL``, which the
+    # renderer points at the full bundle; this accessor keeps it on the partial one
+    pin = ('<script>Object.defineProperty(window, "_dashPlotlyJSURL", '
+           f'{{configurable: true, get: function () {{ return "{url}"; }}, set: function () {{}}}});</script>')
     app.index_string = app.index_string.replace(
-        "{%css%}", f'{{%css%}}\n        <link rel="preload" href="{plotly_js_url(url_base_pathname)}" as="script">', 1)
+        "{%css%}", f'{{%css%}}\n        <link rel="preload" href="{url}" as="script">', 1).replace(
+        "{%scripts%}", pin + "\n        {%scripts%}", 1)
     thumbs.register(app.server, ctx)
     for module in (state, embedding, metrics, frames):
         module.register(app, ctx)
