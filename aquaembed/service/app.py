@@ -1,7 +1,7 @@
 """The app factory, its lifespan, and :func:`serve` (behind ``aquaembed serve``).
 
 One process serves the JSON API under ``/api/v1`` (OpenAPI schema at
-``/api/v1/openapi.json``, docs at ``/api/v1/docs``) and, at ``/``, the Dash dashboard
+``/api/v1/openapi.json``, docs at ``/api/v1/docs`` and ``/api/v1/redoc``, their assets served locally) and, at ``/``, the Dash dashboard
 (mounted through a2wsgi, sharing the API's workspace, so both use one engine and one
 set of caches). ``create_app(dashboard=False)`` serves a plain page listing the
 datasets at ``/`` instead. Nothing happens at import time:
@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from aquaembed import __version__
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore import Workspace
+from aquaembed.service.docs import add_docs
 from aquaembed.service.errors import install_error_handlers
 from aquaembed.service.routers import API_ROUTERS, home
 from aquaembed.service.routers.home import API_PREFIX
@@ -105,14 +106,14 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True, rend
         description=_DESCRIPTION,
         lifespan=_lifespan(settings, renderer),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
-        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: add_docs serves them locally
         redoc_url=None,
     )
     app.state.settings = settings
     # creating a Workspace reads nothing; the lifespan opens the manifests
     app.state.workspace = Workspace(settings.data_dir, cache_size=settings.table_cache_size)
     install_error_handlers(app)
+    add_docs(app, API_PREFIX)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_RESPONSES)
     @app.get(f"{API_PREFIX}/{{path:path}}", include_in_schema=False)
