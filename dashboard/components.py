@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from dash import html
 
-from aquaembed.dashboard.figures import fmt
+from aquaembed.analysis.selection import OverRepresented
+from aquaembed.metrics import Counts
+
+from aquaembed.dashboard.figures import fmt, pct
 
 
 def thumb_card(src: str, lines: Sequence[Any], *, href: str | None = None, badge: str | None = None,
@@ -22,21 +25,22 @@ def thumb_card(src: str, lines: Sequence[Any], *, href: str | None = None, badge
     return html.Div([*top, pic, *caption], className="ae-thumb", style={"width": f"{width + 12}px"}, **attrs)
 
 
-def counts_table(parts: dict[str, dict[str, Any]], noun: str) -> html.Table:
-    """Selection vs rest: count, TP, FP, FN, precision, recall, F1."""
+def counts_table(parts: Mapping[str, tuple[int, Counts]], noun: str) -> html.Table:
+    """Selection vs rest: how many items, TP, FP, FN, precision, recall, F1 (scalar counts)."""
     head = html.Tr([html.Th(""), html.Th(noun), html.Th("TP"), html.Th("FP"), html.Th("FN"),
                     html.Th("precision"), html.Th("recall"), html.Th("F1")])
-    body = [html.Tr([html.Th(name), html.Td(f"{p['count']:,}"), html.Td(p["tp"]), html.Td(p["fp"]), html.Td(p["fn"]),
-                     html.Td(fmt(p["precision"])), html.Td(fmt(p["recall"])), html.Td(fmt(p["f1"]))])
-            for name, p in parts.items()]
-    return html.Table([html.Thead(head), html.Tbody(body)], className="ae-table")
+    body = [html.Tr([html.Th(name), html.Td(f"{count:,}"), html.Td(f"{int(c.tp):,}"), html.Td(f"{int(c.fp):,}"),
+                     html.Td(f"{int(c.fn):,}"), html.Td(fmt(float(c.precision))), html.Td(fmt(float(c.recall))),
+                     html.Td(fmt(float(c.f1)))])
+            for name, (count, c) in parts.items()]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="ae-table", **{"data-testid": "selection-counts"})
 
 
-def over_table(rows: list[dict[str, Any]]) -> html.Div:
-    """Over-represented metadata values of a selection."""
+def over_table(rows: Sequence[OverRepresented]) -> html.Div | html.Table:
+    """Over-represented metadata values of a selection (share, share of the rest, lift)."""
     if not rows:
         return html.P("No metadata value is clearly over-represented in the selection.", className="ae-muted")
     head = html.Tr([html.Th("field"), html.Th("value"), html.Th("in selection"), html.Th("in the rest"), html.Th("lift")])
-    body = [html.Tr([html.Td(r["field"]), html.Td(html.B(r["value"])), html.Td(f"{r['selected']:.0%}"),
-                     html.Td(f"{r['rest']:.0%}"), html.Td(f"×{r['lift']:.1f}")]) for r in rows]
-    return html.Table([html.Thead(head), html.Tbody(body)], className="ae-table ae-over")
+    body = [html.Tr([html.Td(r.field), html.Td(html.B(r.value)), html.Td(f"{pct(r.share)} ({r.count:,})"),
+                     html.Td(pct(r.share_rest)), html.Td(f"×{r.lift:.1f}")]) for r in rows]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="ae-table ae-over", **{"data-testid": "over-represented"})

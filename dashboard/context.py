@@ -6,30 +6,39 @@ the same fields as the URL's query string) and small keys; the arrays stay here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, get_args
 from urllib.parse import parse_qs, urlencode
 
-import numpy as np
 
-from aquaembed.matching import MatchOptions
+from aquaembed._typing import MatchMode
+from aquaembed.analysis.selection import crop_metadata
+from aquaembed.matching import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
 from aquaembed.explore import DatasetView, LRUCache, Workspace
 from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
 
 from aquaembed.dashboard import figures
 from aquaembed.dashboard.ids import VIEWS
 
-__all__ = ["State", "Context", "CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES"]
+__all__ = ["State", "Context", "CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES", "MATCH_MODES", "parse_query"]
 
-CONF_DEFAULT = 0.5
-IOU_DEFAULT = 0.5
+CONF_DEFAULT = DEFAULT_CONF
+IOU_DEFAULT = DEFAULT_IOU
 MANY_CLASSES = 25
 """Above this many classes the report and the matrix become filterable tables."""
+MATCH_MODES: tuple[str, ...] = get_args(MatchMode)
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 @dataclass(frozen=True)
 class State:
-    """The shareable page state (mirrored in the URL's query string)."""
+    """The shareable page state (mirrored in the URL's query string).
+
+    The matching options (``conf``, ``iou``, ``mode``, ``class_aware``, ``crowd``) are
+    those of :class:`~aquaembed.matching.MatchOptions`; every library call gets them
+    through :attr:`options`.
+    """
 
     dataset: str = ""
     model: str = ""
@@ -38,40 +47,91 @@ class State:
     view: str = VIEWS[0]
     kind: str = "crop"
     colour: str = "type"
+    mode: str = DEFAULT_MODE
+    class_aware: bool = False
+    crowd: bool = False
 
     @property
     def options(self) -> MatchOptions:
         """The matching options of this state."""
-        return MatchOptions(conf=self.conf, iou=self.iou)
+        return MatchOptions(conf=self.conf, iou=self.iou, mode=self.mode,  # type: ignore[arg-type]
+                            class_aware=self.class_aware, crowd=self.crowd)
+
+    def matching_label(self) -> str:
+        """The matching rule in words, e.g. ``optimal, class-agnostic``."""
+        words = [self.mode, "class-aware" if self.class_aware else "class-agnostic"]
+        if self.crowd:
+            words.append("crowd regions")
+        return ", ".join(words)
 
     def to_query(self) -> str:
-        return "?" + urlencode({
+        q: dict[str, str] = {
             "dataset": self.dataset, "model": self.model, "conf": f"{self.conf:g}", "iou": f"{self.iou:g}",
             "view": self.view, "kind": self.kind, "colour": self.colour,
-        })
+        }
+        # the matching options appear only when they differ from the defaults (short shared URLs)
+        if self.mode != DEFAULT_MODE:
+            q["mode"] = self.mode
+        if self.class_aware:
+            q["class_aware"] = "1"
+        if self.crowd:
+            q["crowd"] = "1"
+        return "?" + urlencode(q)
 
     @classmethod
     def from_query(cls, search: str | None) -> "State":
         """Parse a query string; unknown or malformed fields fall back to defaults."""
-        q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
-        base = cls()
-
-        def num(key: str, default: float) -> float:
-            try:
-                v = float(q[key])
-            except (KeyError, ValueError):
-                return default
-            return v if 0.0 <= v <= 1.0 else default
-
-        return replace(
-            base,
-            dataset=q.get("dataset", ""), model=q.get("model", ""),
-            conf=num("conf", CONF_DEFAULT), iou=num("iou", IOU_DEFAULT),
-            view=q.get("view", base.view), kind=q.get("kind", base.kind), colour=q.get("colour", ""),
-        )
+        return parse_query(search)[0]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def parse_query(search: str | None) -> tuple[State, list[str]]:
+    """The state of a query string and a note for every malformed value replaced by its default.
+
+    Returns
+    -------
+    state : State
+        Unknown names (dataset, model, view, ...) are kept as given; :meth:`Context.normalise`
+        replaces them.
+    notes : list of str
+        One phrase per replaced value, e.g. ``"conf=7 is not in [0, 1] (using 0.5)"``.
+    """
+    q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?"), keep_blank_values=True).items() if v}
+    notes: list[str] = []
+
+    def num(key: str, default: float, low: float) -> float:
+        if key not in q:
+            return default
+        try:
+            v = float(q[key])
+        except ValueError:
+            v = float("nan")
+        if v == v and low <= v <= 1.0:
+            return v
+        notes.append(f"{key}={q[key]} is not a number in [{low:g}, 1] (using {default:g})")
+        return default
+
+    def flag(key: str) -> bool:
+        raw = q.get(key, "").strip().lower()
+        if raw in _TRUE:
+            return True
+        if raw not in _FALSE:
+            notes.append(f"{key}={q[key]} is not true or false (using false)")
+        return False
+
+    mode = q.get("mode", DEFAULT_MODE)
+    if mode not in MATCH_MODES:
+        notes.append(f"mode={mode} is not one of {', '.join(MATCH_MODES)} (using {DEFAULT_MODE})")
+        mode = DEFAULT_MODE
+    state = State(
+        dataset=q.get("dataset", ""), model=q.get("model", ""),
+        conf=num("conf", CONF_DEFAULT, 0.0), iou=num("iou", IOU_DEFAULT, 0.01),
+        view=q.get("view", VIEWS[0]), kind=q.get("kind", "crop"), colour=q.get("colour", ""),
+        mode=mode, class_aware=flag("class_aware"), crowd=flag("crowd"),
+    )
+    return state, notes
 
 
 class Context:
@@ -101,23 +161,37 @@ class Context:
     def view(self, name: str) -> DatasetView:
         return self.workspace.get(name)
 
-    def normalise(self, state: State) -> State:
-        """A valid state: known dataset and model, thresholds in range, colour fitting the kind."""
+    def normalise(self, state: State, notes: list[str] | None = None) -> State:
+        """A valid state: known dataset and model, thresholds in range, colour fitting the kind.
+
+        When ``notes`` is given, a phrase is appended for every value that was asked for
+        (not empty) and had to be replaced, so the page can say what it changed.
+        """
         names = self.names()
         if not names:
             return state
-        ds = state.dataset if state.dataset in names else names[0]
+        said = notes if notes is not None else []
+
+        def pick(what: str, asked: str, allowed: list[str], default: str) -> str:
+            if asked in allowed:
+                return asked
+            if asked:
+                said.append(f"{what} {asked!r} does not exist (showing {default!r})")
+            return default
+
+        ds = pick("dataset", state.dataset, names, names[0])
         view = self.view(ds)
         models = view.models()
-        model = state.model if state.model in models else (models[0] if models else "")
+        model = pick("inference set", state.model, models, models[0] if models else "")
         kinds = self.kinds(view)
-        kind = state.kind if state.kind in kinds else (kinds[0] if kinds else "frame")
+        kind = pick("kind", state.kind, kinds, kinds[0] if kinds else "frame")
         allowed = [o["value"] for o in figures.colour_options(kind, self.metadata_fields(view))]
-        colour = state.colour if state.colour in allowed else figures.default_colour(kind)
-        view_name = state.view if state.view in VIEWS else VIEWS[0]
+        colour = pick("colour", state.colour, allowed, figures.default_colour(kind))
+        view_name = pick("view", state.view, list(VIEWS), VIEWS[0])
         conf = round(min(max(float(state.conf), 0.0), 1.0), 4)
         iou = round(min(max(float(state.iou), 0.01), 1.0), 4)
-        return State(ds, model, conf, iou, view_name, kind, colour)
+        mode = state.mode if state.mode in MATCH_MODES else DEFAULT_MODE
+        return State(ds, model, conf, iou, view_name, kind, colour, mode, bool(state.class_aware), bool(state.crowd))
 
     @staticmethod
     def kinds(view: DatasetView) -> list[str]:
@@ -143,8 +217,8 @@ class Context:
             view = self.view(state.dataset)
             proj = dict(view.projection(state.kind, state.model, options=state.options))
             if state.kind == "crop":
-                rows = view.dataset.frames.index_of_ids(np.asarray(proj["frame_id"]))
-                proj["metadata"] = {k: np.asarray(v)[rows] for k, v in view.dataset.frames.metadata.items()}
+                frames = view.dataset.frames
+                proj["metadata"] = crop_metadata(proj["frame_id"], frames.metadata, frames.index_of_ids)
             return proj
 
         return self._proj.get(key, compute)
@@ -163,7 +237,10 @@ class Context:
             if not st.dataset:
                 return
             self.projection(st)
-            self.view(st.dataset).metrics(st.model, options=st.options, pr=False)
+            view = self.view(st.dataset)
+            view.metrics(st.model, options=st.options, pr=False)
+            # what the Model metrics tab shows first: PR curves and COCO mAP
+            view.metrics(st.model, options=st.options, pr=True, coco=True)
         except Exception:  # noqa: BLE001 - a warm-up must never take the server down
             return
 
@@ -173,6 +250,9 @@ class Context:
         ds = self.names().index(state.dataset)
         m = self.view(state.dataset).models().index(state.model)
         q: dict[str, Any] = {"m": m, "c": f"{state.conf:g}", "i": f"{state.iou:g}", "s": size}
+        for key, on in (("g", state.mode == "greedy"), ("a", state.class_aware), ("w", state.crowd)):
+            if on:
+                q[key] = 1
         if highlight is not None:
             q["hs"] = 0 if highlight[0] == "label" else 1
             q["hi"] = int(highlight[1])

@@ -14,6 +14,7 @@ of the projection, so no per-point data has to travel to the browser and back.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -21,8 +22,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from aquaembed.matching import CONFUSION, FN, FP, TP
-from aquaembed.metrics import BELOW_THRESHOLD, ratios
+from aquaembed.analysis.selection import CROP_TYPES, Mix
+from aquaembed.matching import IGNORED
+from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
 
 __all__ = [
@@ -44,24 +46,33 @@ __all__ = [
     "report_rows",
     "pr_figure",
     "coco_figure",
-    "mix_counts",
-    "overrepresented",
-    "selection_counts",
     "mix_figure",
     "fmt",
+    "pct",
+    "trace_uid",
+    "GRAPH_CONFIG",
 ]
 
 UNDEFINED_GREY = "rgb(170, 170, 170)"
 """Colour of a point whose value is undefined (a ratio with a zero denominator)."""
 
-TYPE_ORDER: tuple[tuple[int, str], ...] = (
-    (TP, "TP"),
-    (FP, "FP"),
-    (FN, "FN"),
-    (CONFUSION, "confusion"),
-    (BELOW_THRESHOLD, "below threshold"),
-)
-"""Crop confusion types in legend order: (type code, legend name)."""
+TYPE_ORDER: tuple[tuple[int, str], ...] = CROP_TYPES
+"""Crop confusion types in legend order: (type code, legend name); ``ignored`` is drawn only
+when some crop is ignored (crowd matching)."""
+
+SELECTION_COLOUR = "#2b5d8a"
+"""The selection's bars: one neutral colour, never a confusion type's."""
+REST_COLOUR = "rgba(150, 150, 150, 0.65)"
+
+GRAPH_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "showLink": False,
+    "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"],
+}
+"""The ``config`` of every graph: nothing on the page may send data to, or link to, an outside host
+(Plotly's cloud "share" button and its logo link are removed)."""
 
 FRAME_METRICS = ("f1", "precision", "recall")
 CROP_COLOURS = ("type", "class", "score")
@@ -78,6 +89,31 @@ def type_colour(code: int) -> str:
     """CSS colour of a confusion type code (the colours of :data:`aquaembed.render.TYPE_COLOURS`)."""
     r, g, b = TYPE_COLOURS[int(code)]
     return f"rgb({r}, {g}, {b})"
+
+
+def trace_uid(key: str) -> str:
+    """A stable trace ``uid`` that is safe in a CSS selector.
+
+    Plotly builds selectors such as ``.cb<uid>`` (the colour bar) from the uid, so a uid made
+    of a display name with spaces, brackets or "—" broke every redraw after it.
+    """
+    return "t" + hashlib.blake2s(key.encode(), digest_size=6).hexdigest()
+
+
+def pct(share: float | None) -> str:
+    """A share for display: one decimal below 10%, never "0%" for a non-zero share."""
+    if share is None or share != share:
+        return "—"
+    v = 100.0 * float(share)
+    if v == 0.0:
+        return "0%"
+    if v < 0.1:
+        return "<0.1%"
+    if v < 10:
+        return f"{v:.1f}%"
+    if v > 99.5 and v < 100:
+        return ">99%"
+    return f"{v:.0f}%"
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -129,6 +165,8 @@ class Group:
         The colour scale, its range and the colour bar's title (continuous groups).
     opacity : float
         Marker opacity (below-threshold inferences are drawn faint).
+    legend : str
+        The legend entry when it says more than name and count (crop types say which crops).
     """
 
     name: str
@@ -140,6 +178,12 @@ class Group:
     cmax: float | None = None
     title: str = ""
     opacity: float = 0.85
+    legend: str = ""
+
+    @property
+    def label(self) -> str:
+        """The legend entry: ``legend`` when set, else the name and the number of points."""
+        return self.legend or f"{self.name} ({self.rows.size:,})"
 
 
 def visible_rows(
@@ -249,8 +293,17 @@ def embedding_groups(
         return _continuous(np.asarray(proj[colour])[rows], rows, title, METRIC_SCALE, 0.0, 1.0)
     if colour == "type":
         types = np.asarray(proj["type"])[rows]
-        return [Group(name=name, rows=rows[types == code], colour=type_colour(code),
-                      opacity=0.35 if code == BELOW_THRESHOLD else 0.85) for code, name in TYPE_ORDER]
+        is_label = np.asarray(proj["source"])[rows] == 0
+        out = []
+        for code, name in TYPE_ORDER:
+            hit = types == code
+            if code == IGNORED and not hit.any():
+                continue
+            out.append(Group(name=name, rows=rows[hit], colour=type_colour(code),
+                             opacity=0.35 if code == BELOW_THRESHOLD else 0.85,
+                             legend=_crop_legend(name, int(np.count_nonzero(hit & is_label)),
+                                                 int(np.count_nonzero(hit & ~is_label)))))
+        return out
     if colour == "class":
         cls = np.asarray(proj["class"])[rows]
         return [Group(name=str(nm), rows=rows[cls == i], colour=PALETTE[i % len(PALETTE)]) for i, nm in enumerate(class_names)]
@@ -258,6 +311,16 @@ def embedding_groups(
         return _continuous(np.asarray(proj["score"])[rows], rows, "confidence", VALUE_SCALE, 0.0, 1.0,
                            undefined="(labels: none)")
     raise KeyError(f"crops are coloured by {', '.join(CROP_COLOURS)} or a metadata field, got {colour!r}")
+
+
+def _crop_legend(name: str, labels: int, inferences: int) -> str:
+    """Say which crops a type counts: a TP or a confusion is a label crop and an inference crop."""
+    parts = []
+    if labels or name in ("TP", "FN", "confusion"):
+        parts.append(f"{labels:,} label{'s' if labels != 1 else ''}")
+    if inferences or name not in ("FN",):
+        parts.append(f"{inferences:,} inference{'s' if inferences != 1 else ''}")
+    return f"{name} ({' + '.join(parts)})"
 
 
 def _marker_size(n: int) -> float:
@@ -270,6 +333,7 @@ def embedding_figure(
     *,
     title: str = "",
     uirevision: str = "",
+    legend_title: str = "click: hide · double-click: isolate",
 ) -> go.Figure:
     """The WebGL scatter of a projection, one trace per group.
 
@@ -299,8 +363,8 @@ def embedding_figure(
                 x=x[g.rows],
                 y=y[g.rows],
                 mode="markers",
-                name=f"{g.name} ({g.rows.size:,})",
-                uid=g.name,
+                name=g.label,
+                uid=trace_uid(f"{proj['kind']}|{g.title or ''}|{g.name}"),
                 marker=marker,
                 hoverinfo="none",
                 showlegend=True,
@@ -312,11 +376,12 @@ def embedding_figure(
         dragmode="lasso",
         uirevision=uirevision,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"itemsizing": "constant", "title": {"text": "click: hide · double-click: isolate"}, "y": 1, "x": 1.02},
+        legend={"itemsizing": "constant", "title": {"text": legend_title}, "y": 1, "x": 1.02},
         xaxis={"showticklabels": False, "title": None, "zeroline": False, "showgrid": False},
         yaxis={"showticklabels": False, "title": None, "zeroline": False, "showgrid": False},
         hovermode="closest",
-        clickmode="event+select",
+        # a click shows the point's frame and neighbours; only a lasso or a box selects
+        clickmode="event",
     )
     return fig
 
@@ -544,109 +609,40 @@ def coco_figure(coco: Mapping[str, Any] | None) -> go.Figure:
 # ---------------------------------------------------------------- selection summaries
 
 
-def mix_counts(values: np.ndarray, mask: np.ndarray, categories: Sequence[Any] | None = None) -> tuple[list[Any], np.ndarray, np.ndarray]:
-    """Counts of each category inside (``mask``) and outside the selection.
+def mix_figure(m: Mix, *, title: str, order: Sequence[int] | None = None) -> go.Figure:
+    """Grouped horizontal bars: each category's share of the selection and of the rest.
 
-    Returns
-    -------
-    categories, selected counts (int64), rest counts (int64)
-    """
-    values = np.asarray(values)
-    mask = np.asarray(mask, dtype=bool)
-    cats = list(categories) if categories is not None else sorted(set(values.tolist()), key=str)
-    sel = np.array([int(np.count_nonzero(mask & (values == c))) for c in cats], dtype=np.int64)
-    rest = np.array([int(np.count_nonzero(~mask & (values == c))) for c in cats], dtype=np.int64)
-    return cats, sel, rest
-
-
-def overrepresented(
-    columns: Mapping[str, np.ndarray],
-    mask: np.ndarray,
-    *,
-    min_share: float = 0.15,
-    min_lift: float = 1.3,
-    top: int = 8,
-    max_values: int = 50,
-) -> list[dict[str, Any]]:
-    """Metadata values much more common in the selection than in the rest.
+    Both shares come from the library's :class:`~aquaembed.analysis.selection.Mix` (over the
+    whole selection and the whole rest), so the bars say what the tables say.
 
     Parameters
     ----------
-    columns : mapping of field name to array (n,)
-    mask : bool array (n,)
-        The selection.
-    min_share : float
-        Smallest share of the selection a value must hold.
-    min_lift : float
-        Smallest ratio of its share in the selection to its share overall.
-    max_values : int
-        Fields with more distinct values (ids, counters) are skipped.
-
-    Returns
-    -------
-    list of dict ``field``, ``value``, ``selected`` (share), ``rest`` (share), ``lift``,
-    the largest difference of shares first
+    m : Mix
+    title : str
+    order : sequence of int, optional
+        The categories to draw, in this order (default all, in the mix's order).
     """
-    mask = np.asarray(mask, dtype=bool)
-    n_sel, n_rest = int(mask.sum()), int((~mask).sum())
-    n = mask.size
-    out = []
-    if n_sel == 0:
-        return out
-    for field, col in columns.items():
-        strs = np.asarray(col).astype(str)
-        uniq, inv = np.unique(strs, return_inverse=True)
-        if uniq.size > max_values or uniq.size < 2:
-            continue
-        sel = np.bincount(inv[mask], minlength=uniq.size)
-        allc = np.bincount(inv, minlength=uniq.size)
-        rest = allc - sel
-        for j, value in enumerate(uniq.tolist()):
-            s_share = sel[j] / n_sel
-            o_share = allc[j] / n
-            r_share = rest[j] / n_rest if n_rest else 0.0
-            lift = s_share / o_share if o_share else 0.0
-            if s_share >= min_share and lift >= min_lift:
-                out.append({"field": field, "value": value, "selected": float(s_share), "rest": float(r_share), "lift": float(lift)})
-    out.sort(key=lambda r: r["selected"] - r["rest"], reverse=True)
-    return out[:top]
-
-
-def selection_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, mask: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Summed TP/FP/FN and their ratios for the selection and the rest.
-
-    The counts are those the library returned per frame (or per crop side); the ratios
-    come from :func:`aquaembed.metrics.ratios`.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    out = {}
-    for part, m in (("selection", mask), ("rest", ~mask)):
-        t, f, n = (int(np.asarray(a)[m].sum()) for a in (tp, fp, fn))
-        r = ratios(np.array(t), np.array(f), np.array(n))
-        out[part] = {"count": int(m.sum()), "tp": t, "fp": f, "fn": n,
-                     **{k: (None if np.isnan(v) else float(v)) for k, v in r.items()}}
-    return out
-
-
-def mix_figure(categories: Sequence[Any], selected: np.ndarray, rest: np.ndarray, *, title: str,
-               colours: Sequence[str] | None = None) -> go.Figure:
-    """Grouped horizontal bars: the share of each category in the selection and in the rest."""
-    selected = np.asarray(selected, dtype=np.float64)
-    rest = np.asarray(rest, dtype=np.float64)
-    s_share = selected / selected.sum() if selected.sum() else selected
-    r_share = rest / rest.sum() if rest.sum() else rest
-    names = [str(c) for c in categories]
+    idx = list(range(len(m.categories))) if order is None else [int(i) for i in order]
+    names = [m.categories[i] for i in idx]
+    share = np.nan_to_num(m.share[idx]) if idx else np.zeros(0)
+    rest = np.nan_to_num(m.share_rest[idx]) if idx else np.zeros(0)
+    top = float(max(share.max(initial=0.0), rest.max(initial=0.0), 0.01))
     fig = go.Figure([
-        go.Bar(y=names, x=s_share, orientation="h", name="selection", marker_color=list(colours) if colours else "#1f77b4",
-               text=[f"{int(c)}" for c in selected], textposition="auto", hovertemplate="%{y}: %{x:.0%} of selection<extra></extra>"),
-        go.Bar(y=names, x=r_share, orientation="h", name="rest", marker_color="rgba(150,150,150,0.6)",
-               hovertemplate="%{y}: %{x:.0%} of the rest<extra></extra>"),
+        go.Bar(y=names, x=share, orientation="h", name="selection", marker_color=SELECTION_COLOUR,
+               text=[f"{pct(v)} ({int(c):,})" for v, c in zip(share, m.selected[idx])], textposition="outside",
+               cliponaxis=False, hovertemplate="%{y}: %{text} of the selection<extra></extra>"),
+        go.Bar(y=names, x=rest, orientation="h", name="rest", marker_color=REST_COLOUR,
+               text=[f"{pct(v)} ({int(c):,})" for v, c in zip(rest, m.rest[idx])], textposition="outside",
+               cliponaxis=False, hovertemplate="%{y}: %{text} of the rest<extra></extra>"),
     ])
     fig.update_layout(
-        template="plotly_white", barmode="group", height=80 + 26 * len(names),
-        title={"text": title, "x": 0.01, "font": {"size": 13}},
-        xaxis={"tickformat": ".0%", "title": None}, yaxis={"autorange": "reversed"},
-        margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.15},
-        showlegend=True,
+        template="plotly_white", barmode="group", height=90 + 34 * len(names),
+        title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top", "font": {"size": 13}},
+        # room on the right for the labels of the longest bars; the legend above the plot, clear of the ticks
+        xaxis={"tickformat": ".0%", "title": None, "range": [0, min(1.0, top) * 1.3]},
+        yaxis={"autorange": "reversed", "automargin": True},
+        margin={"l": 10, "r": 20, "t": 50, "b": 24},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        showlegend=True, uniformtext={"minsize": 9, "mode": "show"},
     )
     return fig

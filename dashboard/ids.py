@@ -12,10 +12,13 @@ DATASET = "ctl-dataset"
 MODEL = "ctl-model"
 CONF = "ctl-conf"
 IOU = "ctl-iou"
+MATCH_MODE = "ctl-match-mode"  # matching: optimal | greedy
+MATCH_FLAGS = "ctl-match-flags"  # matching: ["class_aware", "crowd"] as checked
 VIEW = "ctl-view"
 STATE = "state"  # the normalised page state (dataset, model, thresholds, view, kind, colour)
 HEADLINE = "headline"
 ERROR = "error-banner"
+NOTICE = "notice-banner"  # what a bad URL asked for and what is shown instead
 
 VIEWS = ("embedding", "metrics", "frames")
 """The pages, in tab order (also the ``view`` value in the URL)."""
@@ -39,6 +42,7 @@ EMB_SELECTION = "emb-selection"  # compact selection: {curve: [point indices]}
 EMB_VIEWPORT = "emb-viewport"  # zoomed ranges (full detail beyond the sampling cap)
 EMB_DETAIL = "emb-detail"  # click side panel
 EMB_SUMMARY = "emb-summary"  # lasso summary
+EMB_LEGEND_NOTE = "emb-legend-note"  # what the legend counts
 
 # ---- metrics view
 MET_REPORT = "met-report"
@@ -57,6 +61,7 @@ MET_EX_NEXT = "met-ex-next"
 MET_EX_TITLE = "met-ex-title"
 MET_EX_GRID = "met-ex-grid"
 MET_MANY = "met-many"  # container of the many-class tables
+MET_EX_SECTION = "met-ex-section"  # the examples card (scrolled into view on a cell click)
 MET_FEW = "met-few"  # container of the heatmap
 
 # ---- frame grid

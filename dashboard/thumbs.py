@@ -4,8 +4,9 @@ Paths carry integers only (dataset and inference-set *positions*, frame ids, lab
 or inference indices), so no file name ever comes from the browser; the pictures are
 drawn by :mod:`aquaembed.render`.
 
-* ``{base}_thumb/frame/<ds>/<frame id>.jpg?m=<model>&c=<conf>&i=<iou>&s=<size>[&hs=0|1&hi=<id>]``
-  (``hs``/``hi``: highlight a label id or an inference index)
+* ``{base}_thumb/frame/<ds>/<frame id>.jpg?m=<model>&c=<conf>&i=<iou>&s=<size>[&g=1&a=1&w=1][&hs=0|1&hi=<id>]``
+  (``g``/``a``/``w``: greedy, class-aware, crowd matching; ``hs``/``hi``: highlight a
+  label id or an inference index)
 * ``{base}_thumb/crop/<ds>/<0 label | 1 inference>/<id>.jpg?m=<model>&s=<size>``
 """
 
@@ -51,8 +52,8 @@ def register(server: Flask, ctx: Context) -> None:
         return names[ds], models[m]
 
     @lru_cache(maxsize=512)
-    def frame_jpeg(name: str, model: str, fid: int, conf: float, iou: float, hl: tuple[str, int] | None, size: int) -> bytes:
-        return frame_image(ctx.view(name), fid, models=[model], options=MatchOptions(conf=conf, iou=iou), highlight=hl, max_size=size)
+    def frame_jpeg(name: str, model: str, fid: int, options: MatchOptions, hl: tuple[str, int] | None, size: int) -> bytes:
+        return frame_image(ctx.view(name), fid, models=[model], options=options, highlight=hl, max_size=size)
 
     @lru_cache(maxsize=4096)
     def crop_jpeg(name: str, model: str, source: str, cid: int, size: int) -> bytes:
@@ -71,7 +72,10 @@ def register(server: Flask, ctx: Context) -> None:
         if hs is not None:
             hl = ("label" if hs == 0 else "pred", _int_arg("hi", 0, 0, 2**62))
         try:
-            data = frame_jpeg(name, model, fid, _float_arg("c", 0.5), _float_arg("i", 0.5), hl, _int_arg("s", 480, 64, 1600))
+            options = MatchOptions(conf=_float_arg("c", 0.5), iou=_float_arg("i", 0.5),
+                                   mode="greedy" if _int_arg("g", 0, 0, 1) else "optimal",
+                                   class_aware=bool(_int_arg("a", 0, 0, 1)), crowd=bool(_int_arg("w", 0, 0, 1)))
+            data = frame_jpeg(name, model, fid, options, hl, _int_arg("s", 480, 64, 1600))
         except AquaembedError as exc:
             abort(404, str(exc))
         return send(data)

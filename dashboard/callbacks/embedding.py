@@ -9,8 +9,8 @@ import dash
 import numpy as np
 from dash import Input, Output, State as DashState, dcc, html, no_update
 
+from aquaembed.analysis.selection import SelectionSummary, mix, projection_selection, selection_mask
 from aquaembed.errors import AquaembedError
-from aquaembed.matching import CONFUSION, FN, FP, TP
 
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import counts_table, over_table, thumb_card
@@ -31,6 +31,8 @@ function(sel) {
 """Browser side: reduce Plotly's selection (an object per point) to point indices per trace."""
 
 SUMMARY_HELP = html.P("Lasso or box-select a cluster to see what it has in common.", className="ae-muted")
+LEGEND_NOTE = ("The legend counts crops: a TP or a confusion is a matched pair, one label crop and one inference "
+               "crop; an FP is an inference crop, an FN a label crop. The header's TP equals the TP inference count.")
 GRID_MAX = 24
 
 
@@ -85,19 +87,20 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.EMB_GRAPH, "figure"),
         Output(ids.EMB_STATE, "data"),
         Output(ids.EMB_NOTE, "children"),
+        Output(ids.EMB_LEGEND_NOTE, "children"),
         Input(ids.URL, "href"),
         Input(ids.EMB_VIEWPORT, "data"),
         DashState(ids.EMB_STATE, "data"),
     )
     def draw(href, viewport, previous):  # noqa: ANN001, ANN202
         if not href or not ctx.names():
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         st = ctx.normalise(State.from_query(urlsplit(href).query))
         if st.view != "embedding":
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         key = _key(st, viewport)
         if previous and {k: previous.get(k) for k in key} == key:
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         proj, groups, sampled = ctx.groups(st, key["viewport"])
         n = int(np.asarray(proj["x"]).shape[0])
         shown = sum(int(g.rows.size) for g in groups)
@@ -109,7 +112,8 @@ def register(app: dash.Dash, ctx: Context) -> None:
             note = f"showing a sample of {shown:,} of {n:,} points; zoom in to see every point of a region"
         elif key["viewport"]:
             note = f"zoomed: all {shown:,} points of this region"
-        return fig, {**key, "sampled": sampled, "n": n}, note
+        legend_note = LEGEND_NOTE if st.kind == "crop" and st.colour == "type" else ""
+        return fig, {**key, "sampled": sampled, "n": n}, note, legend_note
 
     @app.callback(
         Output(ids.EMB_VIEWPORT, "data"),
@@ -183,10 +187,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
         n = int(np.asarray(proj["x"]).shape[0])
         picked = [groups[int(c)].rows[np.asarray(idx, dtype=np.int64)] for c, idx in selection["curves"].items()
                   if 0 <= int(c) < len(groups)]
-        rows = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
-        rows = rows[(rows >= 0) & (rows < n)]
-        mask = np.zeros(n, dtype=bool)
-        mask[rows] = True
+        rows = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+        mask = selection_mask(n, rows[(rows >= 0) & (rows < n)])
+        if not mask.any():
+            return SUMMARY_HELP
         return _summary(ctx, st, proj, mask)
 
 
@@ -243,59 +247,54 @@ def _frame_detail(ctx: Context, st: State, view: Any, proj: dict[str, Any], row:
     ]
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _summary(ctx: Context, st: State, proj: dict[str, Any], mask: np.ndarray) -> list[Any]:
-    n, k = mask.size, int(mask.sum())
-    meta = dict(proj.get("metadata") or {})
+    """The selection panel: everything it shows comes from :func:`projection_selection`."""
     view = ctx.view(st.dataset)
-    out: list[Any] = [html.H3(f"Selection: {k:,} {'crops' if st.kind == 'crop' else 'frames'} ({k / max(n, 1):.0%} of {n:,})")]
+    names = ctx.class_names(view)
+    summary: SelectionSummary = projection_selection(proj, mask, class_names=names)
+    k, n = summary.n_selected, summary.n_total
+    noun = "crop" if st.kind == "crop" else "frame"
+    parts = {"selection": (k, summary.selection), "rest": (n - k, summary.rest)}
+    out: list[Any] = [html.H3(f"Selection: {_plural(k, noun)} ({figures.pct(summary.share)} of {n:,})")]
+    sel = np.flatnonzero(mask)
     if st.kind == "crop":
-        names = ctx.class_names(view)
         typ, src = np.asarray(proj["type"]), np.asarray(proj["source"])
-        pred, lab = src == 1, src == 0
-        tp = pred & (typ == TP)
-        fp = pred & ((typ == FP) | (typ == CONFUSION))
-        fn = lab & ((typ == FN) | (typ == CONFUSION))
-        parts = figures.selection_counts(tp, fp, fn, mask)
-        cats, s_t, r_t = figures.mix_counts(typ, mask, [c for c, _ in figures.TYPE_ORDER])
-        type_fig = figures.mix_figure([nm for _, nm in figures.TYPE_ORDER], s_t, r_t, title="confusion types",
-                                      colours=[figures.type_colour(c) for c in cats])
-        cls = np.asarray(proj["class"])
-        present = np.unique(cls[mask])
-        _, s_c, r_c = figures.mix_counts(cls, mask, present.tolist())
-        order = np.argsort(-s_c)[:12]
-        class_fig = figures.mix_figure([names[int(present[i])] for i in order], s_c[order], r_c[order], title="classes")
-        meta["class"] = np.asarray(names, dtype=object)[cls]
-        meta["source"] = np.where(lab, "label", "inference")
         score = np.asarray(proj["score"])
-        sel = np.flatnonzero(mask)
         sel = sel[np.argsort(-np.nan_to_num(score[sel], nan=-1.0), kind="stable")][:GRID_MAX]
         thumbs = [thumb_card(ctx.crop_url(st, "label" if src[r] == 0 else "pred", int(proj["ids"][r])), _crop_lines(names, proj, r),
                              href=ctx.frame_url(st, int(proj["frame_id"][r]), highlight=("label" if src[r] == 0 else "pred", int(proj["ids"][r])), size=1280),
                              badge=_type_name(typ[r]), badge_colour=figures.type_colour(typ[r]), width=110) for r in sel.tolist()]
-        mixes = [dcc.Graph(figure=type_fig, config={"displayModeBar": False}, className="ae-mix"),
-                 dcc.Graph(figure=class_fig, config={"displayModeBar": False}, className="ae-mix")]
+        types, classes = summary.mix("type"), summary.mix("class")
+        shown_types = [i for i in range(len(types.categories)) if types.selected[i] or types.rest[i]]
+        # the classes the selection holds most of (up to 12), each with its share of the rest beside it
+        top = [int(i) for i in np.argsort(-classes.selected, kind="stable")[:12] if classes.selected[i]]
+        mixes = [dcc.Graph(figure=figures.mix_figure(types, title="confusion types", order=shown_types),
+                           config={**figures.GRAPH_CONFIG, "displayModeBar": False}, className="ae-mix"),
+                 dcc.Graph(figure=figures.mix_figure(classes, title="classes", order=top),
+                           config={**figures.GRAPH_CONFIG, "displayModeBar": False}, className="ae-mix")]
         note = "TP and FP counted on the inference crops, FN on the label crops; a confusion counts on both sides."
     else:
-        parts = figures.selection_counts(proj["tp"], proj["fp"], proj["fn"], mask)
         f1 = np.asarray(proj["f1"])
-        sel = np.flatnonzero(mask)
         sel = sel[np.argsort(np.nan_to_num(f1[sel], nan=2.0), kind="stable")][:GRID_MAX]
         thumbs = [thumb_card(ctx.frame_url(st, int(proj["ids"][r]), size=240), _frame_lines(proj, r),
                              href=ctx.frame_url(st, int(proj["ids"][r]), size=1280), width=170) for r in sel.tolist()]
         mixes = []
         note = "Counts are the per-frame TP/FP/FN summed over the frames."
-    over = figures.overrepresented(meta, mask)
-    if not mixes:
-        field = over[0]["field"] if over else next(iter(meta), None)
-        if field is not None:
-            cats, s_m, r_m = figures.mix_counts(np.asarray(meta[field]).astype(str), mask)
-            order = np.argsort(-s_m, kind="stable")[:12]
-            mixes = [dcc.Graph(figure=figures.mix_figure([cats[i] for i in order], s_m[order], r_m[order], title=field),
-                               config={"displayModeBar": False}, className="ae-mix")]
+    over = summary.over
+    if not mixes and over:
+        field = over[0].field
+        m = mix(np.asarray((proj.get("metadata") or {})[field]), mask, field=field)
+        order = [int(i) for i in np.argsort(-m.selected, kind="stable")[:12]]
+        mixes = [dcc.Graph(figure=figures.mix_figure(m, title=field, order=order),
+                           config={**figures.GRAPH_CONFIG, "displayModeBar": False}, className="ae-mix")]
     out += [
         html.Div(className="ae-split", children=[
             html.Div(className="ae-card ae-half", children=[
-                html.H4("Selection vs the rest"), counts_table(parts, "count"), html.P(note, className="ae-help"),
+                html.H4("Selection vs the rest"), counts_table(parts, noun + "s"), html.P(note, className="ae-help"),
                 html.H4("What the selection has in common"), over_table(over)]),
             html.Div(className="ae-card ae-half", children=mixes or [html.P("Over-represented values are those at least "
                                                                                "15% of the selection and 1.3× more common than overall.",

@@ -14,6 +14,7 @@ from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.pages.frames import METRICS
+from aquaembed.dashboard.tables import grid_height
 
 PAGE_SIZE = 24
 MAX_VALUES = 500
@@ -122,17 +123,20 @@ def register(app: dash.Dash, ctx: Context) -> None:
         return fields, field, list(view.dataset.classes.names)
 
     @app.callback(
-        Output(ids.FR_SLICE_TABLE, "data"),
+        Output(ids.FR_SLICE_TABLE, "rowData"),
+        Output(ids.FR_SLICE_TABLE, "dashGridOptions"),
+        Output(ids.FR_SLICE_TABLE, "style"),
         Input(ids.STATE, "data"),
         Input(ids.FR_SLICE_FIELD, "value"),
         Input(ids.FR_SLICE_CLASS, "value"),
     )
     def slices(data, field, cls):  # noqa: ANN001, ANN202
         if not data or data["view"] != "frames" or not field:
-            return no_update
+            return no_update, no_update, no_update
         st = State(**data)
         try:
-            return ctx.view(st.dataset).slices(st.model, options=st.options, field=field, cls=cls or None)["rows"]
+            rows = ctx.view(st.dataset).slices(st.model, options=st.options, field=field, cls=cls or None)["rows"]
         except AquaembedError:
-            return []
+            rows = []
+        return (rows, *grid_height(len(rows)))
 

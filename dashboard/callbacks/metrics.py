@@ -10,6 +10,7 @@ from dash import Input, Output, State as DashState, html, no_update
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import MANY_CLASSES, Context, State
+from aquaembed.dashboard.tables import grid_height
 
 PAGE_SIZE = 24
 SORT_NAMES = {"score": "confidence", "iou": "IoU", "area": "box area", "aspect": "aspect ratio"}
@@ -21,67 +22,101 @@ def _state(data: dict[str, Any] | None) -> State | None:
     return State(**data) if data else None
 
 
+SCROLL_JS = """
+function(cell) {
+    if (cell) {
+        var el = document.getElementById(arguments[1]);
+        if (el) { el.scrollIntoView({behavior: 'smooth', block: 'start'}); }
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+"""Browser side: bring the examples of a clicked confusion cell into view."""
+
+
 def register(app: dash.Dash, ctx: Context) -> None:
     @app.callback(
-        Output(ids.MET_REPORT, "data"),
+        Output(ids.MET_REPORT, "rowData"),
+        Output(ids.MET_REPORT, "dashGridOptions"),
+        Output(ids.MET_REPORT, "style"),
         Output(ids.MET_CM_GRAPH, "figure"),
-        Output(ids.MET_PR_GRAPH, "figure"),
-        Output(ids.MET_COCO_GRAPH, "figure"),
         Output(ids.MET_FEW, "style"),
         Output(ids.MET_MANY, "style"),
         Input(ids.STATE, "data"),
         Input(ids.MET_CM_OPTIONS, "value"),
     )
     def draw(data, options):  # noqa: ANN001, ANN202
+        """The report and the matrix first: they need no PR sweep and no COCO evaluation."""
         st = _state(data)
         if st is None or st.view != "metrics":
             return (no_update,) * 6
-        m = ctx.view(st.dataset).metrics(st.model, options=st.options, coco=True, pr=True)
+        m = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)
         many = len(m["classes"]) - 1 > MANY_CLASSES
         options = options or []
         cm_fig = no_update if many else figures.confusion_figure(
             m["classes"], m["confusion_matrix"], normalise="norm" in options,
             hide_diagonal="nodiag" in options, log="log" in options)
-        return (figures.report_rows(m), cm_fig, figures.pr_figure(m.get("pr_curves"), conf=st.conf),
-                figures.coco_figure(m.get("coco")), HIDDEN if many else SHOWN, SHOWN if many else HIDDEN)
+        rows = figures.report_rows(m)
+        grid_options, style = grid_height(len(rows) - 1)
+        grid_options["pinnedBottomRowData"] = rows[-1:]
+        return rows[:-1], grid_options, style, cm_fig, HIDDEN if many else SHOWN, SHOWN if many else HIDDEN
 
     @app.callback(
-        Output(ids.MET_CM_TABLE, "data"),
-        Output(ids.MET_CLASS_FILTER, "children"),
+        Output(ids.MET_PR_GRAPH, "figure"),
+        Output(ids.MET_COCO_GRAPH, "figure"),
         Input(ids.STATE, "data"),
-        Input(ids.MET_REPORT, "active_cell"),
     )
-    def pairs(data, active):  # noqa: ANN001, ANN202
+    def curves(data):  # noqa: ANN001, ANN202
+        """PR curves (a confidence sweep) and COCO mAP, drawn after the report and the matrix."""
         st = _state(data)
         if st is None or st.view != "metrics":
             return no_update, no_update
+        m = ctx.view(st.dataset).metrics(st.model, options=st.options, coco=True, pr=True)
+        return figures.pr_figure(m.get("pr_curves"), conf=st.conf), figures.coco_figure(m.get("coco"))
+
+    @app.callback(
+        Output(ids.MET_CM_TABLE, "rowData"),
+        Output(ids.MET_CM_TABLE, "dashGridOptions"),
+        Output(ids.MET_CM_TABLE, "style"),
+        Output(ids.MET_CLASS_FILTER, "children"),
+        Input(ids.STATE, "data"),
+        Input(ids.MET_REPORT, "cellClicked"),
+    )
+    def pairs(data, clicked):  # noqa: ANN001, ANN202
+        st = _state(data)
+        if st is None or st.view != "metrics":
+            return no_update, no_update, no_update, no_update
         m = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)
         if len(m["classes"]) - 1 <= MANY_CLASSES:
-            return [], ""
-        chosen = active.get("row_id") if active else None
+            return [], no_update, no_update, ""
+        chosen = clicked.get("rowId") if clicked else None
         chosen = chosen if chosen in m["per_class"] else None
         rows = figures.confusion_pairs(m["classes"], m["confusion_matrix"], class_filter=chosen)
         note = (f"Cells whose label or prediction is {chosen!r} ({len(rows)})" if chosen else
                 f"All {len(rows)} non-zero cells; click a class in the report to filter")
-        return rows, note
+        grid_options, style = grid_height(len(rows))
+        return rows, grid_options, style, note
 
     @app.callback(
         Output(ids.MET_CELL, "data"),
         Input(ids.MET_CM_GRAPH, "clickData"),
-        Input(ids.MET_CM_TABLE, "active_cell"),
-        DashState(ids.MET_CM_TABLE, "data"),
+        Input(ids.MET_CM_TABLE, "cellClicked"),
+        DashState(ids.MET_CM_TABLE, "rowData"),
         prevent_initial_call=True,
     )
-    def cell(click, active, rows):  # noqa: ANN001, ANN202
+    def cell(click, clicked, rows):  # noqa: ANN001, ANN202
         if dash.ctx.triggered_id == ids.MET_CM_GRAPH:
             if not click or not click.get("points"):
                 return no_update
             p = click["points"][0]
             return {"gt": str(p["y"]), "pred": str(p["x"])}
-        if not active or not rows:
+        if not clicked or not rows:
             return no_update
-        hit = next((r for r in rows if r["id"] == active.get("row_id")), None)
+        hit = next((r for r in rows if r["id"] == clicked.get("rowId")), None)
         return {"gt": hit["label"], "pred": hit["predicted"]} if hit else no_update
+
+    app.clientside_callback(SCROLL_JS.replace("arguments[1]", repr(ids.MET_EX_SECTION)),
+                            Output(ids.MET_EX_SECTION, "title"), Input(ids.MET_CELL, "data"), prevent_initial_call=True)
 
     @app.callback(
         Output(ids.MET_EX_PAGE, "data"),

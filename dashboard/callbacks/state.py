@@ -12,7 +12,7 @@ import dash
 from dash import Input, Output, State as DashState, html, no_update
 
 from aquaembed.dashboard import figures, ids
-from aquaembed.dashboard.context import Context, State
+from aquaembed.dashboard.context import Context, State, parse_query
 from aquaembed.dashboard.pages import shell
 
 HIDDEN = {"display": "none"}
@@ -34,7 +34,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.EMB_KIND, "value"),
         Output(ids.EMB_COLOUR, "options"),
         Output(ids.EMB_COLOUR, "value"),
+        Output(ids.MATCH_MODE, "value"),
+        Output(ids.MATCH_FLAGS, "value"),
         Output(ids.ERROR, "children"),
+        Output(ids.NOTICE, "children"),
         *[Output(ids.PAGE_PREFIX + v, "style") for v in ids.VIEWS],
         Input(ids.URL, "search"),
         Input(ids.DATASET, "value"),
@@ -44,27 +47,37 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.VIEW, "value"),
         Input(ids.EMB_KIND, "value"),
         Input(ids.EMB_COLOUR, "value"),
+        Input(ids.MATCH_MODE, "value"),
+        Input(ids.MATCH_FLAGS, "value"),
         DashState(ids.STATE, "data"),
     )
-    def sync(search, ds, model, conf, iou, view, kind, colour, previous):  # noqa: ANN001, ANN202
+    def sync(search, ds, model, conf, iou, view, kind, colour, mode, flags, previous):  # noqa: ANN001, ANN202
         trig = dash.ctx.triggered_id
-        if trig in (None, ids.URL):
-            raw = State.from_query(search)
+        from_url = trig in (None, ids.URL)
+        notes: list[str] = []
+        if from_url:
+            raw, notes = parse_query(search)
         else:
+            flags = list(flags or [])
             raw = State(ds or "", model or "", conf if conf is not None else 0.5, iou if iou is not None else 0.5,
-                        view or ids.VIEWS[0], kind or "crop", colour or "")
+                        view or ids.VIEWS[0], kind or "crop", colour or "", mode or "optimal",
+                        "class_aware" in flags, "crowd" in flags)
         names = ctx.names()
         if not names:
             err = html.Div(f"No datasets in {ctx.workspace.root}: run `aquaembed demo` or `aquaembed ingest` first.")
-            return (no_update,) * 13 + (err,) + (no_update,) * len(ids.VIEWS)
-        st = ctx.normalise(raw)
+            return (no_update,) * 15 + (err, no_update) + (no_update,) * len(ids.VIEWS)
+        st = ctx.normalise(raw, notes if from_url else None)
         view_obj = ctx.view(st.dataset)
         kinds = ctx.kinds(view_obj)
-        current = (ds, model, conf, iou, view, kind, colour)
-        wanted = (st.dataset, st.model, st.conf, st.iou, st.view, st.kind, st.colour)
+        st_flags = [f for f in ("class_aware", "crowd") if getattr(st, f)]
+        current = (ds, model, conf, iou, view, kind, colour, mode, list(flags or []))
+        wanted = (st.dataset, st.model, st.conf, st.iou, st.view, st.kind, st.colour, st.mode, st_flags)
         keep = [no_update if c == w else w for c, w in zip(current, wanted)]
         data = st.as_dict()
         query = st.to_query()
+        # a notice of what the URL asked for and could not get; cleared by the next change of a control
+        notice = (html.Span(["The link asked for what this data does not have: " + "; ".join(notes) + "."])
+                  if notes else (no_update if from_url else None))
         return (
             no_update if previous == data else data,
             no_update if search == query else query,
@@ -80,7 +93,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
             keep[5],
             figures.colour_options(st.kind, ctx.metadata_fields(view_obj)),
             keep[6],
+            keep[7],
+            keep[8],
             None,
+            notice,
             *[SHOWN if v == st.view else HIDDEN for v in ids.VIEWS],
         )
 
@@ -105,7 +121,8 @@ def register(app: dash.Dash, ctx: Context) -> None:
         st = State(**data)
         o = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)["overall"]
         return [
-            html.Span(f"{st.dataset} · {st.model} · conf ≥ {st.conf:.2f} · IoU ≥ {st.iou:.2f}", className="ae-muted"),
+            html.Span(f"{st.dataset} · {st.model} · conf ≥ {st.conf:.2f} · IoU ≥ {st.iou:.2f} · {st.matching_label()}",
+                      className="ae-muted"),
             html.Span(f"precision {figures.fmt(o['precision'])}", className="ae-kpi"),
             html.Span(f"recall {figures.fmt(o['recall'])}", className="ae-kpi"),
             html.Span(f"F1 {figures.fmt(o['f1'])}", className="ae-kpi"),

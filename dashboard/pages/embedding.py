@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from aquaembed.dashboard import ids
+from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context
 
 HELP = ("Lasso or box-select points to compare them with the rest; click a point for its frame and its nearest "
         "neighbours. In the legend, click a type to hide it, double-click to show only it.")
 
 
-GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "plotGlPixelRatio": 1}
+GRAPH_CONFIG = {**figures.GRAPH_CONFIG, "scrollZoom": True, "plotGlPixelRatio": 1}
 """``plotGlPixelRatio`` 1: Plotly draws WebGL at twice the CSS resolution by default, four times the
 pixels to fill; at 1 a 100k-point draw takes about half the time (measured in headless Chromium,
 ``benchmarks/bench_dashboard.py``). The points stay a few pixels wide, so little is lost."""
@@ -28,6 +28,7 @@ def layout(ctx: Context) -> html.Div:
             html.Span(id=ids.EMB_NOTE, className="ae-note"),
         ]),
         html.P(HELP, className="ae-help"),
+        html.P(id=ids.EMB_LEGEND_NOTE, className="ae-help"),
         html.Div(className="ae-split", children=[
             html.Div(className="ae-main", children=[
                 dcc.Graph(id=ids.EMB_GRAPH, className="ae-emb-graph", clear_on_unhover=True, config=GRAPH_CONFIG),

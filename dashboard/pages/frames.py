@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from dash import dash_table, dcc, html
+from dash import dcc, html
 
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import Context
-from aquaembed.dashboard.pages.metrics import RATIO, TABLE_STYLE
+from aquaembed.dashboard.tables import Column, grid
 
 METRICS = [("f1", "F1"), ("precision", "precision"), ("recall", "recall"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN")]
 
 
-def slice_table() -> dash_table.DataTable:
-    cols = [("value", "value", "text", None), ("frames", "frames", "numeric", None), ("tp", "TP", "numeric", None),
-            ("fp", "FP", "numeric", None), ("fn", "FN", "numeric", None), ("precision", "precision", "numeric", RATIO),
-            ("recall", "recall", "numeric", RATIO), ("f1", "F1", "numeric", RATIO)]
-    return dash_table.DataTable(
-        id=ids.FR_SLICE_TABLE,
-        columns=[{"id": c, "name": n, "type": t, **({"format": f} if f else {})} for c, n, t, f in cols],
-        sort_action="native", filter_action="native", page_action="native", page_size=12,
-        sort_by=[{"column_id": "f1", "direction": "desc"}],
-        **TABLE_STYLE,
-    )
+SLICE_COLUMNS = [
+    Column("value", "value", "text"), Column("frames", "frames"), Column("tp", "TP"), Column("fp", "FP"),
+    Column("fn", "FN"), Column("precision", "precision", "ratio"), Column("recall", "recall", "ratio"),
+    Column("f1", "F1", "ratio"),
+]
+
+
+def slice_table():  # noqa: ANN201
+    """Metrics per value of a frame field, worst F1 first, every row shown (up to ~50, then it scrolls)."""
+    return grid(ids.FR_SLICE_TABLE, SLICE_COLUMNS, row_id="value", sort=("f1", "asc"))
 
 
 def layout(ctx: Context) -> html.Div:

@@ -2,61 +2,51 @@
 
 from __future__ import annotations
 
-from dash import dash_table, dcc, html
-from dash.dash_table.Format import Format, Scheme
+from dash import dcc, html
 
-from aquaembed.dashboard import ids
+from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context
+from aquaembed.dashboard.tables import Column, grid
 
 BACKGROUND_HELP = (
     "The background row holds inferences that matched no label (false positives; confident ones are often "
     "missing labels). The background column holds labels that no inference matched (false negatives, "
     "missed objects). Off-diagonal class cells are confusions: matched boxes with the wrong class.")
 
-RATIO = Format(precision=3, scheme=Scheme.fixed).nully("—")
-SHARE = Format(precision=1, scheme=Scheme.percentage).nully("—")
-
-TABLE_STYLE = dict(
-    style_table={"overflowX": "auto", "maxHeight": "460px", "overflowY": "auto"},
-    style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "3px 8px", "textAlign": "right"},
-    style_header={"fontWeight": "600", "backgroundColor": "#f3f5f7"},
-    style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "left"} for c in ("class", "label", "predicted", "kind")],
-)
-
-
-def report_table() -> dash_table.DataTable:
-    cols = [("class", "class", "text", None), ("labels", "labels", "numeric", None),
-            ("predictions", "predictions", "numeric", None), ("tp", "TP", "numeric", None), ("fp", "FP", "numeric", None),
-            ("fn", "FN", "numeric", None), ("precision", "precision", "numeric", RATIO),
-            ("recall", "recall", "numeric", RATIO), ("f1", "F1", "numeric", RATIO)]
-    return dash_table.DataTable(
-        id=ids.MET_REPORT,
-        columns=[{"id": c, "name": n, "type": t, **({"format": f} if f else {})} for c, n, t, f in cols],
-        sort_action="native", filter_action="native", page_action="none",
-        style_data_conditional=[{"if": {"filter_query": '{class} = "overall"'}, "fontWeight": "700", "backgroundColor": "#eef3f8"}],
-        **TABLE_STYLE,
-    )
+REPORT_COLUMNS = [
+    Column("class", "class", "text"), Column("labels", "labels"), Column("predictions", "preds", width=70),
+    Column("tp", "TP"), Column("fp", "FP"), Column("fn", "FN"),
+    Column("precision", "precision", "ratio"), Column("recall", "recall", "ratio"), Column("f1", "F1", "ratio"),
+]
+PAIR_COLUMNS = [
+    Column("label", "label class", "text"), Column("predicted", "predicted class", "text"), Column("kind", "kind", "text"),
+    Column("count", "count"), Column("row_share", "share of label row", "share"),
+]
 
 
-def pairs_table() -> dash_table.DataTable:
-    cols = [("label", "label class", "text", None), ("predicted", "predicted class", "text", None),
-            ("kind", "kind", "text", None), ("count", "count", "numeric", None), ("row_share", "share of label row", "numeric", SHARE)]
-    return dash_table.DataTable(
-        id=ids.MET_CM_TABLE,
-        columns=[{"id": c, "name": n, "type": t, **({"format": f} if f else {})} for c, n, t, f in cols],
-        sort_action="native", filter_action="native", page_action="native", page_size=15,
-        **TABLE_STYLE,
-    )
+def report_table():  # noqa: ANN201
+    """The classification report: one row per class, the overall row pinned below."""
+    return grid(ids.MET_REPORT, REPORT_COLUMNS, row_id="id", pinned_bottom=True)
+
+
+def pairs_table():  # noqa: ANN201
+    """The non-zero confusion cells (many-class mode), largest count first."""
+    return grid(ids.MET_CM_TABLE, PAIR_COLUMNS, row_id="id", sort=("count", "desc"))
 
 
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-metrics", children=[
         html.Div(className="ae-split", children=[
-            html.Section(className="ae-card ae-report", children=[
-                html.H3("Classification report"),
-                html.P("Sort by a column, filter with the row under the header (e.g. < 0.5). "
-                       "Click a class to filter the confusion table (many-class mode).", className="ae-help"),
-                report_table(),
+            # left: the report and, under it, COCO mAP (so no empty area sits beside the matrix)
+            html.Div(className="ae-col ae-report", children=[
+                html.Section(className="ae-card", children=[
+                    html.H3("Classification report"),
+                    html.P("Sort by a column header; filter in the row under it. "
+                           "Click a class to filter the confusion table (many-class mode).", className="ae-help"),
+                    report_table(),
+                ]),
+                html.Section(className="ae-card", children=[
+                    dcc.Graph(id=ids.MET_COCO_GRAPH, className="ae-coco-graph", config=figures.GRAPH_CONFIG)]),
             ]),
             html.Section(className="ae-card ae-cm", children=[
                 html.Div(id=ids.MET_FEW, children=[
@@ -64,18 +54,18 @@ def layout(ctx: Context) -> html.Div:
                         {"label": "row-normalised", "value": "norm"},
                         {"label": "hide diagonal", "value": "nodiag"},
                         {"label": "log colour", "value": "log"}]),
-                    dcc.Graph(id=ids.MET_CM_GRAPH, className="ae-cm-graph", config={"displaylogo": False}),
+                    dcc.Graph(id=ids.MET_CM_GRAPH, className="ae-cm-graph", config=figures.GRAPH_CONFIG),
                 ]),
                 html.Div(id=ids.MET_MANY, style={"display": "none"}, children=[
                     html.H3("Confusion matrix (non-zero cells)"),
                     html.P(id=ids.MET_CLASS_FILTER, className="ae-note"),
-                    html.P("Click a row to see its examples.", className="ae-help"),
+                    html.P("Click a cell to see its examples.", className="ae-help"),
                     pairs_table(),
                 ]),
                 html.P(BACKGROUND_HELP, className="ae-help", title=BACKGROUND_HELP),
             ]),
         ]),
-        html.Section(className="ae-card", children=[
+        html.Section(id=ids.MET_EX_SECTION, className="ae-card ae-examples", children=[
             html.H3(id=ids.MET_EX_TITLE, children="Examples: click a confusion cell"),
             html.Div(className="ae-toolbar", children=[
                 html.Label(["sort by", dcc.Dropdown(id=ids.MET_EX_SORT, clearable=False, value="score", className="ae-dd",
@@ -92,8 +82,6 @@ def layout(ctx: Context) -> html.Div:
             dcc.Store(id=ids.MET_CELL),
             dcc.Store(id=ids.MET_EX_PAGE, data=0),
         ]),
-        html.Div(className="ae-split", children=[
-            html.Section(className="ae-card ae-half", children=[dcc.Graph(id=ids.MET_PR_GRAPH, config={"displaylogo": False})]),
-            html.Section(className="ae-card ae-half", children=[dcc.Graph(id=ids.MET_COCO_GRAPH, config={"displaylogo": False})]),
-        ]),
+        html.Section(className="ae-card", children=[
+            dcc.Graph(id=ids.MET_PR_GRAPH, className="ae-pr-graph", config=figures.GRAPH_CONFIG)]),
     ])

@@ -6,9 +6,20 @@ from dash import dcc, html
 
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
+from aquaembed.matching import DEFAULT_MODE
 from aquaembed.dashboard.pages import embedding, frames, metrics
 
 VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid"}
+"""Tab label of each view (a new page adds its entry here, in ``ids.VIEWS`` and in ``PAGES``)."""
+
+MODE_OPTIONS = [
+    {"label": "optimal", "value": "optimal", "title": "one-to-one pairs with the largest total IoU (the default)"},
+    {"label": "greedy", "value": "greedy", "title": "inferences by descending confidence take their best label (as COCO)"},
+]
+FLAG_OPTIONS = [
+    {"label": "class-aware", "value": "class_aware", "title": "only same-class pairs may match"},
+    {"label": "crowd", "value": "crowd", "title": "COCO iscrowd labels are regions: inferences inside them are neither TP nor FP"},
+]
 
 
 def _slider(id_: str, value: float, low: float) -> dcc.Slider:
@@ -19,9 +30,13 @@ def _slider(id_: str, value: float, low: float) -> dcc.Slider:
     )
 
 
+PAGES = {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout}
+"""The layout function of each view."""
+
+
 def page(ctx: Context, view: str) -> html.Div:
     """The content of one view's page."""
-    return {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout}[view](ctx)
+    return PAGES[view](ctx)
 
 
 def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
@@ -42,6 +57,14 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
                         _slider(ids.CONF, CONF_DEFAULT, 0.0)], className="ae-ctl ae-slider"),
             html.Label([html.Span("IoU ≥", title="a label and an inference can match when their IoU is at least this"),
                         _slider(ids.IOU, IOU_DEFAULT, 0.05)], className="ae-ctl ae-slider"),
+            html.Label([html.Span("matching", title="how labels and inferences are paired (DESIGN: the default is optimal, "
+                                                    "class-agnostic)"),
+                        html.Div(className="ae-matching", children=[
+                            dcc.Dropdown(id=ids.MATCH_MODE, options=MODE_OPTIONS, value=DEFAULT_MODE, clearable=False,
+                                         searchable=False, className="ae-dd ae-dd-narrow"),
+                            dcc.Checklist(id=ids.MATCH_FLAGS, options=FLAG_OPTIONS, value=[], inline=True,
+                                          className="ae-radio"),
+                        ])], className="ae-ctl"),
         ]),
         dcc.Tabs(id=ids.VIEW, value=ids.VIEWS[0], className="ae-tabs",
                  children=[dcc.Tab(label=VIEW_LABELS[v], value=v) for v in ids.VIEWS]),
@@ -55,5 +78,6 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
         dcc.Store(id=ids.MOUNTED, data=list(ids.LAZY_VIEWS) if mount_all else []),
         header,
         html.Div(id=ids.ERROR, className="ae-error"),
+        html.Div(id=ids.NOTICE, className="ae-notice", role="status"),
         html.Main(children=[html.Div(pages[v], id=ids.PAGE_PREFIX + v, className="ae-page") for v in ids.VIEWS]),
     ])

@@ -155,6 +155,7 @@ class Browser:
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
+        self._requests: list[str] = []
 
     def get(self, url: str) -> None:
         self.driver.get(url)
@@ -188,6 +189,107 @@ class Browser:
             " text: t.text && t.type === 'heatmap' ? t.text : null}; });",
             graph_id)
 
+    def request_urls(self) -> list[str]:
+        """Every URL the page requested since the last call (from Chrome's performance log:
+        CDP ``Network.requestWillBeSent`` events), including scripts, fonts, images and XHRs."""
+        self._requests.extend(
+            msg["params"]["request"]["url"]
+            for msg in (json.loads(e["message"])["message"] for e in self.driver.get_log("performance"))
+            if msg.get("method") == "Network.requestWillBeSent"
+        )
+        return list(self._requests)
+
+    def outside_requests(self) -> list[str]:
+        """Requested URLs that go over the network to a host other than this machine.
+
+        Only network schemes count (``http``, ``https``, ``ws``, ``wss``, ``ftp``): ``data:``,
+        ``blob:`` and the browser's own ``chrome://`` pages never leave the process."""
+        from urllib.parse import urlsplit
+
+        local = {"127.0.0.1", "localhost", "::1"}
+        return [u for u in self.request_urls()
+                if urlsplit(u).scheme in ("http", "https", "ws", "wss", "ftp") and urlsplit(u).hostname not in local]
+
+    # ---- the controls, used the way a person does
+
+    def choose(self, dropdown_id: str, label: str) -> None:
+        """Open a dropdown (a click on it) and click the option showing ``label``."""
+        from selenium.webdriver.common.by import By
+
+        def opened() -> Any:
+            button = self.driver.find_element(By.ID, dropdown_id)
+            if button.get_attribute("aria-expanded") != "true":
+                button.click()  # (again, if a re-render closed it)
+                time.sleep(0.2)
+                return None
+            panel = button.get_attribute("aria-controls")
+            hits = [o for o in self.driver.find_elements(By.CSS_SELECTOR, f"[id='{panel}'] [role=option]")
+                    if o.text.strip() == label]
+            return hits[0] if hits else None
+
+        self.wait(opened, what=f"option {label!r} of {dropdown_id}").click()
+        self.wait(lambda: label in self.driver.find_element(By.ID, dropdown_id).text, what=f"{dropdown_id} to show {label!r}")
+
+    def type_and_enter(self, css: str, value: str) -> None:
+        """Select the text of an input, type ``value`` and press Enter (no blur)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        box = self.driver.find_element(By.CSS_SELECTOR, css)
+        box.click()
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(value, Keys.ENTER)
+
+    def legend_items(self, graph_id: str) -> list[Any]:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, f"#{graph_id} .js-plotly-plot .legend .traces")
+
+    def click_legend(self, graph_id: str, prefix: str, *, double: bool = False) -> None:
+        """Click (or double-click) the legend entry whose text starts with ``prefix``."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+
+        item = self.wait(lambda: [e for e in self.legend_items(graph_id) if e.text.startswith(prefix)],
+                         what=f"legend entry {prefix!r}")[0]
+        toggle = item.find_element(By.CSS_SELECTOR, ".legendtoggle")
+        chain = ActionChains(self.driver)
+        (chain.double_click(toggle) if double else chain.click(toggle)).perform()
+
+    def plot_box(self, graph_id: str) -> tuple[Any, list[float]]:
+        """The drag layer of a graph and its rectangle ``[left, top, width, height]``."""
+        from selenium.webdriver.common.by import By
+
+        el = self.driver.find_element(By.CSS_SELECTOR, f"#{graph_id} .js-plotly-plot .nsewdrag")
+        return el, self.js("var r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", el)
+
+    def click_plot_at(self, graph_id: str, px: float, py: float) -> None:
+        """Click at plot pixel (px, py) from the drag layer's top-left corner."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        el, rect = self.plot_box(graph_id)
+        ActionChains(self.driver).move_to_element_with_offset(el, int(px - rect[2] / 2), int(py - rect[3] / 2)).click().perform()
+
+    def drag_box(self, graph_id: str, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Drag from (x0, y0) to (x1, y1), in fractions of the plot area (the current drag mode selects)."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        el, (_, _, w, h) = self.plot_box(graph_id)
+        start = (int((x0 - 0.5) * w), int((y0 - 0.5) * h))
+        (ActionChains(self.driver).move_to_element_with_offset(el, *start).click_and_hold()
+         .move_by_offset(int((x1 - x0) * w / 2), int((y1 - y0) * h / 2))
+         .move_by_offset(int((x1 - x0) * w / 2), int((y1 - y0) * h / 2)).release().perform())
+
+    def modebar_click(self, graph_id: str, title: str) -> None:
+        """Click the graph's mode-bar button titled ``title`` (e.g. "Box Select")."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+
+        plot = self.driver.find_element(By.CSS_SELECTOR, f"#{graph_id} .js-plotly-plot")
+        ActionChains(self.driver).move_to_element(plot).perform()
+        btn = self.wait(lambda: plot.find_element(By.CSS_SELECTOR, f".modebar-btn[data-title='{title}']"), what=title)
+        btn.click()
+
     def severe_logs(self) -> list[dict[str, Any]]:
         return [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
 
@@ -210,7 +312,7 @@ def browser(browser_paths: tuple[str, str]) -> Iterator[Browser]:
     profile = tempfile.mkdtemp(prefix="aquaembed-chrome-")
     options.add_argument(f"--user-data-dir={profile}")
     options.binary_location = chrome
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_page_load_timeout(60)
     try:
@@ -218,3 +320,12 @@ def browser(browser_paths: tuple[str, str]) -> Iterator[Browser]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_request_leaves_the_host(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every browser test: every URL the page requested was on this machine."""
+    yield
+    if "browser" in request.fixturenames:
+        outside = request.getfixturevalue("browser").outside_requests()
+        assert outside == [], f"the page requested outside hosts: {outside[:5]}"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import plotly.io as pio
 import pytest
 
-from aquaembed.dashboard import figures
-from aquaembed.dashboard.context import State
 from aquaembed.matching import CONFUSION, FN, FP, TP
 from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
+from aquaembed.dashboard import figures
+from aquaembed.analysis.selection import mix
+from aquaembed.dashboard.context import State, parse_query
 
 CLASSES = ["car", "truck", "background"]
 CM = np.array([[5, 1, 2],
@@ -42,6 +44,7 @@ def test_crop_types_one_trace_each_in_legend_order_with_render_colours() -> None
     # every type keeps its trace when empty, so legend state survives a threshold change
     empty = figures.embedding_groups(_crop_proj([TP, TP]), "type", class_names=["car", "truck"])
     assert [g.rows.size for g in empty] == [2, 0, 0, 0, 0]
+    assert fig.data[0].name == "TP (2 labels + 0 inferences)"  # rows 0 and 6 are label crops
 
 
 def test_points_map_back_to_rows() -> None:
@@ -150,43 +153,79 @@ def test_pr_and_coco_figures() -> None:
     assert list(coco.data[0].x) == ["AP", "AP50", "ARs"] and list(coco.data[0].text) == ["0.500", "0.700", "—"]
 
 
-def test_selection_summary_helpers() -> None:
-    mask = np.array([True, True, False, False])
-    parts = figures.selection_counts(np.array([1, 0, 2, 2]), np.array([1, 0, 0, 0]), np.array([0, 2, 0, 0]), mask)
-    assert parts["selection"] == {"count": 2, "tp": 1, "fp": 1, "fn": 2, "precision": 0.5, "recall": pytest.approx(1 / 3),
-                                  "f1": pytest.approx(0.4)}
-    assert parts["rest"]["precision"] == 1.0
-    empty = figures.selection_counts(np.zeros(2), np.zeros(2), np.zeros(2), np.array([True, False]))
-    assert empty["selection"]["precision"] is None
-    cats, sel, rest = figures.mix_counts(np.array(["a", "b", "a", "c"]), np.array([True, True, True, False]))
-    assert cats == ["a", "b", "c"] and sel.tolist() == [2, 1, 0] and rest.tolist() == [0, 0, 1]
-
-
-def test_overrepresented_finds_the_scene() -> None:
-    scene = np.array(["plaza"] * 10 + ["street"] * 40 + ["park"] * 50, dtype=object)
+def test_mix_bars_show_the_shares_of_the_tables() -> None:
+    # defect 2 of issue 15: the rest's bars were re-normalised over the classes present in
+    # the selection (pedestrian "rest" 100% where the table said 18%)
+    cls = np.array([0] * 5 + [1] * 18 + [2] * 77)
     mask = np.zeros(100, dtype=bool)
-    mask[:10] = True
-    mask[10:12] = True
-    rows = figures.overrepresented({"scene": scene, "frame_index": np.arange(100)}, mask)
-    assert rows[0]["field"] == "scene" and rows[0]["value"] == "plaza"
-    assert rows[0]["selected"] == pytest.approx(10 / 12) and rows[0]["rest"] == 0.0
-    assert all(r["field"] != "frame_index" for r in rows)  # too many distinct values
-    assert figures.overrepresented({"scene": scene}, np.zeros(100, bool)) == []
+    mask[:5] = True  # five cars: the selection holds no pedestrian
+    m = mix(cls, mask, field="class", categories=[0, 1, 2], names=["car", "pedestrian", "bus"])
+    fig = figures.mix_figure(m, title="classes", order=[1, 0])
+    sel, rest = fig.data
+    assert list(sel.y) == ["pedestrian", "car"]
+    assert list(rest.x) == pytest.approx([18 / 95, 0.0])  # the pedestrians' share of the whole rest
+    assert list(sel.x) == pytest.approx([0.0, 1.0])
+    assert rest.text[0] == "19% (18)" and sel.text[1] == "100% (5)"
+    # one neutral colour for the selection, whatever the categories are
+    assert sel.marker.color == figures.SELECTION_COLOUR and not isinstance(sel.marker.color, (list, tuple))
+    assert sel.textposition == "outside" and sel.cliponaxis is False
+    assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1.0  # above the plot, clear of the ticks
+
+
+def test_shares_never_read_zero_when_not_empty() -> None:
+    assert figures.pct(176 / 40_529) == "0.4%"
+    assert figures.pct(1 / 40_529) == "<0.1%"
+    assert figures.pct(0.0) == "0%" and figures.pct(None) == "—" and figures.pct(0.5) == "50%"
+
+
+@pytest.mark.parametrize("colour", ["f1", "precision", "recall", "meta:scene"])
+def test_trace_uids_are_safe_css_identifiers(colour: str) -> None:
+    # defect 1 of issue 15: a uid like "F1 undefined (—)" ended up in a CSS selector
+    n = 6
+    proj = {"kind": "frame", "x": np.zeros(n, np.float32), "y": np.zeros(n, np.float32),
+            "f1": np.array([0.5, np.nan, 1, 0, np.nan, 1]), "precision": np.full(n, np.nan), "recall": np.ones(n),
+            "metadata": {"scene": np.array(["a b", "(c)", "—", "a b", "d", "e"], dtype=object)}}
+    fig = figures.embedding_figure(proj, figures.embedding_groups(proj, colour, class_names=[]))
+    uids = [t.uid for t in fig.data]
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", u) for u in uids), uids
+    assert len(set(uids)) == len(uids)
+
+
+def test_a_click_does_not_select_and_nothing_links_outside() -> None:
+    proj = _crop_proj([TP, FP])
+    fig = figures.embedding_figure(proj, figures.embedding_groups(proj, "type", class_names=["car", "truck"]))
+    assert fig.layout.clickmode == "event"  # defect 3: a click is not a selection
+    cfg = figures.GRAPH_CONFIG
+    assert cfg["showSendToCloud"] is False and cfg["showEditInChartStudio"] is False and cfg["displaylogo"] is False
+    assert "sendDataToCloud" in cfg["modeBarButtonsToRemove"]
+
+
+def test_crop_legend_says_which_crops_it_counts() -> None:
+    proj = _crop_proj([TP, TP, FP, FN, CONFUSION, BELOW_THRESHOLD])  # sources 0 1 1 0 1 1
+    names = [g.label for g in figures.embedding_groups(proj, "type", class_names=["car", "truck"])]
+    assert names == ["TP (1 label + 1 inference)", "FP (1 inference)", "FN (1 label)",
+                     "confusion (0 labels + 1 inference)", "below threshold (1 inference)"]
 
 
 def test_state_round_trips_through_the_url() -> None:
     st = State("demo", "detector", 0.35, 0.6, "metrics", "frame", "meta:scene")
     assert State.from_query(st.to_query()) == st
-    bad = State.from_query("?conf=7&iou=abc&view=nope")
-    assert bad.conf == 0.5 and bad.iou == 0.5
+    greedy = State("demo", "detector", 0.35, 0.6, "metrics", "frame", "meta:scene", "greedy", True, True)
+    assert "mode=greedy" in greedy.to_query() and State.from_query(greedy.to_query()) == greedy
+    assert greedy.options.mode == "greedy" and greedy.options.class_aware and greedy.options.crowd
+    assert "mode=" not in st.to_query()  # defaults stay out of shared links
+    bad, notes = parse_query("?conf=7&iou=abc&view=nope&mode=fast&crowd=maybe")
+    assert bad.conf == 0.5 and bad.iou == 0.5 and bad.mode == "optimal" and not bad.crowd
+    assert notes == ["mode=fast is not one of optimal, greedy (using optimal)",
+                     "conf=7 is not a number in [0, 1] (using 0.5)", "iou=abc is not a number in [0.01, 1] (using 0.5)",
+                     "crowd=maybe is not true or false (using false)"]
 
 
-@pytest.mark.filterwarnings("ignore:The dash_table.DataTable will be removed:DeprecationWarning")
-def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:
-    from aquaembed.dashboard import create_dash, ids
+def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:  # noqa: ANN001
     from aquaembed.explore import Workspace
+    from aquaembed.dashboard import create_dash, ids
 
-    def component_ids(tree) -> set[str]:
+    def component_ids(tree) -> set[str]:  # noqa: ANN001
         return {c.id for c in tree._traverse() if isinstance(getattr(c, "id", None), str)}
 
     app = create_dash(Workspace(tmp_path))
