@@ -1,6 +1,10 @@
 """Benchmark the dashboard's embedding map in headless Chromium: 100k crop points.
 
-Run:  python benchmarks/bench_dashboard.py [--crops 100000] [--repeat 3] [--out TABLE.md]
+Run:  python benchmarks/bench_dashboard.py [--crops 100000] [--repeat 3] [--bundles partial full] [--out TABLE.md]
+
+The peer, measured in the same run: the same dashboard serving plotly's full plotly.js
+(4.8 MB, ``AQUAEMBED_DASHBOARD_PLOTLY=full``) instead of the partial bundle (1.5 MB);
+rounds of the two alternate, so both see the same machine load.
 
 Builds (once, cached in ``benchmarks/_data``) a synthetic dataset whose labels plus
 inferences give about ``--crops`` crops, with clustered random crop embeddings. Each
@@ -14,9 +18,9 @@ JavaScript bundles are fetched too) and measures, from the browser's side:
   WebGL read-back that waits for every queued draw); the page is opened as soon as the
   health check answers, so the preload may still be running;
 * render, warm: the same after a reload;
-* recolour: from committing a new confidence threshold until the traces hold the new
-  confusion types and are on the canvas (each threshold is new to the process, so the
-  matcher runs each time).
+* recolour: from pressing Enter in the confidence slider's box (typed a new threshold)
+  until the traces hold the new confusion types and are on the canvas (each threshold
+  is new to the process, so the matcher runs each time).
 
 For each render it also reads the browser's resource timings of the Dash callback
 requests (``_dash-update-component``): how many there were and how long the browser
@@ -49,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from aquaembed.explore import Workspace  # noqa: E402
+from aquaembed.explore import Workspace
 
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader", "--window-size=1500,1100")
@@ -95,12 +99,13 @@ def free_port() -> int:
 class Server:
     """``python -m aquaembed serve --data DIR --port P`` until :meth:`close`."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, bundle: str = "partial") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self._log = tempfile.TemporaryFile()
+        env = {**os.environ, "AQUAEMBED_DASHBOARD_PLOTLY": bundle}
         self.proc = subprocess.Popen([sys.executable, "-m", "aquaembed", "serve", "--data", str(data), "--port", str(self.port)],
-                                     cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
+                                     cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
@@ -153,6 +158,13 @@ return e.map(function(r) { return [r.startTime, r.responseEnd, r.responseStart -
 """Per Dash callback request: start and end (ms since navigation) and time to first byte (server time)."""
 
 
+PLOTLY_JS = """
+return performance.getEntriesByType('resource').filter(function(r) { return /plotly[^/]*\\.js/.test(r.name); })
+    .map(function(r) { return [r.decodedBodySize, r.responseEnd]; });
+"""
+"""Size of the plotly.js the page fetched and when it arrived (ms since navigation)."""
+
+
 def wait(cond: Callable[[], Any], timeout: float = 120.0) -> Any:
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
@@ -186,7 +198,9 @@ def render(driver: Any, url: str, n_total: int) -> dict[str, float]:
     sec = time.perf_counter() - t
     calls = driver.execute_script(CALLBACKS_JS) or []
     last_end = max((c[1] for c in calls), default=0.0) / 1000
-    return {"sec": sec, "calls": len(calls), "server": sum(c[2] for c in calls) / 1000, "last_callback_end": last_end}
+    plotly = driver.execute_script(PLOTLY_JS) or [[0, 0]]
+    return {"sec": sec, "calls": len(calls), "server": sum(c[2] for c in calls) / 1000, "last_callback_end": last_end,
+            "plotly_bytes": plotly[0][0], "plotly_end": plotly[0][1] / 1000}
 
 
 def recolour(driver: Any, conf: float) -> float:
@@ -198,16 +212,15 @@ def recolour(driver: Any, conf: float) -> float:
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(conf))
     t = time.perf_counter()
-    box.send_keys(Keys.ENTER)
-    box.send_keys(Keys.TAB)  # the slider's box commits on blur
+    box.send_keys(Keys.ENTER)  # Enter applies the typed threshold
     wait(lambda: (driver.execute_script(POINTS_JS) or {}).get("names", before) != before)
     driver.execute_async_script(SETTLE_JS)
     return time.perf_counter() - t
 
 
-def one_round(data: Path, url_query: str, n_total: int) -> dict[str, Any]:
+def one_round(data: Path, url_query: str, n_total: int, bundle: str) -> dict[str, Any]:
     """A fresh server process and a fresh browser: cold render, warm render, recolours."""
-    server = Server(data)
+    server = Server(data, bundle)
     driver = chrome()
     try:
         url = server.url + url_query
@@ -224,7 +237,6 @@ def one_round(data: Path, url_query: str, n_total: int) -> dict[str, Any]:
 def server_share(data: Path) -> list[tuple[str, float]]:
     """Projection + crop types at a new threshold + grouping, and the figure's JSON, in this process."""
     import plotly.io as pio
-
     from aquaembed.dashboard import figures
     from aquaembed.dashboard.context import Context, State
 
@@ -257,7 +269,9 @@ def load() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3, help="rounds, each with a fresh server process and browser")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds per bundle, each with a fresh server process and browser")
+    ap.add_argument("--bundles", nargs="+", default=["partial", "full"], choices=["partial", "full"],
+                    help="plotly.js bundles to measure (the first is ours, the others its peers)")
     ap.add_argument("--data", type=Path, default=HERE / "_data" / "dashboard")
     ap.add_argument("--out", type=Path, default=None, help="also write the table to this file (RESULTS_dashboard.md "
                     "holds the narrative, so it is not overwritten by default)")
@@ -268,41 +282,54 @@ def main() -> None:
     query = "?dataset=bench&model=model&view=embedding&kind=crop&colour=type&conf=0.5&iou=0.5"
 
     load_before = load()
-    rounds = []
+    rounds: dict[str, list[dict[str, Any]]] = {b: [] for b in args.bundles}
     for i in range(args.repeat):
-        r = one_round(data, query, n_total)
-        rounds.append(r)
-        print(f"round {i + 1}: cold {r['cold']['sec']:.2f} s ({r['cold']['calls']} callbacks, "
-              f"server {r['cold']['server']:.2f} s), warm {r['warm']['sec']:.2f} s ({r['warm']['calls']} callbacks), "
-              f"recolour {' '.join(f'{s:.2f}' for s in r['recolour'])} s; load {load()}", flush=True)
+        for bundle in args.bundles:  # alternate, so both bundles see the same load
+            r = one_round(data, query, n_total, bundle)
+            rounds[bundle].append(r)
+            print(f"round {i + 1} {bundle}: cold {r['cold']['sec']:.2f} s ({r['cold']['calls']} callbacks, "
+                  f"server {r['cold']['server']:.2f} s, plotly.js {r['cold']['plotly_bytes'] / 1e6:.2f} MB in at "
+                  f"{r['cold']['plotly_end']:.2f} s), warm {r['warm']['sec']:.2f} s, "
+                  f"recolour {' '.join(f'{s:.2f}' for s in r['recolour'])} s; load {load()}", flush=True)
     load_after = load()
 
-    def stat(values: list[float]) -> str:
-        return f"{statistics.median(values):.2f} s (worst {max(values):.2f} s)"
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
 
-    cold = [r["cold"]["sec"] for r in rounds]
-    warm = [r["warm"]["sec"] for r in rounds]
-    moves = [s for r in rounds for s in r["recolour"]]
-    first_moves = [r["recolour"][0] for r in rounds]
-    rows = [
-        (f"render, cold (fresh process and browser; median of {len(cold)})", stat(cold)),
-        ("  Dash callback requests of the cold render / browser wait on the server",
-         f"{rounds[0]['cold']['calls']} / {statistics.median(r['cold']['server'] for r in rounds):.2f} s"),
-        (f"render, warm (reload; median of {len(warm)})", stat(warm)),
-        (f"recolour after a confidence move (median of {len(moves)} new thresholds)", stat(moves)),
-        (f"recolour, first move of a round (median of {len(first_moves)})", stat(first_moves)),
-        *[(name, f"{sec:.2f} s") for name, sec in server_share(data)],
-    ]
+    def stat(values: list[float]) -> str:
+        return f"{med(values):.2f} s (worst {max(values):.2f} s)"
+
+    def measures(rs: list[dict[str, Any]]) -> dict[str, list[float]]:
+        return {"cold": [r["cold"]["sec"] for r in rs], "warm": [r["warm"]["sec"] for r in rs],
+                "recolour": [s for r in rs for s in r["recolour"]], "first": [r["recolour"][0] for r in rs],
+                "plotly_end": [r["cold"]["plotly_end"] for r in rs], "server": [r["cold"]["server"] for r in rs]}
+
+    m = {b: measures(rs) for b, rs in rounds.items()}
+    ours, peers = args.bundles[0], args.bundles[1:]
+    head = "| step | " + " | ".join(f"plotly.js {b} ({rounds[b][0]['cold']['plotly_bytes'] / 1e6:.2f} MB)" for b in args.bundles)
+    head += "".join(f" | {b} / {ours}" for b in peers) + " |"
+    rows = []
+    for key, name in (("cold", f"render, cold (fresh process and browser; median of {args.repeat})"),
+                      ("plotly_end", "  plotly.js fetched by (since navigation)"),
+                      ("server", "  browser wait on the server's callbacks"),
+                      ("warm", f"render, warm (reload; median of {args.repeat})"),
+                      ("recolour", f"recolour after a typed confidence + Enter (median of {len(m[ours]['recolour'])})"),
+                      ("first", "recolour, first move of a round")):
+        cells = [stat(m[b][key]) for b in args.bundles]
+        ratios = [f"{med(m[b][key]) / med(m[ours][key]):.2f}x" if med(m[ours][key]) else "—" for b in peers]
+        rows.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
     lines = [
-        "| step | time |",
-        "|---|---|",
-        *[f"| {name} | {value} |" for name, value in rows],
+        head,
+        "|---|" + "---|" * (len(args.bundles) + len(peers)),
+        *rows,
+        *[f"| {name} | {sec:.2f} s |" + " |" * (len(args.bundles) - 1 + len(peers)) for name, sec in server_share(data)],
         "",
-        f"{n_total:,} crop points; {args.repeat} rounds, each a fresh `aquaembed serve` process and a fresh headless Chromium "
-        f"(software WebGL). Machine: {machine()}. Load average (1, 5, 15 min) before: {load_before}, after: {load_after}.",
-        "Per round: " + "; ".join(
+        f"{n_total:,} crop points; {args.repeat} rounds per bundle, alternating, each a fresh `aquaembed serve` process and "
+        f"a fresh headless Chromium (software WebGL). Machine: {machine()}. Load average (1, 5, 15 min) before: "
+        f"{load_before}, after: {load_after}.",
+        *[f"Per round, {b}: " + "; ".join(
             f"cold {r['cold']['sec']:.2f}, warm {r['warm']['sec']:.2f}, recolour {' '.join(f'{s:.2f}' for s in r['recolour'])}"
-            for r in rounds),
+            for r in rounds[b]) for b in args.bundles],
         "",
     ]
     print("\n".join(lines))

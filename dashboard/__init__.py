@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Literal
 
 import dash
 
@@ -23,11 +24,10 @@ import dash
 if importlib.util.find_spec("pandas") is not None:
     import pandas  # noqa: F401
 
+from aquaembed import __version__
 from aquaembed.explore import Workspace
 
-from aquaembed import __version__
-
-__all__ = ["create_dash", "plotly_js_url", "PLOTLY_JS"]
+__all__ = ["PLOTLY_JS", "__version__", "create_dash", "plotly_js_url"]  # Dash reads __version__ to serve PLOTLY_JS
 
 PLOTLY_JS = "vendor/plotly-aquaembed.min.js"
 """The partial plotly.js bundle the dashboard serves (inside this package): plotly.js's core
@@ -35,7 +35,7 @@ with only the trace types drawn here (scatter, scattergl, heatmap, bar), 1.5 MB 
 the 4.8 MB of the full ``plotly.min.js``; built by ``dashboard/assets_src/build.mjs``."""
 
 
-def plotly_js_url(url_base_pathname: str = "/") -> str:
+def plotly_js_url(url_base_pathname: str = "/", bundle: str = "partial") -> str:
     """Where the page loads plotly.js from (Dash serves it with the Graph component).
 
     The index preloads it: Dash only asks for it once its renderer has started, and the
@@ -43,10 +43,12 @@ def plotly_js_url(url_base_pathname: str = "/") -> str:
     the other bundles, it is ready when it is asked for. A browser test checks the page
     loads it from here exactly once, and nothing from any other host.
     """
+    if bundle == "full":
+        return f"{url_base_pathname}_dash-component-suites/plotly/package_data/plotly.min.js"
     return f"{url_base_pathname}_dash-component-suites/{__name__}/{PLOTLY_JS}"
 
 
-def _use_partial_plotly() -> None:
+def _use_plotly_bundle(bundle: str) -> None:
     """Make dcc.Graph load :data:`PLOTLY_JS` instead of plotly's full bundle.
 
     Dash registers plotly.js as a resource of ``dcc`` (namespace ``plotly``, with a CDN
@@ -55,15 +57,17 @@ def _use_partial_plotly() -> None:
     """
     from dash import dcc
 
-    for res in dcc._js_dist:  # noqa: SLF001 - the one place Dash lists plotly.js
-        if res.get("namespace") == "plotly" and str(res.get("relative_package_path", "")).endswith("plotly.min.js"):
-            res["namespace"] = __name__
-            res["relative_package_path"] = PLOTLY_JS
+    for res in dcc._js_dist:
+        if str(res.get("relative_package_path", "")).endswith(("plotly.min.js", PLOTLY_JS)):
+            partial = bundle == "partial"
+            res["namespace"] = __name__ if partial else "plotly"
+            res["relative_package_path"] = PLOTLY_JS if partial else "package_data/plotly.min.js"
             res.pop("external_url", None)
 
 
 def create_dash(
-    workspace: Workspace, *, url_base_pathname: str = "/", max_points: int = 300_000, preload: bool = False
+    workspace: Workspace, *, url_base_pathname: str = "/", max_points: int = 300_000, preload: bool = False,
+    plotly_js: Literal["partial", "full"] = "partial",
 ) -> dash.Dash:
     """Build the dashboard app.
 
@@ -76,6 +80,10 @@ def create_dash(
     max_points : int
         Most points the embedding map sends at once; larger projections are sampled
         for the overview and shown in full when zoomed in.
+    plotly_js : {"partial", "full"}
+        Serve the partial plotly.js bundle (:data:`PLOTLY_JS`) or plotly's full one
+        (only the benchmark's peer wants that). The choice is process-wide: Dash lists
+        plotly.js once for every app.
     preload : bool
         Start a background thread that computes what the first page shows (match
         table, crop types, projection and metrics of the first dataset at the default
@@ -101,12 +109,14 @@ def create_dash(
         update_title=None,
         serve_locally=True,
     )
-    _use_partial_plotly()
+    if plotly_js not in ("partial", "full"):
+        raise ValueError(f"plotly_js must be 'partial' or 'full', got {plotly_js!r}")
+    _use_plotly_bundle(plotly_js)
     ctx = Context(workspace, base=url_base_pathname, max_points=max_points)
     # the served layout mounts some pages on first view; Dash checks callback ids against all of them
     app.validation_layout = shell.layout(ctx, mount_all=True)
     app.layout = lambda: shell.layout(ctx)
-    url = plotly_js_url(url_base_pathname)
+    url = plotly_js_url(url_base_pathname, plotly_js)
     # dcc.Graph loads plotly.js on first use from ``window._dashPlotlyJSURL``, which the
     # renderer points at the full bundle; this accessor keeps it on the partial one
     pin = ('<script>Object.defineProperty(window, "_dashPlotlyJSURL", '

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from aquaembed.dashboard.figures import fmt, pct
 from dash import html
 
 from aquaembed.analysis.selection import OverRepresented
 from aquaembed.metrics import Counts
-
-from aquaembed.dashboard.figures import fmt, pct
 
 
 def thumb_card(src: str, lines: Sequence[Any], *, href: str | None = None, badge: str | None = None,

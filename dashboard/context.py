@@ -6,21 +6,22 @@ the same fields as the URL's query string) and small keys; the arrays stay here.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, get_args
+from typing import Any, get_args
 from urllib.parse import parse_qs, urlencode
-
-
-from aquaembed._typing import MatchMode
-from aquaembed.analysis.selection import crop_metadata
-from aquaembed.matching import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
-from aquaembed.explore import DatasetView, LRUCache, Workspace
-from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
 
 from aquaembed.dashboard import figures
 from aquaembed.dashboard.ids import VIEWS
 
-__all__ = ["State", "Context", "CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES", "MATCH_MODES", "parse_query"]
+from aquaembed._typing import MatchMode
+from aquaembed.analysis.selection import crop_metadata
+from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
+from aquaembed.explore import DatasetView, LRUCache, Workspace
+from aquaembed.matching import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
+
+__all__ = ["CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES", "MATCH_MODES", "Context", "State", "parse_query"]
 
 CONF_DEFAULT = DEFAULT_CONF
 IOU_DEFAULT = DEFAULT_IOU
@@ -79,7 +80,7 @@ class State:
         return "?" + urlencode(q)
 
     @classmethod
-    def from_query(cls, search: str | None) -> "State":
+    def from_query(cls, search: str | None) -> State:
         """Parse a query string; unknown or malformed fields fall back to defaults."""
         return parse_query(search)[0]
 
@@ -108,7 +109,7 @@ def parse_query(search: str | None) -> tuple[State, list[str]]:
             v = float(q[key])
         except ValueError:
             v = float("nan")
-        if v == v and low <= v <= 1.0:
+        if not math.isnan(v) and low <= v <= 1.0:
             return v
         notes.append(f"{key}={q[key]} is not a number in [{low:g}, 1] (using {default:g})")
         return default

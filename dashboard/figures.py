@@ -15,8 +15,10 @@ of the projection, so no per-point data has to travel to the browser and back.
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -28,29 +30,29 @@ from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
 
 __all__ = [
-    "UNDEFINED_GREY",
-    "TYPE_ORDER",
-    "FRAME_METRICS",
     "CROP_COLOURS",
+    "FRAME_METRICS",
+    "GRAPH_CONFIG",
+    "TYPE_ORDER",
+    "UNDEFINED_GREY",
     "Group",
-    "type_colour",
+    "coco_figure",
     "colour_options",
-    "default_colour",
-    "visible_rows",
-    "embedding_groups",
-    "embedding_figure",
-    "row_of_point",
-    "normalise_rows",
     "confusion_figure",
     "confusion_pairs",
-    "report_rows",
-    "pr_figure",
-    "coco_figure",
-    "mix_figure",
+    "default_colour",
+    "embedding_figure",
+    "embedding_groups",
     "fmt",
+    "mix_figure",
+    "normalise_rows",
     "pct",
+    "pr_figure",
+    "report_rows",
+    "row_of_point",
     "trace_uid",
-    "GRAPH_CONFIG",
+    "type_colour",
+    "visible_rows",
 ]
 
 UNDEFINED_GREY = "rgb(170, 170, 170)"
@@ -102,7 +104,7 @@ def trace_uid(key: str) -> str:
 
 def pct(share: float | None) -> str:
     """A share for display: one decimal below 10%, never "0%" for a non-zero share."""
-    if share is None or share != share:
+    if share is None or math.isnan(share):
         return "—"
     v = 100.0 * float(share)
     if v == 0.0:
@@ -121,7 +123,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "—"
     v = float(value)
-    return "—" if v != v else f"{v:.{digits}f}"
+    return "—" if math.isnan(v) else f"{v:.{digits}f}"
 
 
 # ---------------------------------------------------------------- embedding
@@ -232,7 +234,7 @@ def _meta_groups(col: np.ndarray, rows: np.ndarray, field: str) -> list[Group]:
         uniq = np.unique(vals[~np.isnan(vals.astype(np.float64))])
         if uniq.size > CATEGORICAL_MAX:
             return _continuous(vals.astype(np.float64), rows, field, VALUE_SCALE, None, None)
-    strs = np.asarray([("—" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in vals.tolist()], dtype=object)
+    strs = np.asarray([("—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)) for v in vals.tolist()], dtype=object)
     uniq = sorted(set(strs.tolist()), key=lambda s: (s == "—", s))
     return [
         Group(name=str(u), rows=rows[strs == u], colour=UNDEFINED_GREY if u == "—" else PALETTE[i % len(PALETTE)])
@@ -453,7 +455,7 @@ def confusion_figure(
                 text[g, p] = ""
             elif normalise:
                 share = z[g, p]
-                text[g, p] = f"{counts[g, p]}<br>{share:.0%}" if share == share and counts[g, p] else (str(counts[g, p]) if counts[g, p] else "")
+                text[g, p] = f"{counts[g, p]}<br>{share:.0%}" if not math.isnan(share) and counts[g, p] else (str(counts[g, p]) if counts[g, p] else "")
             else:
                 text[g, p] = str(counts[g, p]) if counts[g, p] else ""
     meaning = np.array([[_cell_meaning(g, p, bg) for p in range(n)] for g in range(n)], dtype=object)
@@ -520,7 +522,7 @@ def confusion_pairs(
             kind = "TP" if g == p else "confusion"
         share = float(shares[g, p])
         out.append({"id": f"{gl}|{pl}", "label": gl, "predicted": pl, "count": int(counts[g, p]),
-                    "row_share": None if share != share else share, "kind": kind})
+                    "row_share": None if math.isnan(share) else share, "kind": kind})
     out.sort(key=lambda r: (r["kind"] == "TP", -r["count"]))
     return out
 

@@ -1,6 +1,7 @@
 """Tables of the dashboard: one way to build an AG Grid (dash-ag-grid).
 
-Every table sorts and filters (a filter row under the header), pins its first column and
+Every table sorts and filters (a box under a text column's header, a filter button on a
+number column's), pins its first column and
 renders only the rows in view, so a 100k-row table scrolls as fast as a 10-row one.
 Short tables size themselves to their rows (no empty area under them); longer ones keep
 a fixed height and scroll.
@@ -8,13 +9,14 @@ a fixed height and scroll.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import dash_ag_grid as dag
 from dash import Patch
 
-__all__ = ["Column", "grid", "grid_height", "AUTO_HEIGHT_ROWS"]
+__all__ = ["AUTO_HEIGHT_ROWS", "Column", "grid", "grid_height"]
 
 ColumnKind = Literal["text", "int", "ratio", "share"]
 
@@ -44,14 +46,16 @@ def _column_def(col: Column, *, first: bool) -> dict[str, Any]:
     d: dict[str, Any] = {"field": col.field, "headerName": col.header}
     if col.kind == "text":
         d["filter"] = "agTextColumnFilter"
+        d["floatingFilter"] = True  # a box under the header: type a class or a scene
     else:
+        # numbers filter from the header's filter button (a box per narrow column would crowd it)
         d["filter"] = "agNumberColumnFilter"
         d["type"] = "rightAligned"
         d["valueFormatter"] = {"function": _FORMAT[col.kind]}
         d["comparator"] = {"function": "nullsLast"}  # assets/aquaembed.js
     if first:
         d["pinned"] = "left"
-        d["minWidth"] = 120
+        d["minWidth"] = 110
     if col.width:
         d["minWidth"] = col.width
     return d
@@ -106,8 +110,9 @@ def grid(
         id=id_,
         columnDefs=defs,
         rowData=[],
-        defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True, "minWidth": 64, "flex": 1,
-                       "suppressHeaderMenuButton": True, "filterParams": {"buttons": ["reset"]}},
+        defaultColDef={"sortable": True, "resizable": True, "minWidth": 58, "flex": 1, "wrapHeaderText": True,
+                       "autoHeaderHeight": True, "suppressHeaderMenuButton": True,
+                       "filterParams": {"buttons": ["reset"]}},
         # the pinned overall row of a report in bold
         getRowStyle={"styleConditions": [{"condition": "params.node.rowPinned", "style": {"fontWeight": 700}}]},
         dashGridOptions=options,

@@ -14,8 +14,9 @@ holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,19 +26,19 @@ from aquaembed.metrics import BELOW_THRESHOLD, Counts, json_value
 
 __all__ = [
     "CROP_TYPES",
-    "MIN_SHARE",
     "MIN_LIFT",
+    "MIN_SHARE",
     "Mix",
     "OverRepresented",
     "SelectionSummary",
-    "selection_mask",
+    "crop_metadata",
+    "crop_selection",
+    "frame_selection",
     "mix",
     "over_represented",
-    "frame_selection",
-    "crop_selection",
     "projection_mask",
     "projection_selection",
-    "crop_metadata",
+    "selection_mask",
 ]
 
 SelectionKind = Literal["frame", "crop"]

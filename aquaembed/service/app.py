@@ -1,7 +1,7 @@
 """The app factory, its lifespan, and :func:`serve` (behind ``aquaembed serve``).
 
 One process serves the JSON API under ``/api/v1`` (OpenAPI schema at
-``/api/v1/openapi.json``, docs at ``/api/v1/docs`` and ``/api/v1/redoc``, their assets served locally) and, at ``/``, the Dash dashboard
+``/api/v1/openapi.json``, docs at ``/api/v1/docs``, its assets served locally) and, at ``/``, the Dash dashboard
 (mounted through a2wsgi, sharing the API's workspace, so both use one engine and one
 set of caches). ``create_app(dashboard=False)`` serves a plain page listing the
 datasets at ``/`` instead. Nothing happens at import time:
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True, rend
 
         from aquaembed.dashboard import create_dash
 
-        dash_app = create_dash(app.state.workspace, preload=settings.preload)
+        dash_app = create_dash(app.state.workspace, preload=settings.preload, plotly_js=settings.dashboard_plotly)
         app.mount("/", WSGIMiddleware(dash_app.server))  # last: the API routes match first
     else:
         app.include_router(home.router)

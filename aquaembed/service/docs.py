@@ -1,11 +1,11 @@
-"""The API's documentation pages, served with their assets from this process (no CDN).
+"""The API's documentation page, served with its assets from this process (no CDN).
 
 FastAPI's own ``/docs`` page loads Swagger UI's script, stylesheet and favicon from a CDN,
 so on a machine without internet access it rendered blank. Here Swagger UI (at
-``/api/v1/docs``) and ReDoc (at ``/api/v1/redoc``) load their files from
-``/api/v1/docs/assets``, taken from the ``fastapi-offline`` package (which ships
-Swagger UI 5, able to render OpenAPI 3.1, and ReDoc); the validator badge and ReDoc's web
-fonts, which would also reach outside hosts, are switched off.
+``/api/v1/docs``) loads its files from ``/api/v1/docs/assets``, taken from the
+``fastapi-offline`` package (which ships Swagger UI 5, able to render OpenAPI 3.1); the
+validator badge, which would fetch from an outside host, is off. ReDoc is not served:
+it fetches its own logo from a CDN whatever its options say.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import (
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,12 +25,12 @@ __all__ = ["add_docs", "docs_assets"]
 
 
 def docs_assets() -> Path:
-    """The folder holding ``swagger-ui-bundle.js``, ``swagger-ui.css``, ``redoc.standalone.js``."""
+    """The folder holding ``swagger-ui-bundle.js``, ``swagger-ui.css`` and ``favicon.png``."""
     return Path(str(files("fastapi_offline") / "static"))
 
 
 def add_docs(app: FastAPI, prefix: str) -> None:
-    """Serve Swagger UI at ``{prefix}/docs`` and ReDoc at ``{prefix}/redoc``, assets included.
+    """Serve Swagger UI at ``{prefix}/docs``, assets included.
 
     Build ``app`` with ``docs_url=None`` and ``redoc_url=None`` (FastAPI's CDN pages).
     """
@@ -47,8 +50,3 @@ def add_docs(app: FastAPI, prefix: str) -> None:
     @app.get(oauth_url, include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get(f"{prefix}/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} API", redoc_js_url=f"{assets}/redoc.standalone.js",
-                              redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False)

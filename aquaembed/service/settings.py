@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
         ``Cache-Control: max-age`` of image responses, in seconds.
     preload : bool
         Warm the dashboard's first view in a background thread at startup.
+    dashboard_plotly : {"partial", "full"}
+        The plotly.js the dashboard serves: the partial bundle (the default) or plotly's
+        full one (the peer of ``benchmarks/bench_dashboard.py``).
     faiss_threads : int
         OpenMP threads a FAISS search may use, set in the request's worker thread
         before each similarity search (0: leave FAISS's default). Requests already run
@@ -59,3 +64,5 @@ class Settings(BaseSettings):
         description="compute the dashboard's first page (first dataset, default thresholds) in the background "
         "at startup; `serve` turns it on",
     )
+    dashboard_plotly: Literal["partial", "full"] = Field(
+        default="partial", description="plotly.js bundle of the dashboard: the partial one or plotly's full one")

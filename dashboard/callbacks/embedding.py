@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
 import dash
 import numpy as np
-from dash import Input, Output, State as DashState, dcc, html, no_update
-
-from aquaembed.analysis.selection import SelectionSummary, mix, projection_selection, selection_mask
-from aquaembed.errors import AquaembedError
-
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import counts_table, over_table, thumb_card
 from aquaembed.dashboard.context import Context, State
+from dash import Input, Output, dcc, html, no_update
+from dash import State as DashState
+
+from aquaembed.analysis.selection import (
+    SelectionSummary,
+    mix,
+    projection_selection,
+    selection_mask,
+)
+from aquaembed.errors import AquaembedError
 
 SELECT_JS = """
 function(sel) {
@@ -65,7 +71,7 @@ def _crop_lines(view_classes: list[str], proj: dict[str, Any], row: int) -> list
     src = "label" if int(proj["source"][row]) == 0 else "inference"
     score = proj["score"][row]
     return [f"{view_classes[int(proj['class'][row])]} · {src}",
-            f"{_type_name(proj['type'][row])}" + ("" if score != score else f" · conf {score:.2f}"),
+            f"{_type_name(proj['type'][row])}" + ("" if math.isnan(score) else f" · conf {score:.2f}"),
             f"frame {int(proj['frame_id'][row])}"]
 
 
@@ -92,7 +98,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.EMB_VIEWPORT, "data"),
         DashState(ids.EMB_STATE, "data"),
     )
-    def draw(href, viewport, previous):  # noqa: ANN001, ANN202
+    def draw(href, viewport, previous):
         if not href or not ctx.names():
             return no_update, no_update, no_update, no_update
         st = ctx.normalise(State.from_query(urlsplit(href).query))
@@ -121,7 +127,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.EMB_STATE, "data"),
         prevent_initial_call=True,
     )
-    def zoom(relayout, key):  # noqa: ANN001, ANN202
+    def zoom(relayout, key):
         if not relayout or not key or key.get("n", 0) <= ctx.max_points:
             return no_update
         if relayout.get("xaxis.autorange") or relayout.get("autosize"):
@@ -141,7 +147,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.EMB_STATE, "data"),
         prevent_initial_call=True,
     )
-    def hover(event, key):  # noqa: ANN001, ANN202
+    def hover(event, key):
         hit = _point_row(ctx, key, event)
         if hit is None:
             return False, no_update, no_update
@@ -160,7 +166,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.EMB_STATE, "data"),
         prevent_initial_call=True,
     )
-    def click(event, key):  # noqa: ANN001, ANN202
+    def click(event, key):
         hit = _point_row(ctx, key, event)
         if hit is None:
             return no_update
@@ -180,7 +186,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.EMB_SELECTION, "data"),
         Input(ids.EMB_STATE, "data"),
     )
-    def summary(selection, key):  # noqa: ANN001, ANN202
+    def summary(selection, key):
         if dash.ctx.triggered_id == ids.EMB_STATE or not selection or not key:
             return SUMMARY_HELP
         st, proj, groups = _resolve(ctx, key)

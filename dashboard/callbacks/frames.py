@@ -6,15 +6,15 @@ from typing import Any
 
 import dash
 import numpy as np
-from dash import Input, Output, State as DashState, no_update
-
-from aquaembed.errors import AquaembedError
-
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.pages.frames import METRICS
 from aquaembed.dashboard.tables import grid_height
+from dash import Input, Output, no_update
+from dash import State as DashState
+
+from aquaembed.errors import AquaembedError
 
 PAGE_SIZE = 24
 MAX_VALUES = 500
@@ -34,7 +34,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.STATE, "data"),
         Input(ids.FR_FILTER_FIELD, "value"),
     )
-    def options(data, field):  # noqa: ANN001, ANN202
+    def options(data, field):
         if not data:
             return no_update, no_update, no_update
         view = ctx.view(data["dataset"])
@@ -55,7 +55,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.FR_PAGE, "data"),
         prevent_initial_call=True,
     )
-    def page(*args):  # noqa: ANN002, ANN202
+    def page(*args):
         current = args[-1] or 0
         trig = dash.ctx.triggered_id
         if trig == ids.FR_PREV:
@@ -71,14 +71,15 @@ def register(app: dash.Dash, ctx: Context) -> None:
         *_view_inputs(),
         Input(ids.STATE, "data"),
     )
-    def grid(page_no, metric, lo, hi, field, values, sort, order, data):  # noqa: ANN001, ANN202
+    def grid(page_no, metric, lo, hi, field, values, sort, order, data):
         if not data or data["view"] != "frames":
             return no_update, no_update
         st = State(**data)
         view = ctx.view(st.dataset)
         ranges = {metric: (lo, hi)} if metric and (lo is not None or hi is not None) else None
         equals = {field: list(values)} if field and values else None
-        query: dict[str, Any] = dict(options=st.options, sort=sort or "f1", order=order or "asc", equals=equals, ranges=ranges)
+        query: dict[str, Any] = {"options": st.options, "sort": sort or "f1", "order": order or "asc", "equals": equals,
+                                 "ranges": ranges}
         try:
             total = view.frames(st.model, limit=0, **query)["total"]
             pages = max(1, -(-total // PAGE_SIZE))
@@ -113,7 +114,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.STATE, "data"),
         DashState(ids.FR_SLICE_FIELD, "value"),
     )
-    def slice_options(data, field):  # noqa: ANN001, ANN202
+    def slice_options(data, field):
         if not data:
             return no_update, no_update, no_update
         view = ctx.view(data["dataset"])
@@ -130,7 +131,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.FR_SLICE_FIELD, "value"),
         Input(ids.FR_SLICE_CLASS, "value"),
     )
-    def slices(data, field, cls):  # noqa: ANN001, ANN202
+    def slices(data, field, cls):
         if not data or data["view"] != "frames" or not field:
             return no_update, no_update, no_update
         st = State(**data)

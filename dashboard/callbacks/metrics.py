@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State as DashState, html, no_update
-
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import MANY_CLASSES, Context, State
 from aquaembed.dashboard.tables import grid_height
+from dash import Input, Output, html, no_update
+from dash import State as DashState
 
 PAGE_SIZE = 24
 SORT_NAMES = {"score": "confidence", "iou": "IoU", "area": "box area", "aspect": "aspect ratio"}
@@ -45,7 +45,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.STATE, "data"),
         Input(ids.MET_CM_OPTIONS, "value"),
     )
-    def draw(data, options):  # noqa: ANN001, ANN202
+    def draw(data, options):
         """The report and the matrix first: they need no PR sweep and no COCO evaluation."""
         st = _state(data)
         if st is None or st.view != "metrics":
@@ -66,7 +66,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.MET_COCO_GRAPH, "figure"),
         Input(ids.STATE, "data"),
     )
-    def curves(data):  # noqa: ANN001, ANN202
+    def curves(data):
         """PR curves (a confidence sweep) and COCO mAP, drawn after the report and the matrix."""
         st = _state(data)
         if st is None or st.view != "metrics":
@@ -82,7 +82,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.STATE, "data"),
         Input(ids.MET_REPORT, "cellClicked"),
     )
-    def pairs(data, clicked):  # noqa: ANN001, ANN202
+    def pairs(data, clicked):
         st = _state(data)
         if st is None or st.view != "metrics":
             return no_update, no_update, no_update, no_update
@@ -104,7 +104,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.MET_CM_TABLE, "rowData"),
         prevent_initial_call=True,
     )
-    def cell(click, clicked, rows):  # noqa: ANN001, ANN202
+    def cell(click, clicked, rows):
         if dash.ctx.triggered_id == ids.MET_CM_GRAPH:
             if not click or not click.get("points"):
                 return no_update
@@ -128,7 +128,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.MET_EX_PAGE, "data"),
         prevent_initial_call=True,
     )
-    def page(_prev, _next, _cell, _sort, _order, current):  # noqa: ANN001, ANN202
+    def page(_prev, _next, _cell, _sort, _order, current):
         trig = dash.ctx.triggered_id
         if trig == ids.MET_EX_PREV:
             return max(0, (current or 0) - 1)
@@ -145,7 +145,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.MET_EX_ORDER, "value"),
         Input(ids.STATE, "data"),
     )
-    def examples(page_no, cell_, sort, order, data):  # noqa: ANN001, ANN202
+    def examples(page_no, cell_, sort, order, data):
         st = _state(data)
         if st is None or st.view != "metrics":
             return no_update, no_update

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State as DashState, html, no_update
-
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context, State, parse_query
 from aquaembed.dashboard.pages import shell
+from dash import Input, Output, html, no_update
+from dash import State as DashState
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, Any] = {}
@@ -51,7 +51,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.MATCH_FLAGS, "value"),
         DashState(ids.STATE, "data"),
     )
-    def sync(search, ds, model, conf, iou, view, kind, colour, mode, flags, previous):  # noqa: ANN001, ANN202
+    def sync(search, ds, model, conf, iou, view, kind, colour, mode, flags, previous):
         trig = dash.ctx.triggered_id
         from_url = trig in (None, ids.URL)
         notes: list[str] = []
@@ -106,7 +106,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.STATE, "data"),
         DashState(ids.MOUNTED, "data"),
     )
-    def mount(data, mounted):  # noqa: ANN001, ANN202
+    def mount(data, mounted):
         """Mount a lazy page the first time it is shown; it then stays (hidden by style)."""
         mounted = list(mounted or [])
         view = data["view"] if data else None
@@ -115,7 +115,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         return (*[shell.page(ctx, v) if v == view else no_update for v in ids.LAZY_VIEWS], [*mounted, view])
 
     @app.callback(Output(ids.HEADLINE, "children"), Input(ids.STATE, "data"))
-    def headline(data):  # noqa: ANN001, ANN202
+    def headline(data):
         if not data:
             return no_update
         st = State(**data)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dash import dcc, html
-
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import Context
 from aquaembed.dashboard.tables import Column, grid
+from dash import dcc, html
 
 METRICS = [("f1", "F1"), ("precision", "precision"), ("recall", "recall"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN")]
 
@@ -18,7 +17,7 @@ SLICE_COLUMNS = [
 ]
 
 
-def slice_table():  # noqa: ANN201
+def slice_table():
     """Metrics per value of a frame field, worst F1 first, every row shown (up to ~50, then it scrolls)."""
     return grid(ids.FR_SLICE_TABLE, SLICE_COLUMNS, row_id="value", sort=("f1", "asc"))
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dash import dcc, html
-
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context
 from aquaembed.dashboard.tables import Column, grid
+from dash import dcc, html
 
 BACKGROUND_HELP = (
     "The background row holds inferences that matched no label (false positives; confident ones are often "
@@ -24,12 +23,12 @@ PAIR_COLUMNS = [
 ]
 
 
-def report_table():  # noqa: ANN201
+def report_table():
     """The classification report: one row per class, the overall row pinned below."""
     return grid(ids.MET_REPORT, REPORT_COLUMNS, row_id="id", pinned_bottom=True)
 
 
-def pairs_table():  # noqa: ANN201
+def pairs_table():
     """The non-zero confusion cells (many-class mode), largest count first."""
     return grid(ids.MET_CM_TABLE, PAIR_COLUMNS, row_id="id", sort=("count", "desc"))
 
@@ -41,7 +40,7 @@ def layout(ctx: Context) -> html.Div:
             html.Div(className="ae-col ae-report", children=[
                 html.Section(className="ae-card", children=[
                     html.H3("Classification report"),
-                    html.P("Sort by a column header; filter in the row under it. "
+                    html.P("Click a header to sort; filter with the box or the header's filter button. "
                            "Click a class to filter the confusion table (many-class mode).", className="ae-help"),
                     report_table(),
                 ]),

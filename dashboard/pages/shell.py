@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dash import dcc, html
-
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
-from aquaembed.matching import DEFAULT_MODE
 from aquaembed.dashboard.pages import embedding, frames, metrics
+from dash import dcc, html
+
+from aquaembed.matching import DEFAULT_MODE
 
 VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid"}
 """Tab label of each view (a new page adds its entry here, in ``ids.VIEWS`` and in ``PAGES``)."""

@@ -15,27 +15,26 @@ import time
 import urllib.request
 
 import pytest
-from selenium.webdriver.common.by import By
-
 from aquaembed.dashboard import ids
+from selenium.webdriver.common.by import By
 
 pytestmark = pytest.mark.browser
 
 PLOT = "#{} .js-plotly-plot"
 
 
-def _open(browser, url: str, graph: str | None = ids.EMB_GRAPH) -> None:  # noqa: ANN001
+def _open(browser, url: str, graph: str | None = ids.EMB_GRAPH) -> None:
     browser.get(url)
     if graph:
         browser.wait(lambda: (browser.graph_data(graph) or [None])[0] is not None and len(browser.graph_data(graph)) > 0,
                      what=f"{graph} to draw")
 
 
-def _names(browser, graph: str = ids.EMB_GRAPH) -> list[str]:  # noqa: ANN001
+def _names(browser, graph: str = ids.EMB_GRAPH) -> list[str]:
     return [t["name"] for t in browser.graph_data(graph) or []]
 
 
-def _type_counts(browser) -> dict[str, int]:  # noqa: ANN001
+def _type_counts(browser) -> dict[str, int]:
     """Crops per type from the legend, e.g. ``TP (535 labels + 535 inferences)`` -> 1070."""
     out = {}
     for name in _names(browser):
@@ -44,21 +43,21 @@ def _type_counts(browser) -> dict[str, int]:  # noqa: ANN001
     return out
 
 
-def _headline_counts(browser) -> dict[str, int]:  # noqa: ANN001
+def _headline_counts(browser) -> dict[str, int]:
     text = browser.driver.find_element(By.ID, ids.HEADLINE).text
     return {k: int(v.replace(",", "")) for k, v in re.findall(r"\b(TP|FP|FN) ([\d,]+)", text)}
 
 
-def _api(app, path: str) -> dict:  # noqa: ANN001
+def _api(app, path: str) -> dict:
     with urllib.request.urlopen(app.url.rstrip("/") + path, timeout=30) as r:
         return json.loads(r.read())
 
 
-def _tab(browser, label: str) -> None:  # noqa: ANN001
+def _tab(browser, label: str) -> None:
     browser.driver.find_element(By.XPATH, f"//*[contains(@class, 'tab') and normalize-space()='{label}']").click()
 
 
-def test_page_loads_without_console_errors(browser, demo_app) -> None:  # noqa: ANN001
+def test_page_loads_without_console_errors(browser, demo_app) -> None:
     _open(browser, demo_app.url)
     assert [n.split(" (")[0] for n in _names(browser)] == ["TP", "FP", "FN", "confusion", "below threshold"]
     # the state went into the URL, so the view can be shared
@@ -70,7 +69,7 @@ def test_page_loads_without_console_errors(browser, demo_app) -> None:  # noqa: 
     browser.screenshot("embedding_crops_by_type.png")
 
 
-def test_partial_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:  # noqa: ANN001
+def test_partial_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> None:
     from aquaembed.dashboard import plotly_js_url
 
     _open(browser, demo_app.url)
@@ -82,7 +81,7 @@ def test_partial_plotly_js_is_preloaded_and_loaded_once(browser, demo_app) -> No
     assert browser.js("return typeof Plotly.newPlot === 'function' && !!Plotly.version;")
 
 
-def test_url_restores_the_view(browser, demo_app) -> None:  # noqa: ANN001
+def test_url_restores_the_view(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=frame&colour=meta:scene&conf=0.3")
     names = [n.split(" (")[0] for n in _names(browser)]
     assert "market_street" in names and "plaza_crossing" in names
@@ -99,19 +98,19 @@ def test_url_restores_the_view(browser, demo_app) -> None:  # noqa: ANN001
     ("crops (boxes)", [("confidence", "confidence"), ("confusion type", "TP"), ("confidence", "confidence"),
                        ("class", "car"), ("frame time_of_day", "day"), ("confusion type", "TP")]),
 ])
-def test_every_colour_change_through_the_dropdown_redraws(browser, demo_app, kind, steps) -> None:  # noqa: ANN001
+def test_every_colour_change_through_the_dropdown_redraws(browser, demo_app, kind, steps) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type")
     browser.driver.find_element(By.XPATH, f"//*[@id='{ids.EMB_KIND}']//label[normalize-space()='{kind}']").click()
     browser.wait(lambda: ("frame" in kind) == ("kind=frame" in browser.driver.current_url), what="the kind to switch")
     for label, first_trace in steps:
         browser.choose(ids.EMB_COLOUR, label)
-        browser.wait(lambda: any(n.startswith(first_trace) for n in _names(browser)),
+        browser.wait(lambda first=first_trace: any(n.startswith(first) for n in _names(browser)),
                      what=f"the map to show {label} (traces: {_names(browser)})")
     browser.screenshot(f"embedding_colour_changes_{kind.split()[0]}.png")
     assert browser.severe_logs() == []
 
 
-def test_typing_a_threshold_and_pressing_enter_applies_it(browser, demo_app) -> None:  # noqa: ANN001
+def test_typing_a_threshold_and_pressing_enter_applies_it(browser, demo_app) -> None:
     # defect 4: the typed value applied only when the box lost the focus
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     before = _type_counts(browser)
@@ -135,7 +134,7 @@ def test_typing_a_threshold_and_pressing_enter_applies_it(browser, demo_app) -> 
     assert browser.severe_logs() == []
 
 
-def test_matching_control_reaches_every_view(browser, demo_app) -> None:  # noqa: ANN001
+def test_matching_control_reaches_every_view(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.4")
     browser.choose(ids.MATCH_MODE, "greedy")
     browser.driver.find_element(By.XPATH, f"//*[@id='{ids.MATCH_FLAGS}']//label[normalize-space()='class-aware']").click()
@@ -151,7 +150,7 @@ def test_matching_control_reaches_every_view(browser, demo_app) -> None:  # noqa
     assert browser.severe_logs() == []
 
 
-def test_crop_legend_says_what_it_counts(browser, demo_app) -> None:  # noqa: ANN001
+def test_crop_legend_says_what_it_counts(browser, demo_app) -> None:
     # defect 8: "TP (1,070)" counted crops and read as contradicting the header's TP 535
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     head = browser.wait(lambda: _headline_counts(browser), what="headline")
@@ -164,7 +163,7 @@ def test_crop_legend_says_what_it_counts(browser, demo_app) -> None:  # noqa: AN
     assert "label crop and one inference crop" in note
 
 
-def test_confusion_cell_opens_its_examples_in_view(browser, demo_app) -> None:  # noqa: ANN001
+def test_confusion_cell_opens_its_examples_in_view(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=metrics&conf=0.5", graph=ids.MET_CM_GRAPH)
     browser.wait(lambda: browser.graph_data(ids.MET_CM_GRAPH)[0]["text"], what="matrix")
     # the background row, pedestrian column: confident detections without a label
@@ -187,7 +186,7 @@ def test_confusion_cell_opens_its_examples_in_view(browser, demo_app) -> None:  
     assert browser.severe_logs() == []
 
 
-def test_metrics_view_tables_fit_their_rows(browser, demo_app) -> None:  # noqa: ANN001
+def test_metrics_view_tables_fit_their_rows(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=metrics&conf=0.5", graph=ids.MET_CM_GRAPH)
     rows = browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, f"#{ids.MET_REPORT} .ag-center-cols-container .ag-row"),
                         what="report rows")
@@ -208,7 +207,7 @@ def test_metrics_view_tables_fit_their_rows(browser, demo_app) -> None:  # noqa:
     assert browser.severe_logs() == []
 
 
-def _column(browser, grid: str, col: str) -> list[float]:  # noqa: ANN001
+def _column(browser, grid: str, col: str) -> list[float]:
     cells = browser.driver.find_elements(By.CSS_SELECTOR, f"#{grid} .ag-center-cols-container .ag-row")
     rows = sorted(cells, key=lambda r: int(r.get_attribute("row-index")))
     out = []
@@ -218,7 +217,7 @@ def _column(browser, grid: str, col: str) -> list[float]:  # noqa: ANN001
     return out
 
 
-def test_legend_isolates_false_positives(browser, demo_app) -> None:  # noqa: ANN001
+def test_legend_isolates_false_positives(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     browser.click_legend(ids.EMB_GRAPH, "FP", double=True)
     browser.wait(lambda: [t["visible"] for t in browser.graph_data(ids.EMB_GRAPH)].count(True) == 1, what="FP isolated")
@@ -229,7 +228,7 @@ def test_legend_isolates_false_positives(browser, demo_app) -> None:  # noqa: AN
     browser.wait(lambda: [t["visible"] for t in browser.graph_data(ids.EMB_GRAPH)].count(True) == 2, what="TP shown")
 
 
-def test_a_click_on_a_point_is_not_a_selection(browser, demo_app) -> None:  # noqa: ANN001
+def test_a_click_on_a_point_is_not_a_selection(browser, demo_app) -> None:
     # defect 3: one click showed "Selection: 1 crops (0% of ...)" and faded the map
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     pos = browser.js(
@@ -251,7 +250,7 @@ def test_a_click_on_a_point_is_not_a_selection(browser, demo_app) -> None:  # no
     assert browser.severe_logs() == []
 
 
-def test_box_selection_summary_agrees_with_its_tables(browser, demo_app) -> None:  # noqa: ANN001
+def test_box_selection_summary_agrees_with_its_tables(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type&conf=0.5")
     browser.modebar_click(ids.EMB_GRAPH, "Box Select")
     browser.drag_box(ids.EMB_GRAPH, 0.02, 0.3, 0.35, 0.98)
@@ -289,7 +288,7 @@ def test_box_selection_summary_agrees_with_its_tables(browser, demo_app) -> None
     assert browser.severe_logs() == []
 
 
-def test_frame_grid_filters_by_typed_f1_and_shows_every_scene(browser, demo_app) -> None:  # noqa: ANN001
+def test_frame_grid_filters_by_typed_f1_and_shows_every_scene(browser, demo_app) -> None:
     _open(browser, demo_app.url + "?view=frames&conf=0.5", graph=None)
     browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame-card]"), what="frame cards")
     browser.type_and_enter(f"#{ids.FR_FILTER_MAX}", "0.5")
@@ -308,7 +307,7 @@ def test_frame_grid_filters_by_typed_f1_and_shows_every_scene(browser, demo_app)
     assert browser.severe_logs() == []
 
 
-def test_many_classes_switch_to_tables(browser, many_app) -> None:  # noqa: ANN001
+def test_many_classes_switch_to_tables(browser, many_app) -> None:
     _open(browser, many_app.url + "?view=metrics", graph=None)
     browser.wait(lambda: browser.driver.find_element(By.ID, ids.MET_MANY).is_displayed(), what="many-class tables")
     assert not browser.driver.find_element(By.ID, ids.MET_FEW).is_displayed()

@@ -11,16 +11,15 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from selenium.webdriver.common.by import By
-
 from aquaembed.dashboard import ids
+from selenium.webdriver.common.by import By
 
 pytestmark = pytest.mark.browser
 
 LOCAL = {"127.0.0.1", "localhost"}
 
 
-def _outside_links(browser) -> list[str]:  # noqa: ANN001
+def _outside_links(browser) -> list[str]:
     hrefs = browser.js("return [...document.querySelectorAll('a[href], form[action]')]"
                        ".map(function(a) { return a.href || a.action; });")
     return [h for h in hrefs if urlsplit(h).hostname not in LOCAL and not h.startswith(("javascript:", "data:", "blob:"))]
@@ -30,11 +29,11 @@ def _outside_links(browser) -> list[str]:  # noqa: ANN001
     ("embedding", [ids.EMB_GRAPH]),
     ("metrics", [ids.MET_CM_GRAPH, ids.MET_PR_GRAPH, ids.MET_COCO_GRAPH]),
 ])
-def test_no_graph_offers_to_send_data_away(browser, demo_app, view, graphs) -> None:  # noqa: ANN001
+def test_no_graph_offers_to_send_data_away(browser, demo_app, view, graphs) -> None:
     # defect 5: Plotly's "share chart" / Chart Studio button would upload a private dataset
     browser.get(demo_app.url + f"?view={view}")
     for g in graphs:
-        browser.wait(lambda: browser.graph_data(g), what=f"{g} to draw")
+        browser.wait(lambda g=g: browser.graph_data(g), what=f"{g} to draw")
     time.sleep(0.5)
     for g in graphs:
         titles = browser.js("return [...document.querySelectorAll('#' + arguments[0] + ' .modebar-btn')]"
@@ -49,7 +48,7 @@ def test_no_graph_offers_to_send_data_away(browser, demo_app, view, graphs) -> N
     browser.screenshot(f"privacy_{view}.png")
 
 
-def test_api_docs_render_without_internet(browser, demo_app) -> None:  # noqa: ANN001
+def test_api_docs_render_without_internet(browser, demo_app) -> None:
     # defect 6: /api/v1/docs loaded Swagger UI from a CDN and rendered blank offline
     browser.get(demo_app.url + "api/v1/docs")
     ops = browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"), what="Swagger UI operations")
@@ -59,7 +58,7 @@ def test_api_docs_render_without_internet(browser, demo_app) -> None:  # noqa: A
     assert [e for e in browser.severe_logs() if "favicon" not in e["message"]] == []
 
 
-def test_a_bad_link_says_what_it_replaced(browser, demo_app) -> None:  # noqa: ANN001
+def test_a_bad_link_says_what_it_replaced(browser, demo_app) -> None:
     # defect 9: ?dataset=nope&conf=7 was silently replaced
     browser.get(demo_app.url + "?dataset=nope&conf=7&mode=fast")
     notice = browser.wait(lambda: browser.driver.find_element(By.ID, ids.NOTICE).text, what="the notice")

@@ -8,13 +8,13 @@ import re
 import numpy as np
 import plotly.io as pio
 import pytest
+from aquaembed.dashboard import figures
+from aquaembed.dashboard.context import State, parse_query
 
+from aquaembed.analysis.selection import mix
 from aquaembed.matching import CONFUSION, FN, FP, TP
 from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
-from aquaembed.dashboard import figures
-from aquaembed.analysis.selection import mix
-from aquaembed.dashboard.context import State, parse_query
 
 CLASSES = ["car", "truck", "background"]
 CM = np.array([[5, 1, 2],
@@ -147,7 +147,7 @@ def test_pr_and_coco_figures() -> None:
     fig = figures.pr_figure(curves, conf=0.5)
     lines = [t for t in fig.data if t.mode == "lines"]
     assert [t.name for t in lines] == ["overall", "car"]
-    marker = [t for t in fig.data if t.mode == "markers"][0]
+    marker = next(t for t in fig.data if t.mode == "markers")
     assert list(marker.x) == [0.6] and list(marker.y) == [0.8]
     coco = figures.coco_figure({"AP": 0.5, "AP50": 0.7, "ARs": -1.0})
     assert list(coco.data[0].x) == ["AP", "AP50", "ARs"] and list(coco.data[0].text) == ["0.500", "0.700", "—"]
@@ -221,11 +221,12 @@ def test_state_round_trips_through_the_url() -> None:
                      "crowd=maybe is not true or false (using false)"]
 
 
-def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:  # noqa: ANN001
-    from aquaembed.explore import Workspace
+def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:
     from aquaembed.dashboard import create_dash, ids
 
-    def component_ids(tree) -> set[str]:  # noqa: ANN001
+    from aquaembed.explore import Workspace
+
+    def component_ids(tree) -> set[str]:
         return {c.id for c in tree._traverse() if isinstance(getattr(c, "id", None), str)}
 
     app = create_dash(Workspace(tmp_path))

@@ -12,11 +12,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from aquaembed.analysis.selection import crop_metadata, projection_mask, projection_selection
+from aquaembed.analysis.selection import (
+    crop_metadata,
+    projection_mask,
+    projection_selection,
+)
 from aquaembed.service.deps import INT64_MAX, INT64_MIN, ModelQuery, OptionsDep, ViewDep
 from aquaembed.service.schemas import Counts
 
-__all__ = ["router", "SelectionRequest", "SelectionResponse"]
+__all__ = ["SelectionRequest", "SelectionResponse", "router"]
 
 router = APIRouter(tags=["embeddings"])
 
