@@ -218,13 +218,33 @@ def recolour(driver: Any, conf: float) -> float:
     return time.perf_counter() - t
 
 
+METRICS_READY_JS = """
+var cm = document.querySelector('#met-cm-graph .js-plotly-plot');
+var rows = document.querySelectorAll('#met-report .ag-center-cols-container .ag-row').length;
+return !!(cm && cm._fullData && cm._fullData.length && rows > 0);
+"""
+
+
+def metrics_tab(driver: Any) -> float:
+    """Seconds from a click on the Model metrics tab (first time) until the report and matrix are drawn."""
+    from selenium.webdriver.common.by import By
+
+    tab = driver.find_element(By.XPATH, "//*[contains(@class, 'tab') and normalize-space()='Model metrics']")
+    t = time.perf_counter()
+    tab.click()
+    wait(lambda: driver.execute_script(METRICS_READY_JS))
+    driver.execute_async_script(SETTLE_JS.replace("#emb-graph canvas.gl-canvas-context", "canvas"))
+    return time.perf_counter() - t
+
+
 def one_round(data: Path, url_query: str, n_total: int, bundle: str) -> dict[str, Any]:
-    """A fresh server process and a fresh browser: cold render, warm render, recolours."""
+    """A fresh server process and a fresh browser: cold render, first metrics view, warm render, recolours."""
     server = Server(data, bundle)
     driver = chrome()
     try:
         url = server.url + url_query
         cold = render(driver, url, n_total)
+        cold["metrics_tab"] = metrics_tab(driver)
         warm = render(driver, url, n_total)
         moves = [recolour(driver, c) for c in CONFS]
     finally:
@@ -232,6 +252,51 @@ def one_round(data: Path, url_query: str, n_total: int, bundle: str) -> dict[str
         shutil.rmtree(driver.aquaembed_profile, ignore_errors=True)
         server.close()
     return {"cold": cold, "warm": warm, "recolour": moves}
+
+
+LOAD_SCRIPT_JS = """
+var done = arguments[arguments.length - 1];
+var t = performance.now();
+var s = document.createElement('script');
+s.src = arguments[0];
+s.onload = function() { done(performance.now() - t); };
+s.onerror = function() { done(-1); };
+document.head.appendChild(s);
+"""
+
+
+def bundle_cost(data: Path, bundles: list[str], repeat: int) -> dict[str, list[float]]:
+    """Seconds a fresh browser takes to fetch, compile and run each plotly.js bundle.
+
+    The page is the server's tiny health route (same origin, no Dash), so only the
+    bundle differs; bundles alternate, so they see the same machine load. Each bundle is
+    served by a server started with it (a server serves only its own plotly.js).
+    """
+    from aquaembed.dashboard import plotly_js_url
+
+    servers = {b: Server(data, b) for b in bundles}
+    out: dict[str, list[float]] = {b: [] for b in bundles}
+    for server in servers.values():  # Dash registers the bundle's path when it first renders the index
+        with urllib.request.urlopen(server.url, timeout=60) as r:
+            r.read()
+    try:
+        for _ in range(repeat):
+            for b in bundles:
+                driver = chrome()
+                try:
+                    url = servers[b].url
+                    driver.get(url + "api/v1/health")
+                    ms = driver.execute_async_script(LOAD_SCRIPT_JS, url.rstrip("/") + plotly_js_url("/", b))
+                finally:
+                    driver.quit()
+                    shutil.rmtree(driver.aquaembed_profile, ignore_errors=True)
+                if ms < 0:
+                    raise RuntimeError(f"the {b} plotly.js did not load")
+                out[b].append(ms / 1000)
+    finally:
+        for server in servers.values():
+            server.close()
+    return out
 
 
 def server_share(data: Path) -> list[tuple[str, float]]:
@@ -282,6 +347,9 @@ def main() -> None:
     query = "?dataset=bench&model=model&view=embedding&kind=crop&colour=type&conf=0.5&iou=0.5"
 
     load_before = load()
+    costs = bundle_cost(data, args.bundles, max(5, args.repeat))
+    print("plotly.js fetch + compile + run in a fresh browser: " + ", ".join(
+        f"{b} {' '.join(f'{v:.2f}' for v in vs)} s" for b, vs in costs.items()), flush=True)
     rounds: dict[str, list[dict[str, Any]]] = {b: [] for b in args.bundles}
     for i in range(args.repeat):
         for bundle in args.bundles:  # alternate, so both bundles see the same load
@@ -289,7 +357,7 @@ def main() -> None:
             rounds[bundle].append(r)
             print(f"round {i + 1} {bundle}: cold {r['cold']['sec']:.2f} s ({r['cold']['calls']} callbacks, "
                   f"server {r['cold']['server']:.2f} s, plotly.js {r['cold']['plotly_bytes'] / 1e6:.2f} MB in at "
-                  f"{r['cold']['plotly_end']:.2f} s), warm {r['warm']['sec']:.2f} s, "
+                  f"{r['cold']['plotly_end']:.2f} s), metrics tab {r['cold']['metrics_tab']:.2f} s, warm {r['warm']['sec']:.2f} s, "
                   f"recolour {' '.join(f'{s:.2f}' for s in r['recolour'])} s; load {load()}", flush=True)
     load_after = load()
 
@@ -302,16 +370,20 @@ def main() -> None:
     def measures(rs: list[dict[str, Any]]) -> dict[str, list[float]]:
         return {"cold": [r["cold"]["sec"] for r in rs], "warm": [r["warm"]["sec"] for r in rs],
                 "recolour": [s for r in rs for s in r["recolour"]], "first": [r["recolour"][0] for r in rs],
-                "plotly_end": [r["cold"]["plotly_end"] for r in rs], "server": [r["cold"]["server"] for r in rs]}
+                "plotly_end": [r["cold"]["plotly_end"] for r in rs], "server": [r["cold"]["server"] for r in rs],
+                "metrics_tab": [r["cold"]["metrics_tab"] for r in rs]}
 
     m = {b: measures(rs) for b, rs in rounds.items()}
     ours, peers = args.bundles[0], args.bundles[1:]
     head = "| step | " + " | ".join(f"plotly.js {b} ({rounds[b][0]['cold']['plotly_bytes'] / 1e6:.2f} MB)" for b in args.bundles)
     head += "".join(f" | {b} / {ours}" for b in peers) + " |"
-    rows = []
+    rows = [f"| plotly.js fetch + compile + run, fresh browser (median of {len(costs[ours])}) | "
+            + " | ".join([stat(costs[b]) for b in args.bundles]
+                         + [f"{med(costs[b]) / med(costs[ours]):.2f}x" for b in peers]) + " |"]
     for key, name in (("cold", f"render, cold (fresh process and browser; median of {args.repeat})"),
                       ("plotly_end", "  plotly.js fetched by (since navigation)"),
                       ("server", "  browser wait on the server's callbacks"),
+                      ("metrics_tab", "first open of the Model metrics tab (report and matrix drawn)"),
                       ("warm", f"render, warm (reload; median of {args.repeat})"),
                       ("recolour", f"recolour after a typed confidence + Enter (median of {len(m[ours]['recolour'])})"),
                       ("first", "recolour, first move of a round")):
