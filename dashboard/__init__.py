@@ -5,8 +5,15 @@ WSGI app) at ``/`` of the FastAPI process. The dashboard reads the library in-pr
 computes no metric itself.
 
 Layout: ``pages/`` (one module per view, each with its layout), ``callbacks/`` (one
-module per view, thin), ``figures.py`` (pure figure builders), ``ids.py`` (component
-ids), ``thumbs.py`` (picture routes), ``context.py`` (state and server-side caches).
+module per view, thin), ``figures.py`` (pure figure builders), ``tables.py`` (AG Grid
+tables), ``ids.py`` (component ids), ``thumbs.py`` (picture routes), ``context.py``
+(state and server-side caches), ``vendor/`` (the partial plotly.js, built by
+``assets_src/``).
+
+A new view: its name in ``ids.VIEWS`` (and ``ids.LAZY_VIEWS`` to mount it on first
+view), its layout in ``pages/<view>.py`` listed in ``pages.shell.PAGES`` and
+``VIEW_LABELS``, its callbacks in ``callbacks/<view>.py`` (a ``register(app, ctx)``)
+added to the loop in :func:`create_dash`. Library calls take ``State.options``.
 """
 
 from __future__ import annotations
