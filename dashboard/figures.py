@@ -2,9 +2,9 @@
 
 Everything here takes plain data (numpy arrays, the dicts that
 :class:`aquaembed.explore.DatasetView` returns) and gives back a Plotly figure or
-rows for a table. Nothing reads the store, nothing computes a metric: counts come from
-the library, ratios from :func:`aquaembed.metrics.ratios`. Tests call these functions
-without a browser.
+rows for a table. Nothing reads the store, nothing computes a metric or an analysis:
+counts, ratios and selection summaries come from the library (:mod:`aquaembed.metrics`,
+:mod:`aquaembed.analysis.selection`). Tests call these functions without a browser.
 
 The embedding scatter is split into *groups*: one trace per confusion type, class or
 metadata value, or one coloured trace plus one grey trace for undefined values. The
