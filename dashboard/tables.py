@@ -56,6 +56,7 @@ def _column_def(col: Column, *, first: bool) -> dict[str, Any]:
     if first:
         d["pinned"] = "left"
         d["minWidth"] = 110
+        d["maxWidth"] = 150
     if col.width:
         d["minWidth"] = col.width
     return d
@@ -110,7 +111,7 @@ def grid(
         id=id_,
         columnDefs=defs,
         rowData=[],
-        defaultColDef={"sortable": True, "resizable": True, "minWidth": 58, "flex": 1, "wrapHeaderText": True,
+        defaultColDef={"sortable": True, "resizable": True, "minWidth": 72, "flex": 1, "wrapHeaderText": True,
                        "autoHeaderHeight": True, "suppressHeaderMenuButton": True,
                        "filterParams": {"buttons": ["reset"]}},
         # the pinned overall row of a report in bold
