@@ -25,6 +25,8 @@ APP_MODULES: Mapping[str, str] = {
     "pydantic_settings": "pydantic-settings",
     "plotly": "plotly",
     "dash": "dash",
+    "dash_ag_grid": "dash-ag-grid",
+    "fastapi_offline": "fastapi-offline",
     "PIL": "pillow",
     "tqdm": "tqdm",
 }

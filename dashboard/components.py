@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aquaembed.dashboard.figures import fmt, pct
 from dash import html
 
 from aquaembed.analysis.selection import OverRepresented
+from aquaembed.dashboard.figures import fmt, pct
 from aquaembed.metrics import Counts
 
 

@@ -12,12 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, get_args
 from urllib.parse import parse_qs, urlencode
 
-from aquaembed.dashboard import figures
-from aquaembed.dashboard.ids import VIEWS
-
 from aquaembed._typing import MatchMode
 from aquaembed.analysis.selection import crop_metadata
 from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
+from aquaembed.dashboard import figures
+from aquaembed.dashboard.ids import VIEWS
 from aquaembed.explore import DatasetView, LRUCache, Workspace
 from aquaembed.matching import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
 
@@ -242,7 +241,7 @@ class Context:
             view.metrics(st.model, options=st.options, pr=False)
             # what the Model metrics tab shows first: PR curves and COCO mAP
             view.metrics(st.model, options=st.options, pr=True, coco=True)
-        except Exception:  # noqa: BLE001 - a warm-up must never take the server down
+        except Exception:
             return
 
     # ------------------------------------------------------------ picture URLs

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from aquaembed.dashboard.context import Context
 from flask import Flask, Response, abort, request
 
+from aquaembed.dashboard.context import Context
 from aquaembed.errors import AquaembedError
 from aquaembed.matching import MatchOptions
 from aquaembed.render import crop_image, frame_image

@@ -7,7 +7,6 @@ Nothing is read at import time: :func:`aquaembed.service.app.create_app` builds 
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import Field

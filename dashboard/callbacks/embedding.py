@@ -8,9 +8,6 @@ from urllib.parse import urlsplit
 
 import dash
 import numpy as np
-from aquaembed.dashboard import figures, ids
-from aquaembed.dashboard.components import counts_table, over_table, thumb_card
-from aquaembed.dashboard.context import Context, State
 from dash import Input, Output, dcc, html, no_update
 from dash import State as DashState
 
@@ -20,6 +17,9 @@ from aquaembed.analysis.selection import (
     projection_selection,
     selection_mask,
 )
+from aquaembed.dashboard import figures, ids
+from aquaembed.dashboard.components import counts_table, over_table, thumb_card
+from aquaembed.dashboard.context import Context, State
 from aquaembed.errors import AquaembedError
 
 SELECT_JS = """

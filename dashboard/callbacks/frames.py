@@ -6,14 +6,14 @@ from typing import Any
 
 import dash
 import numpy as np
+from dash import Input, Output, no_update
+from dash import State as DashState
+
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.pages.frames import METRICS
 from aquaembed.dashboard.tables import grid_height
-from dash import Input, Output, no_update
-from dash import State as DashState
-
 from aquaembed.errors import AquaembedError
 
 PAGE_SIZE = 24

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import dash
+from dash import Input, Output, html, no_update
+from dash import State as DashState
+
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import MANY_CLASSES, Context, State
 from aquaembed.dashboard.tables import grid_height
-from dash import Input, Output, html, no_update
-from dash import State as DashState
 
 PAGE_SIZE = 24
 SORT_NAMES = {"score": "confidence", "iou": "IoU", "area": "box area", "aspect": "aspect ratio"}

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash
+from dash import Input, Output, html, no_update
+from dash import State as DashState
+
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context, State, parse_query
 from aquaembed.dashboard.pages import shell
-from dash import Input, Output, html, no_update
-from dash import State as DashState
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, Any] = {}

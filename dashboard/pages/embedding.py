@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dash import dcc, html
+
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context
-from dash import dcc, html
 
 HELP = ("Lasso or box-select points to compare them with the rest; click a point for its frame and its nearest "
         "neighbours. In the legend, click a type to hide it, double-click to show only it.")

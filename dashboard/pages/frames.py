@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dash import dcc, html
+
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import Context
 from aquaembed.dashboard.tables import Column, grid
-from dash import dcc, html
 
 METRICS = [("f1", "F1"), ("precision", "precision"), ("recall", "recall"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN")]
 

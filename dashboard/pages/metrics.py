@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dash import dcc, html
+
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context
 from aquaembed.dashboard.tables import Column, grid
-from dash import dcc, html
 
 BACKGROUND_HELP = (
     "The background row holds inferences that matched no label (false positives; confident ones are often "

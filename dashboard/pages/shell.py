@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dash import dcc, html
+
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
 from aquaembed.dashboard.pages import embedding, frames, metrics
-from dash import dcc, html
-
 from aquaembed.matching import DEFAULT_MODE
 
 VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid"}

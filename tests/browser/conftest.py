@@ -105,7 +105,7 @@ class Served:
     def __init__(self, data_dir: Path) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the life of the server; closed in close()
+        self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "aquaembed", "serve", "--data", str(data_dir), "--port", str(self.port)],
             cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
@@ -169,7 +169,7 @@ class Browser:
         while time.monotonic() < end:
             try:
                 last = condition()
-            except Exception as exc:  # noqa: BLE001 - the page may be re-rendering (stale elements)
+            except Exception as exc:
                 last = exc
             else:
                 if last:

@@ -15,8 +15,9 @@ import time
 import urllib.request
 
 import pytest
-from aquaembed.dashboard import ids
 from selenium.webdriver.common.by import By
+
+from aquaembed.dashboard import ids
 
 pytestmark = pytest.mark.browser
 

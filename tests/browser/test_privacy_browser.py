@@ -11,8 +11,9 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from aquaembed.dashboard import ids
 from selenium.webdriver.common.by import By
+
+from aquaembed.dashboard import ids
 
 pytestmark = pytest.mark.browser
 

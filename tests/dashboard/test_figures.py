@@ -8,10 +8,10 @@ import re
 import numpy as np
 import plotly.io as pio
 import pytest
-from aquaembed.dashboard import figures
-from aquaembed.dashboard.context import State, parse_query
 
 from aquaembed.analysis.selection import mix
+from aquaembed.dashboard import figures
+from aquaembed.dashboard.context import State, parse_query
 from aquaembed.matching import CONFUSION, FN, FP, TP
 from aquaembed.metrics import BELOW_THRESHOLD
 from aquaembed.render import TYPE_COLOURS
@@ -223,7 +223,6 @@ def test_state_round_trips_through_the_url() -> None:
 
 def test_hidden_pages_are_mounted_on_first_view_and_validated_in_full(tmp_path) -> None:
     from aquaembed.dashboard import create_dash, ids
-
     from aquaembed.explore import Workspace
 
     def component_ids(tree) -> set[str]:

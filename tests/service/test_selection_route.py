@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import DS, SCENES, build_store
 from fastapi.testclient import TestClient
 
 from aquaembed.explore import DatasetView, Workspace
 from aquaembed.matching import MatchOptions
 from aquaembed.service import Settings, create_app
+from factories import DS, SCENES, build_store
 
 API = "/api/v1"
 
