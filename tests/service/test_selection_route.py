@@ -49,7 +49,7 @@ def test_frames_of_one_scene(client: TestClient, view: DatasetView, params: dict
     # the frames' own counts, summed by hand
     fm = view.frame_metrics("yolo", MatchOptions(**params))
     sel = scene == SCENES[0]
-    want = {k: int(np.asarray(fm[k])[sel].sum()) for k in ("tp", "fp", "fn")}
+    want = {k: int(np.asarray(getattr(fm, k))[sel].sum()) for k in ("tp", "fp", "fn")}
     assert {k: body["selection"][k] for k in want} == want
     assert body["selected"] == int(sel.sum()) and body["total"] == len(frames.id)
     assert body["conf_threshold"] == params.get("conf", 0.5)
