@@ -51,6 +51,18 @@ def _boxes(value: object, name: str, n: int) -> np.ndarray:
     return arr
 
 
+def _box_areas(value: object, box: np.ndarray, name: str) -> np.ndarray:
+    """Given box areas (checked: finite, >= 0), or the areas of ``box`` when None."""
+    if value is None:
+        return (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    arr = _column(value, np.float64, name, box.shape[0])
+    bad = ~(np.isfinite(arr) & (arr >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{name}: entry {i} is {arr[i]!r}, expected a finite number >= 0")
+    return arr
+
+
 def _check_index(arr: np.ndarray, upper: int, name: str) -> None:
     if arr.size and (arr.min() < 0 or arr.max() >= upper):
         bad = int(np.flatnonzero((arr < 0) | (arr >= upper))[0])
@@ -215,6 +227,10 @@ class Labels:
         segmentation area; it decides COCO's small/medium/large ranges).
     crowd : array of bool, shape (L,)
         COCO ``iscrowd`` flag.
+    box_area : array of float64, shape (L,), optional
+        Box area in square pixels as the source computes it (COCO: ``width * height``
+        of the given bbox), used for IoU so that a pair exactly on a threshold lands
+        where pycocotools puts it. Default: computed from ``box``.
     """
 
     id: np.ndarray
@@ -223,6 +239,7 @@ class Labels:
     box: np.ndarray
     area: np.ndarray
     crowd: np.ndarray
+    box_area: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ids = _column(self.id, np.int64, "label ids")
@@ -236,6 +253,7 @@ class Labels:
         object.__setattr__(self, "box", _boxes(self.box, "label boxes", n))
         object.__setattr__(self, "area", _column(self.area, np.float64, "label areas", n))
         object.__setattr__(self, "crowd", _column(self.crowd, bool, "label crowd flags", n))
+        object.__setattr__(self, "box_area", _box_areas(self.box_area, self.box, "label box areas"))
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
@@ -257,6 +275,10 @@ class Inferences:
         Confidence in [0, 1].
     name : str
         Name of the inference set (the model).
+    box_area : array of float64, shape (N,), optional
+        Box area in square pixels as the source computes it (COCO results:
+        ``width * height``; pycocotools uses it for IoU and the area ranges).
+        Default: computed from ``box``.
 
     Notes
     -----
@@ -268,6 +290,7 @@ class Inferences:
     box: np.ndarray
     score: np.ndarray
     name: str = "model"
+    box_area: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         frame = _column(self.frame, np.int64, "inference frames")
@@ -281,6 +304,7 @@ class Inferences:
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"inference scores: entry {i} is {score[i]!r}, expected a number in [0, 1]")
         object.__setattr__(self, "score", score)
+        object.__setattr__(self, "box_area", _box_areas(self.box_area, self.box, "inference box areas"))
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])

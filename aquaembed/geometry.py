@@ -12,7 +12,7 @@ import numpy as np
 
 from aquaembed.errors import InputError
 
-__all__ = ["xywh_to_xyxy", "xyxy_to_xywh", "box_area", "box_iou", "overlap"]
+__all__ = ["xywh_to_xyxy", "xyxy_to_xywh", "box_area", "box_iou", "overlap", "overlap_with_areas"]
 
 
 def _corner_shift(boxes: np.ndarray, sign: float) -> np.ndarray:
@@ -63,13 +63,31 @@ def overlap(
     inter : float
         ``|a ∩ b|`` in square pixels.
     """
+    area_a = (ax2 - ax1) * (ay2 - ay1)
+    area_b = (bx2 - bx1) * (by2 - by1)
+    return overlap_with_areas(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, area_a, area_b)
+
+
+@numba.njit(cache=True, inline="always")
+def overlap_with_areas(
+    ax1: float, ay1: float, ax2: float, ay2: float, bx1: float, by1: float, bx2: float, by2: float,
+    area_a: float, area_b: float,
+) -> tuple[float, float, float]:
+    """:func:`overlap` with the two box areas given rather than computed from the corners.
+
+    pycocotools computes a box's area as the ``width * height`` of its COCO bbox and
+    the intersection from ``x + width``; ``(x2 - x1) * (y2 - y1)`` can differ from
+    ``width * height`` in the last bit, which moves a pair whose IoU is exactly a
+    threshold to the other side. Passing the source's ``width * height`` (the
+    ``box_area`` of :class:`~aquaembed.data.Labels` / :class:`~aquaembed.data.Inferences`)
+    with corners ``x1 = x``, ``x2 = x + width`` reproduces pycocotools bit for bit:
+    ``iou = inter / (area_a + area_b - inter)``, ``iob = inter / area_b``.
+    """
     iw = min(ax2, bx2) - max(ax1, bx1)
     ih = min(ay2, by2) - max(ay1, by1)
     if iw <= 0.0 or ih <= 0.0:
         return 0.0, 0.0, 0.0
     inter = iw * ih
-    area_a = (ax2 - ax1) * (ay2 - ay1)
-    area_b = (bx2 - bx1) * (by2 - by1)
     union = area_a + area_b - inter
     iou = inter / union if union > 0.0 else 0.0
     iob = inter / area_b if area_b > 0.0 else 0.0

@@ -41,7 +41,14 @@ from aquaembed.store.atomic import atomic_write_bytes
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, StoreError
 
-__all__ = ["load_coco_gt", "load_coco_results", "read_json", "write_coco_gt", "write_coco_results"]
+__all__ = [
+    "display_names",
+    "load_coco_gt",
+    "load_coco_results",
+    "read_json",
+    "write_coco_gt",
+    "write_coco_results",
+]
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
 
@@ -259,10 +266,13 @@ def _is_finite_number(value: object) -> bool:
 
 
 def _why_id(key: str, value: object) -> str | None:
+    if type(value) is float and value.is_integer() and not -(2.0**63) <= value < 2.0**63:
+        # orjson reads an integer of 2**64 or more as a float: say what is really wrong
+        return f"{key} does not fit in a signed 64-bit integer, got {int(value)}"
     if type(value) is not int:
         return f"{key} must be an integer, got {_show(value)}"
     if not _INT64_MIN <= value <= _INT64_MAX:
-        return f"{key} must fit in a signed 64-bit integer, got {value}"
+        return f"{key} does not fit in a signed 64-bit integer, got {value}"
     return None
 
 
@@ -299,9 +309,11 @@ def _why_area(key: str, value: object) -> str | None:
 
 
 def _why_size(key: str, value: object) -> str | None:
-    if _is_finite_number(value) and value > 0:  # type: ignore[operator]
+    # 0 and null mean "size unknown" (some exporters write them); the size is then
+    # taken from the image when it is read
+    if value is None or (_is_finite_number(value) and value >= 0):  # type: ignore[operator]
         return None
-    return f"{key} must be a finite number > 0, got {_show(value)}"
+    return f"{key} must be a finite number >= 0 or null, got {_show(value)}"
 
 
 def _why_score(key: str, value: object) -> str | None:
@@ -546,11 +558,18 @@ def _require_unique(ids: np.ndarray) -> None:
 
 
 def _optional_sizes(entries: list, key: str) -> np.ndarray:
-    """Image width or height, shape (n,), float64, NaN where absent."""
+    """Image width or height, shape (n,), float64, NaN where absent, null or 0 (unknown)."""
     values, present = _optional(entries, key)
-    arr = _float64s(values)
-    if (arr <= 0).any():
+    if None in values:
+        known = np.array([v is not None for v in values], dtype=bool)
+        given = _float64s([v for v in values if v is not None])
+        arr = np.full(len(values), np.nan)
+        arr[known] = given
+    else:
+        arr = _float64s(values)
+    if (arr < 0).any():
         raise _Bad
+    arr[arr == 0] = np.nan
     if present is None:
         return arr
     out = np.full(len(entries), np.nan)
@@ -644,24 +663,55 @@ def _image_metadata(entries: list) -> dict[str, np.ndarray]:
 
 def _load_classes(entries: list, label: str) -> ClassMap:
     # Category lists are short: the per-entry scan is the validation.
-    def reserved(i: int, entry: dict) -> str | None:
-        if entry["name"] == _RESERVED_CLASS:
-            return f'the class name "{_RESERVED_CLASS}" is reserved for unmatched boxes; rename the category'
-        return None
-
-    relate = _all_of(
-        _duplicates("id", "category id", "categories"),
-        _duplicates("name", "category name", "categories"),
-        reserved,
-    )
+    relate = _duplicates("id", "category id", "categories")
     found = _first_problem(entries, _CATEGORY_FIELDS, relate)
     if found is not None:
         i, problem = found
         raise InputError(f"{label}: {_where_gt('categories')(i, entries[i])}: {problem}")
     ids = np.array([entry["id"] for entry in entries], dtype=np.int64)
     order = np.argsort(ids, kind="stable")
-    names = [entries[i]["name"] for i in order.tolist()]
+    names = display_names(ids[order].tolist(), [entries[i]["name"] for i in order.tolist()])
     return _construct(label, ClassMap, ids[order], tuple(names))
+
+
+def display_names(ids: Sequence[int], names: Sequence[str]) -> list[str]:
+    """Unique display names for categories, in the order given.
+
+    COCO allows two categories with the same name and a category called
+    ``background``; both are classes like any other, kept apart by id. A name shared
+    by several categories, or equal to the background's, is shown with its id —
+    ``"car (id 3)"``, ``"background (id 0)"`` — so that every row and column of every
+    output (and the background's, always last and always ``"background"``) is named
+    unambiguously.
+
+    Parameters
+    ----------
+    ids : sequence of int, length C
+        Category ids.
+    names : sequence of str, length C
+        Category names as the file gives them.
+
+    Returns
+    -------
+    list of str, length C
+    """
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    out = [
+        f"{name} (id {ident})" if counts[name] > 1 or name == _RESERVED_CLASS else name
+        for ident, name in zip(ids, names)
+    ]
+    taken = set(out)
+    if len(taken) < len(out):  # a given name already looks like "car (id 3)": number the rest
+        seen: set[str] = set()
+        for k, name in enumerate(out):
+            base, n = name, 2
+            while name in seen:
+                name, n = f"{base} #{n}", n + 1
+            seen.add(name)
+            out[k] = name
+    return out
 
 
 def _load_labels(entries: list, frames: Frames, classes: ClassMap, label: str) -> Labels:
@@ -676,8 +726,9 @@ def _load_labels(entries: list, frames: Frames, classes: ClassMap, label: str) -
         if (area < 0).any():
             raise _Bad
         if has_area is not None:
-            box_area[has_area] = area
-            area = box_area
+            area_given = area
+            area = box_area.copy()
+            area[has_area] = area_given
         flags, has_flag = _optional(entries, "iscrowd")
         if not set(map(type, flags)) <= {int, bool}:
             raise _Bad
@@ -699,7 +750,7 @@ def _load_labels(entries: list, frames: Frames, classes: ClassMap, label: str) -
             _known("category_id", classes.ids, 'not in "categories"'),
         )
         _raise_first(label, entries, _ANNOTATION_FIELDS, _where_gt("annotations"), relate)
-    return _construct(label, Labels, ids, frame, cls, box, area, crowd)
+    return _construct(label, Labels, ids, frame, cls, box, area, crowd, box_area)
 
 
 def load_coco_gt(path: StrPath, *, name: str | None = None) -> Dataset:
@@ -742,7 +793,8 @@ def load_coco_gt(path: StrPath, *, name: str | None = None) -> Dataset:
                 f"got {_kind(doc)}{hint}"
             )
         images = _section(doc, "images", label)
-        annotations = _section(doc, "annotations", label)
+        # test-dev style ground truth lists no annotations at all: every inference is an FP
+        annotations = _section(doc, "annotations", label) if "annotations" in doc else []
         categories = _section(doc, "categories", label)
         frames = _load_frames(images, label)
         classes = _load_classes(categories, label)
@@ -781,7 +833,7 @@ def load_coco_results(path: StrPath, dataset: Dataset, *, name: str = "model") -
         e.g. ``pred.json: entry 41: unknown image_id 999 (not in the ground truth)``.
     """
     label = os.fspath(path)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     with _gc_paused():
         for offset, doc in _read_json_pieces(path, label):
             if type(doc) is not list:
@@ -794,18 +846,18 @@ def load_coco_results(path: StrPath, dataset: Dataset, *, name: str = "model") -
                 )
             parts.append(_result_columns(doc, dataset, label, offset))
             del doc
-    frame, cls, box, score = (np.concatenate(col) for col in zip(*parts))
-    return _construct(label, Inferences, frame, cls, box.reshape(-1, 4), score, name=name)
+    frame, cls, box, score, area = (np.concatenate(col) for col in zip(*parts))
+    return _construct(label, Inferences, frame, cls, box.reshape(-1, 4), score, name=name, box_area=area)
 
 
 def _result_columns(
     doc: list, dataset: Dataset, label: str, offset: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Columns of results entries ``offset ..``; raises naming the first bad entry."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of results entries ``offset ..`` (frame, cls, box, score, w * h area)."""
     try:
         frame = dataset.frames.index_of_ids(_int64s(_required(doc, "image_id")))
         cls = dataset.classes.index_of_ids(_int64s(_required(doc, "category_id")))
-        box, _ = _xyxy(_required(doc, "bbox"))
+        box, area = _xyxy(_required(doc, "bbox"))
         score = _float64s(_required(doc, "score"))
         if not ((score >= 0) & (score <= 1)).all():
             raise _Bad
@@ -817,7 +869,7 @@ def _result_columns(
             _known("category_id", dataset.classes.ids, "not in the ground truth"),
         )
         _raise_first(label, doc, _RESULT_FIELDS, lambda i, entry: _where_result(i + offset, entry), relate)
-    return frame, cls, box, score
+    return frame, cls, box, score, area
 
 
 # ----------------------------------------------------------------------- writing

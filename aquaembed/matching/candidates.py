@@ -13,7 +13,7 @@ import numpy as np
 
 from aquaembed.data import Dataset, Inferences
 from aquaembed.errors import InputError
-from aquaembed.geometry import box_area, overlap
+from aquaembed.geometry import overlap_with_areas
 
 __all__ = ["Candidates", "build_candidates", "group_by_frame"]
 
@@ -106,7 +106,7 @@ def _count_pairs(l_start, l_order, l_box, p_start, p_order, p_box):  # pragma: n
 
 
 @numba.njit(cache=True)
-def _fill_pairs(l_start, l_order, l_box, p_start, p_order, p_box, pair_start):  # pragma: no cover
+def _fill_pairs(l_start, l_order, l_box, l_area, p_start, p_order, p_box, p_area, pair_start):  # pragma: no cover
     n = pair_start[-1]
     pl = np.empty(n, dtype=np.int64)
     pp = np.empty(n, dtype=np.int64)
@@ -120,7 +120,9 @@ def _fill_pairs(l_start, l_order, l_box, p_start, p_order, p_box, pair_start):  
             for j in range(p_start[f], p_start[f + 1]):
                 pj = p_order[j]
                 b = p_box[pj]
-                iou, iob, inter = overlap(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3])
+                iou, iob, inter = overlap_with_areas(
+                    a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3], l_area[li], p_area[pj]
+                )
                 if inter > 0.0:
                     pl[k] = li
                     pp[k] = pj
@@ -157,7 +159,11 @@ def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
     counts = _count_pairs(l_start, l_order, labels.box, p_start, p_order, inferences.box)
     pair_start = np.zeros(n_frames + 1, dtype=np.int64)
     np.cumsum(counts, out=pair_start[1:])
-    pl, pp, piou, piob = _fill_pairs(l_start, l_order, labels.box, p_start, p_order, inferences.box, pair_start)
+    # box areas as the source computed them (COCO: w * h), for pycocotools parity at thresholds
+    l_area, p_area = labels.box_area, inferences.box_area
+    pl, pp, piou, piob = _fill_pairs(
+        l_start, l_order, labels.box, l_area, p_start, p_order, inferences.box, p_area, pair_start
+    )
     return Candidates(
         n_frames=n_frames,
         n_classes=dataset.classes.n_classes,
@@ -165,11 +171,11 @@ def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
         label_cls=labels.cls,
         label_crowd=labels.crowd,
         label_area=labels.area,
-        label_box_area=box_area(labels.box),
+        label_box_area=l_area,
         pred_frame=inferences.frame,
         pred_cls=inferences.cls,
         pred_score=inferences.score,
-        pred_box_area=box_area(inferences.box),
+        pred_box_area=p_area,
         label_start=l_start,
         label_order=l_order,
         pred_start=p_start,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,7 +42,10 @@ RESULTS = [
 
 
 def _write(path: Path, doc: object) -> Path:
-    path.write_bytes(orjson.dumps(doc))
+    try:
+        path.write_bytes(orjson.dumps(doc))
+    except TypeError:  # an integer orjson cannot write (2**64): the stdlib can
+        path.write_text(json.dumps(doc))
     return path
 
 
@@ -267,7 +271,6 @@ BAD_GT: list[tuple[str, Mutation, list[str]]] = [
         lambda d: {k: v for k, v in d.items() if k != "images"},
         ['missing the "images" list'],
     ),
-    ("annotations missing", lambda d: {k: v for k, v in d.items() if k != "annotations"}, ['"annotations"']),
     ("categories missing", lambda d: {k: v for k, v in d.items() if k != "categories"}, ['"categories"']),
     ("images not a list", lambda d: {**d, "images": {"id": 1}}, ['"images" must be a list, got an object']),
     (
@@ -281,7 +284,8 @@ BAD_GT: list[tuple[str, Mutation, list[str]]] = [
     ("image id a string", _set("images", 2, "id", "12"), ["images[2]:", "id must be an integer", '"12"']),
     ("image id a float", _set("images", 1, "id", 3.0), ["images[1]:", "id must be an integer, got 3.0"]),
     ("image id a bool", _set("images", 1, "id", True), ["images[1]:", "got true"]),
-    ("image id too large", _set("images", 1, "id", 2**64 - 1), ["images[1]", "64-bit"]),
+    ("image id too large", _set("images", 1, "id", 2**64 - 1), ["images[1]", "does not fit in a signed 64-bit"]),
+    ("image id 2**64", _set("images", 1, "id", 2**64), ["images[1]", "does not fit in a signed 64-bit", str(2**64)]),
     (
         "duplicate image id",
         _set("images", 2, "id", 7),
@@ -295,9 +299,8 @@ BAD_GT: list[tuple[str, Mutation, list[str]]] = [
     (
         "negative width",
         _set("images", 0, "width", -640),
-        ["images[0] (id 7)", "width must be a finite number > 0"],
+        ["images[0] (id 7)", "width must be a finite number >= 0 or null"],
     ),
-    ("height null", _set("images", 2, "height", None), ["images[2] (id 12)", "height", "got null"]),
     (
         "category not an object",
         _replace("categories", 0, 4),
@@ -319,12 +322,6 @@ BAD_GT: list[tuple[str, Mutation, list[str]]] = [
         "duplicate category id",
         _set("categories", 1, "id", 4),
         ["categories[1] (id 4)", "duplicate category id 4"],
-    ),
-    ("duplicate category name", _set("categories", 1, "name", "boat"), ["categories[1] (id 1)", '"boat"']),
-    (
-        "background reserved",
-        _set("categories", 0, "name", "background"),
-        ["categories[0] (id 4)", "reserved"],
     ),
     ("annotation not an object", _replace("annotations", 2, "x"), ["annotations[2]:", "got a string"]),
     ("annotation id missing", _drop("annotations", 3, "id"), ["annotations[3]:", 'missing the key "id"']),
