@@ -9,3 +9,9 @@ MatchMode = Literal["optimal", "greedy"]
 
 MatchType = Literal["TP", "FP", "FN", "confusion", "ignored"]
 """The type of one row of the match table."""
+
+BoxFormat = Literal["coco", "yolo", "voc"]
+"""An annotation file format: COCO JSON, Ultralytics YOLO text files, Pascal VOC XML."""
+
+Difficult = Literal["label", "crowd"]
+"""What Pascal VOC ``difficult`` objects become: plain labels, or crowd-like ignore regions."""

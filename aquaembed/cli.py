@@ -142,6 +142,42 @@ def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusio
 # --------------------------------------------------------------------------- commands
 
 
+# ------------------------------------------------------------ input formats
+
+
+def _add_format_options(parser: argparse.ArgumentParser, *, gt: bool = True, pred: bool = True) -> None:
+    """--format/--pred-format, --names, --difficult (and --images for evaluate/convert)."""
+    from aquaembed.io.formats import BOX_FORMATS
+
+    if gt:
+        parser.add_argument("--format", choices=BOX_FORMATS, default=None,
+                            help="ground-truth format (default: detected from the path)")
+    if pred:
+        parser.add_argument("--pred-format", choices=BOX_FORMATS, default=None,
+                            help="inference format (default: detected from the path)")
+    parser.add_argument("--names", metavar="FILE", default=None,
+                        help="YOLO/VOC class names: data.yaml or one name per line (default: found beside the labels)")
+    if gt:
+        parser.add_argument("--difficult", choices=("label", "crowd"), default="label",
+                            help="VOC difficult objects: plain labels (default) or crowd-like regions ignored by --crowd")
+
+
+def _read_gt(args: argparse.Namespace, images: str | None):
+    from aquaembed.io.formats import load_gt
+
+    dataset = load_gt(args.gt, format=args.format, images=images, names=args.names, difficult=args.difficult)
+    if len(dataset.labels) and (dataset.labels.id == 0).any():
+        _step(f"note: {args.gt} has an annotation with id 0: pycocotools counts a match to it as unmatched "
+              "(its own bug); aquaembed counts it correctly, so its mAP can differ there")
+    return dataset
+
+
+def _read_pred(args: argparse.Namespace, dataset, *, name: str = "model"):
+    from aquaembed.io.formats import load_inferences
+
+    return load_inferences(args.pred, dataset, format=args.pred_format, name=name, names=args.names)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from aquaembed.evaluate import Evaluator
     from aquaembed.io.coco import load_coco_gt, load_coco_results
@@ -150,9 +186,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     options = MatchOptions(
         conf=args.conf, iou=args.iou, mode=args.mode, class_aware=args.class_aware, crowd=args.crowd
     )
-    dataset = load_coco_gt(args.gt)
-    inferences = load_coco_results(args.pred, dataset)
-    result = Evaluator(dataset, inferences).report(
+    dataset = _read_gt(args, args.images)
+    inferences = _read_pred(args, dataset)
+    if args.table is not None:
+        from aquaembed.io.tables import check_table_path
+
+        check_table_path(args.table)
+    evaluator = Evaluator(dataset, inferences)
+    result = evaluator.report(
         options,
         coco=args.map,
         matches=args.json is not None,
@@ -160,9 +201,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if args.json is not None:
         write_json_atomic(args.json, result)
+    if args.table is not None:
+        from aquaembed.io.tables import write_match_table
+
+        write_match_table(dataset, inferences, evaluator.table(options), args.table)
     print(format_report(result))
-    if args.json is not None:
-        print(f"\nwrote {args.json}")
+    for path in (args.json, args.table):
+        if path is not None:
+            print(f"\nwrote {path}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from aquaembed.io.formats import write_gt
+
+    dataset = _read_gt(args, args.images)
+    inferences = _read_pred(args, dataset) if args.pred is not None else None
+    written = write_gt(dataset, args.out, format=args.to, inferences=inferences)
+    print(f"wrote {', '.join(str(p) for p in written)} ({len(dataset.frames)} frames, {len(dataset.labels)} labels"
+          + (f", {len(inferences)} inferences)" if inferences is not None else ")"))
     return 0
 
 
@@ -191,6 +248,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     sd = ingest(
         args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
         label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=True,
+        format=args.format, names=args.names, difficult=args.difficult, embedder=args.embedder,
     )
     m = sd.manifest
     print(f"stored dataset {sd.name!r} in {args.data}: {m['counts']['frames']} frames, {m['counts']['labels']} labels; "
@@ -204,7 +262,7 @@ def _cmd_add_inferences(args: argparse.Namespace) -> int:
 
     sd = add_inferences(
         args.data, args.name, model=args.model, pred=args.pred, pred_embeddings=args.pred_embeddings,
-        replace=args.replace, progress=_step, show_bars=True,
+        replace=args.replace, progress=_step, show_bars=True, format=args.pred_format, names=args.names,
     )
     print(f"dataset {sd.name!r}: inference sets {', '.join(sd.inference_names)}; "
           f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
@@ -283,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and report the confusion matrix, per-class and overall precision/recall/F1, "
         "and with --map the COCO mAP figures.",
     )
-    ev.add_argument("--gt", required=True, metavar="GT.json", help="COCO ground-truth file")
-    ev.add_argument("--pred", required=True, metavar="PRED.json", help="COCO results file (a list of detections)")
+    ev.add_argument("--gt", required=True, metavar="GT", help="ground truth: COCO .json, YOLO labels folder or data.yaml, VOC .xml folder")
+    ev.add_argument("--pred", required=True, metavar="PRED", help="inferences: COCO results .json, YOLO .txt folder, VOC .xml folder")
     ev.add_argument("--conf", type=_probability("--conf"), default=0.5, help="confidence threshold, kept when >= (default 0.5)")
     ev.add_argument("--iou", type=_probability("--iou"), default=0.5, help="IoU threshold, allowed when >= (default 0.5)")
     ev.add_argument("--map", action="store_true", help="also compute COCO mAP (the 12 COCOeval numbers)")
@@ -292,7 +350,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", choices=("optimal", "greedy"), default="optimal", help="assignment rule (default optimal)")
     ev.add_argument("--class-aware", action="store_true", help="only match boxes of the same class")
     ev.add_argument("--crowd", action="store_true", help="treat iscrowd labels as COCO crowd regions")
+    ev.add_argument("--table", metavar="OUT", default=None, help="write the match table as .parquet or .csv (atomically)")
+    ev.add_argument("--images", metavar="DIR", default=None, help="YOLO: the images folder (sizes are read from it)")
+    _add_format_options(ev)
     ev.set_defaults(func=_cmd_evaluate)
+
+    cv = sub.add_parser("convert", help="convert a YOLO or VOC dataset (and inferences) to COCO files",
+                        description="Read a ground truth (and optionally inferences) in any supported format and "
+                        "write it as COCO (gt.json, pred.json), or with --to as YOLO or VOC.")
+    cv.add_argument("--gt", required=True, metavar="GT", help="ground truth in any format")
+    cv.add_argument("--pred", metavar="PRED", default=None, help="inferences in any format")
+    cv.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    cv.add_argument("--to", choices=("coco", "yolo", "voc"), default="coco", help="output format (default coco)")
+    cv.add_argument("--images", metavar="DIR", default=None, help="YOLO: the images folder")
+    _add_format_options(cv)
+    cv.set_defaults(func=_cmd_convert)
 
     sy = sub.add_parser("synth", help="write a seeded synthetic COCO ground-truth and results pair")
     sy.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
@@ -303,20 +375,24 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="store a COCO dataset (and embeddings) for exploration")
     ing.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory (default ./data or $AQUAEMBED_DATA_DIR)")
     ing.add_argument("--name", required=True, help="dataset name")
-    ing.add_argument("--gt", required=True, metavar="GT.json", help="COCO ground-truth file")
+    ing.add_argument("--gt", required=True, metavar="GT", help="ground truth: COCO .json, YOLO labels folder, VOC .xml folder")
     ing.add_argument("--images", metavar="IMAGE_DIR", help="folder of the images (file_name is relative to it)")
     ing.add_argument("--frame-embeddings", metavar="FILE", help=".npz (ids, embeddings) or .parquet (id, embedding)")
     ing.add_argument("--label-embeddings", metavar="FILE", help="label crop embeddings, ids = annotation ids")
     ing.add_argument("--replace", action="store_true", help="replace a dataset of that name")
+    ing.add_argument("--embedder", default="builtin", metavar="SPEC",
+                     help="builtin (default), onnx:MODEL.onnx, timm:NAME or open_clip:NAME (weights from disk only)")
+    _add_format_options(ing, pred=False)
     ing.set_defaults(func=_cmd_ingest)
 
     add = sub.add_parser("add-inferences", help="store a COCO results file as a named inference set")
     add.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory")
     add.add_argument("--name", required=True, help="dataset name")
     add.add_argument("--model", required=True, help="inference-set name")
-    add.add_argument("--pred", required=True, metavar="PRED.json", help="COCO results file")
+    add.add_argument("--pred", required=True, metavar="PRED", help="inferences: COCO results .json, YOLO .txt folder, VOC .xml folder")
     add.add_argument("--pred-embeddings", metavar="FILE", help="inference crop embeddings, ids = positions in PRED.json")
     add.add_argument("--replace", action="store_true", help="replace an inference set of that name")
+    _add_format_options(add, gt=False)
     add.set_defaults(func=_cmd_add_inferences)
 
     sim = sub.add_parser("similar", help="nearest neighbours of a frame or a crop")

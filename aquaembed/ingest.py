@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from aquaembed._typing import BoxFormat, Difficult
 from aquaembed.artifacts import (
     BUILTIN_EMBEDDER,
     CROP_INDEX,
@@ -44,8 +45,8 @@ from aquaembed.embeddings.index import VectorIndex
 from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, Projection, project_with_info
 from aquaembed.errors import InputError, StoreError
 from aquaembed.geometry import xyxy_to_xywh
-from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.io.embeddings import read_embeddings
+from aquaembed.io.formats import load_gt, load_inferences
 from aquaembed.store import Store, StoredDataset
 
 __all__ = ["ingest", "add_inferences", "build_artifacts"]
@@ -123,8 +124,12 @@ def ingest(
     build: bool = True,
     progress: Progress | None = None,
     show_bars: bool = False,
+    format: BoxFormat | None = None,
+    names: str | os.PathLike[str] | None = None,
+    difficult: Difficult = "label",
+    embedder: str = "builtin",
 ) -> StoredDataset:
-    """Store a COCO ground truth as dataset ``name``, with its embeddings and artefacts.
+    """Store a ground truth (COCO, YOLO or VOC) as dataset ``name``, with its embeddings and artefacts.
 
     Parameters
     ----------
@@ -152,6 +157,12 @@ def ingest(
         Receives a line of text at each step.
     show_bars : bool
         Show tqdm progress bars for long steps.
+    format, names, difficult
+        How to read ``gt`` (see :func:`aquaembed.io.formats.load_gt`; YOLO image
+        sizes come from ``images``).
+    embedder : str
+        ``"builtin"``, ``"onnx:PATH"``, ``"timm:NAME"`` or ``"open_clip:NAME"``
+        (see :mod:`aquaembed.embeddings.pretrained`).
 
     Returns
     -------
@@ -162,7 +173,7 @@ def ingest(
     if store.exists(name) and not replace:
         raise StoreError(f"dataset {name!r} already exists in {data}; pass --replace to replace it")
     _say(progress, f"reading {Path(gt).name}")
-    dataset = load_coco_gt(gt)
+    dataset = load_gt(gt, format=format, images=images, names=names, difficult=difficult)
     image_root = _image_root(images, data)
     vectors: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
     for kind, path, expected, what in (
@@ -174,14 +185,10 @@ def ingest(
             _check_cover(Path(path).name, ids, expected, what)
             vectors[kind] = (ids, vec, {"file": str(Path(path).resolve())})
     if embed and images is not None and ("frame" not in vectors or "label" not in vectors):
-        from aquaembed.embeddings.builtin import embed_coco
-
-        _say(progress, "embedding frames and label crops with the built-in embedder")
-        gt_dict, _ = _coco_dicts(dataset, None)
-        emb = embed_coco(Path(images), gt_dict, progress=show_bars)
-        vectors.setdefault("frame", (emb.frame_ids, emb.frames, {"embedder": BUILTIN_EMBEDDER}))
+        emb, made_by = _embed(embedder, Path(images), dataset, None, progress, show_bars)
+        vectors.setdefault("frame", (emb.frame_ids, emb.frames, {"embedder": made_by}))
         if len(dataset.labels):
-            vectors.setdefault("label", (emb.label_ids, emb.labels, {"embedder": BUILTIN_EMBEDDER}))
+            vectors.setdefault("label", (emb.label_ids, emb.labels, {"embedder": made_by}))
     _say(progress, f"storing {len(dataset.frames)} frames and {len(dataset.labels)} labels as {name!r}")
     source = {**(source or {}), "gt": str(Path(gt).resolve())}
     if image_root is not None:
@@ -205,12 +212,16 @@ def add_inferences(
     embed: bool = True,
     progress: Progress | None = None,
     show_bars: bool = False,
+    format: BoxFormat | None = None,
+    names: str | os.PathLike[str] | None = None,
 ) -> StoredDataset:
-    """Store a COCO results file as inference set ``model`` of dataset ``name``.
+    """Store an inference set (COCO results, YOLO or VOC) as ``model`` of dataset ``name``.
 
-    Crop embeddings come from ``pred_embeddings``, or (``embed``) from the built-in
-    embedder when the dataset has images and its label crops were embedded the same way.
-    The crop index and projection are rebuilt to include the new crops.
+    Crop embeddings come from ``pred_embeddings``, or (``embed``) from the embedder
+    that made the label crop embeddings (built-in or pretrained) when the dataset has
+    images. The crop index and projection are rebuilt to include the new crops.
+    ``format`` and ``names`` say how to read ``pred`` (see
+    :func:`aquaembed.io.formats.load_inferences`).
     """
     store = Store(data_dir)
     sd = store.open(name)
@@ -218,7 +229,7 @@ def add_inferences(
         raise StoreError(f"dataset {name!r} already has an inference set {model!r}; pass --replace to replace it")
     dataset = sd.dataset
     _say(progress, f"reading {Path(pred).name}")
-    inferences = load_coco_results(pred, dataset, name=model)
+    inferences = load_inferences(pred, dataset, format=format, name=model, names=names)
     vec: tuple[np.ndarray, np.ndarray, dict[str, Any]] | None = None
     if pred_embeddings is not None:
         ids, v = read_embeddings(pred_embeddings)
@@ -231,17 +242,13 @@ def add_inferences(
                     f"dimension {dim} (label and inference crops share one index)"
                 )
         vec = (ids, v, {"file": str(Path(pred_embeddings).resolve())})
-    elif embed and len(inferences) and _uses_builtin_embedder(sd):
-        from aquaembed.embeddings.builtin import embed_coco
+    elif embed and len(inferences) and _label_embedder(sd) is not None:
         from aquaembed.explore import DatasetView
 
         root = DatasetView(sd).image_root
         if root is not None:
-            _say(progress, "embedding inference crops with the built-in embedder")
-            gt_dict, preds = _coco_dicts(dataset, inferences)
-            gt_dict["annotations"] = []
-            emb = embed_coco(root, gt_dict, preds, progress=show_bars)
-            vec = (emb.pred_ids, emb.preds, {"embedder": BUILTIN_EMBEDDER})
+            emb, made_by = _embed(_label_embedder(sd) or "builtin", Path(root), dataset, inferences, progress, show_bars)
+            vec = (emb.pred_ids, emb.preds, {"embedder": made_by})
     _say(progress, f"storing {len(inferences)} inferences as {model!r}")
     sd.add_inferences(inferences, replace=replace, source={"pred": str(Path(pred).resolve())})
     if vec is not None:
@@ -250,9 +257,35 @@ def add_inferences(
     return store.open(name)
 
 
-def _uses_builtin_embedder(sd: StoredDataset) -> bool:
+def _label_embedder(sd: StoredDataset) -> str | None:
+    """The embedder spec that made the label crop embeddings ("builtin" when none are stored)."""
     rec = sd.manifest.get("embeddings", {}).get("label")
-    return rec is None or (rec.get("source") or {}).get("embedder") == BUILTIN_EMBEDDER
+    if rec is None:
+        return "builtin"
+    made_by = (rec.get("source") or {}).get("embedder")
+    if made_by == BUILTIN_EMBEDDER:
+        return "builtin"
+    return made_by if isinstance(made_by, str) and ":" in made_by else None
+
+
+def _embed(
+    embedder: str, root: Path, dataset: Dataset, inferences: Inferences | None,
+    progress: Progress | None, show_bars: bool,
+) -> tuple[Any, str]:
+    """Embed with the built-in or a pretrained embedder; returns the embeddings and how to record the embedder."""
+    gt_dict, preds = _coco_dicts(dataset, inferences)
+    if inferences is not None:
+        gt_dict["annotations"] = []
+    if embedder == "builtin":
+        from aquaembed.embeddings.builtin import embed_coco
+
+        _say(progress, "embedding with the built-in embedder")
+        return embed_coco(root, gt_dict, preds, progress=show_bars), BUILTIN_EMBEDDER
+    from aquaembed.embeddings.pretrained import load_embedder
+
+    model = load_embedder(embedder)
+    _say(progress, f"embedding with {embedder}")
+    return model.embed_coco(root, gt_dict, preds, progress=show_bars), embedder
 
 
 def _embedding_inputs(sd: StoredDataset, kinds: list[str]) -> dict[str, str]:

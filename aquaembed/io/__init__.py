@@ -1,1 +1,1 @@
-"""Reading, validating and writing the formats teams have (COCO today), and embedding files."""
+"""Reading, validating and writing the formats teams have (COCO, YOLO, Pascal VOC), and embedding files."""
