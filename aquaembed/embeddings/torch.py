@@ -142,7 +142,11 @@ class TimmEmbedder(_TorchEmbedder):
         else:
             file = _find_cached(f"timm:{name}", cfg.get("hf_hub_id"), cfg.get("url"))
         state = load_state_dict(file)
-        missing, _unexpected = model.load_state_dict(state, strict=False)  # the classifier's keys are unexpected
+        try:
+            missing, _unexpected = model.load_state_dict(state, strict=False)  # the classifier's keys are unexpected
+        except RuntimeError as exc:  # a tensor of the wrong shape
+            detail = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), "shape mismatch")
+            raise InputError(f"{os.fspath(file)}: not weights of timm {name} ({detail})") from None
         if missing:
             raise InputError(
                 f"{os.fspath(file)}: not weights of timm {name} ({len(missing)} tensors missing, e.g. {missing[0]})"

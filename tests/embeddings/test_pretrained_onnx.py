@@ -27,6 +27,18 @@ SIZE, DIM = 16, 5
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
 
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weights come from disk only: any connection attempt fails the test."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a network connection was attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
 def _linear_model(path: Path, *, tokens: bool = False, meta: bool = True, seed: int = 0) -> np.ndarray:
     """Write ``pixels (N,3,S,S) -> embedding`` and return the weights.
 
