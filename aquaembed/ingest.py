@@ -46,7 +46,7 @@ from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, Projection, pro
 from aquaembed.errors import InputError, StoreError
 from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.io.embeddings import read_embeddings
-from aquaembed.io.formats import load_gt, load_inferences
+from aquaembed.io.formats import fill_image_sizes, load_gt, load_inferences
 from aquaembed.store import Store, StoredDataset
 
 __all__ = ["ingest", "add_inferences", "build_artifacts"]
@@ -173,7 +173,7 @@ def ingest(
     if store.exists(name) and not replace:
         raise StoreError(f"dataset {name!r} already exists in {data}; pass --replace to replace it")
     _say(progress, f"reading {Path(gt).name}")
-    dataset = load_gt(gt, format=format, images=images, names=names, difficult=difficult)
+    dataset = fill_image_sizes(load_gt(gt, format=format, images=images, names=names, difficult=difficult), images)
     image_root = _image_root(images, data)
     vectors: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
     for kind, path, expected, what in (

@@ -18,9 +18,9 @@ from typing import TypeAlias
 
 from aquaembed._typing import BoxFormat, Difficult
 from aquaembed.data import Dataset, Inferences
-from aquaembed.errors import ParameterError
+from aquaembed.errors import InputError, ParameterError
 
-__all__ = ["BOX_FORMATS", "detect_format", "load_gt", "load_inferences", "write_gt"]
+__all__ = ["BOX_FORMATS", "detect_format", "fill_image_sizes", "load_gt", "load_inferences", "write_gt"]
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
 BOX_FORMATS: tuple[BoxFormat, ...] = ("coco", "yolo", "voc")
@@ -179,3 +179,33 @@ def write_gt(
             written.append(out / "predictions")
         return written
     raise ParameterError(f"--to must be one of {', '.join(BOX_FORMATS)}, got {format!r}", parameter="to")
+
+
+def fill_image_sizes(dataset: Dataset, images: StrPath | None) -> Dataset:
+    """``dataset`` with unknown frame sizes (NaN: absent, 0 or null in the file) read from the image headers.
+
+    Frames whose image file is missing or unreadable keep NaN; known sizes are
+    never changed. Returns ``dataset`` itself when nothing was unknown.
+    """
+    import numpy as np
+
+    from aquaembed.data import Frames
+    from aquaembed.io._common import image_sizes
+
+    frames = dataset.frames
+    unknown = np.flatnonzero(~(np.isfinite(frames.width) & np.isfinite(frames.height)))
+    if images is None or unknown.size == 0:
+        return dataset
+    root = Path(images)
+    names = [str(frames.file_name[i]) for i in unknown.tolist()]
+    present = [k for k, name in enumerate(names) if name and (root / name).is_file()]
+    width, height = frames.width.copy(), frames.height.copy()
+    if present:
+        try:
+            w, h = image_sizes(root, [names[k] for k in present])
+        except InputError:
+            return dataset  # an unreadable image: its size stays unknown, the embedder reports it
+        rows = unknown[present]
+        width[rows], height[rows] = w, h
+    sized = Frames(frames.id, frames.file_name, width, height, frames.metadata)
+    return Dataset(dataset.classes, sized, dataset.labels, dataset.inferences)

@@ -235,3 +235,17 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest
 
 def test_errors_are_aquaembed_errors() -> None:
     assert issubclass(InputError, AquaembedError) and issubclass(ParameterError, AquaembedError)
+
+
+def test_unknown_coco_image_sizes_are_read_from_the_images(tmp_path: Path) -> None:
+    from aquaembed.io.formats import fill_image_sizes
+
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (33, 22)).save(tmp_path / "img" / "a.png")
+    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 0, "height": None},
+                     {"id": 2, "file_name": "gone.png"}, {"id": 3, "file_name": "b.png", "width": 5, "height": 6}],
+          "categories": [{"id": 1, "name": "x"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    ds = fill_image_sizes(load_gt(tmp_path / "gt.json"), tmp_path / "img")
+    assert ds.frames.width[0] == 33 and ds.frames.height[0] == 22
+    assert np.isnan(ds.frames.width[1]) and ds.frames.width[2] == 5 and ds.frames.height[2] == 6
