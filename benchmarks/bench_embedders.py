@@ -50,8 +50,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
 
-    import torch
     import timm
+    import torch
 
     from aquaembed.embeddings.builtin import embed_coco
     from aquaembed.embeddings.pretrained import load_embedder
@@ -78,11 +78,12 @@ def main() -> None:
         for label, spec, _ in specs:
             emb = load_embedder(spec)
             emb.embed_coco(root, {"images": gt["images"][:2], "annotations": []})  # warm-up
-            t = _time(lambda: emb.embed_coco(root, gt, batch_size=args.batch))
+            t = _time(lambda emb=emb: emb.embed_coco(root, gt, batch_size=args.batch))
             batch = np.random.default_rng(0).normal(size=(args.batch, 3, emb.prep.size, emb.prep.size)).astype(np.float32)
             emb.forward(batch)
             n_fw = max(1, (n_frames + n_crops) // args.batch)
-            fw = _time(lambda: [emb.forward(batch) for _ in range(n_fw)], repeat=1) / (n_fw * args.batch)
+            fw = _time(lambda emb=emb, batch=batch, n_fw=n_fw: [emb.forward(batch) for _ in range(n_fw)], repeat=1)
+            fw /= n_fw * args.batch
             rows.append((label, f"{emb.prep.size}px, dim {emb.dim}", t, fw))
     base = rows[0][2]
     print()
@@ -90,10 +91,8 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     for label, inp, t, fw in rows:
         alone = f"{1.0 / fw:,.0f}" if fw else "—"
-        print(f"| {label} | {inp} | {n_frames} + {n_crops} | {t:.2f} s | {(n_frames + n_crops) / t:,.0f} | {alone} | "
-              f"{t / base:.1f}× slower |" if t > base else f"| {label} | {inp} | {n_frames} + {n_crops} | {t:.2f} s | "
-              f"{(n_frames + n_crops) / t:,.0f} | {alone} | 1.0× |")
-
+        ratio = f"{t / base:.1f}× slower" if t > base else "1.0×"
+        print(f"| {label} | {inp} | {n_frames} + {n_crops} | {t:.2f} s | {(n_frames + n_crops) / t:,.0f} | {alone} | {ratio} |")
 
 if __name__ == "__main__":
     main()

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from aquaembed.embeddings.pretrained import PretrainedEmbedder, require
 from aquaembed.embeddings.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from aquaembed.embeddings.pretrained import PretrainedEmbedder, require
 from aquaembed.errors import InputError
 
 __all__ = ["OnnxEmbedder"]

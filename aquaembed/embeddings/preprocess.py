@@ -17,7 +17,7 @@ from PIL import Image
 
 from aquaembed.errors import ParameterError
 
-__all__ = ["Preprocess", "IMAGENET_MEAN", "IMAGENET_STD", "square_boxes", "square_crops", "square_frame"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "square_boxes", "square_crops", "square_frame"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -60,7 +60,7 @@ class Preprocess:
     @property
     def fill(self) -> tuple[int, int, int]:
         """The padding colour: the mean, in 0-255 RGB (it normalises to about 0)."""
-        return tuple(int(round(m * 255)) for m in self.mean)  # type: ignore[return-value]
+        return tuple(round(m * 255) for m in self.mean)  # type: ignore[return-value]
 
     def to_batch(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 images ``(n, size, size, 3)`` → normalised float32 ``(n, 3, size, size)``."""

@@ -40,7 +40,7 @@ from aquaembed.embeddings.builtin import DatasetEmbeddings
 from aquaembed.embeddings.preprocess import Preprocess, square_crops, square_frame
 from aquaembed.errors import InputError, MissingExtraError, ParameterError
 
-__all__ = ["PretrainedEmbedder", "load_embedder", "parse_spec", "EMBEDDER_KINDS"]
+__all__ = ["EMBEDDER_KINDS", "PretrainedEmbedder", "load_embedder", "parse_spec"]
 
 EMBEDDER_KINDS = ("builtin", "onnx", "timm", "open_clip")
 _OPTION_KEYS = ("size", "mean", "std", "context", "interpolation", "output")

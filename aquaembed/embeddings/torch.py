@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from aquaembed.embeddings.pretrained import PretrainedEmbedder, require
 from aquaembed.embeddings.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from aquaembed.embeddings.pretrained import PretrainedEmbedder, require
 from aquaembed.errors import InputError
 
-__all__ = ["TimmEmbedder", "OpenClipEmbedder", "load_state_dict"]
+__all__ = ["OpenClipEmbedder", "TimmEmbedder", "load_state_dict"]
 
 _HF_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 

@@ -50,7 +50,8 @@ class _File:
     """The parsed content of one XML file (only what aquaembed uses)."""
 
     def __init__(self, path: Path, *, scored: bool) -> None:
-        from defusedxml import DefusedXmlException  # refuses entity bombs and external entities
+        # defusedxml refuses entity bombs and external entities
+        from defusedxml import DefusedXmlException
         from defusedxml import ElementTree as ET
 
         self.path = path

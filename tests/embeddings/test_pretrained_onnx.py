@@ -17,11 +17,11 @@ from PIL import Image
 
 onnx = pytest.importorskip("onnx", reason="onnx builds the test models (pip install 'aquaembed[test]')")
 pytest.importorskip("onnxruntime", reason="the ONNX embedder needs onnxruntime (pip install 'aquaembed[onnx]')")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from aquaembed.cli import main  # noqa: E402
-from aquaembed.embeddings.pretrained import load_embedder, parse_spec, pool_output  # noqa: E402
-from aquaembed.errors import InputError, ParameterError  # noqa: E402
+from aquaembed.cli import main
+from aquaembed.embeddings.pretrained import load_embedder, parse_spec, pool_output
+from aquaembed.errors import InputError, ParameterError
 
 SIZE, DIM = 16, 5
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -77,7 +77,7 @@ def _linear_model(path: Path, *, tokens: bool = False, meta: bool = True, seed: 
 def _reference(image: Image.Image, square: tuple[int, int, int, int], w: np.ndarray, *, tokens: bool = False) -> np.ndarray:
     """Crop (padding outside the image with the mean colour), resize, normalise, multiply."""
     x1, y1, x2, y2 = square
-    fill = tuple(int(round(m * 255)) for m in MEAN)
+    fill = tuple(round(m * 255) for m in MEAN)
     canvas = np.empty((y2 - y1, x2 - x1, 3), dtype=np.uint8)
     canvas[:] = fill
     src = np.asarray(image)
@@ -173,7 +173,7 @@ def test_ingest_the_demo_with_an_onnx_model(tmp_path: Path, capsys: pytest.Captu
     capsys.readouterr()
     sd = Store(data).open("d")
     gt = json.loads((demo / "gt.json").read_text())
-    ids, vec = sd.embeddings("label")
+    _, vec = sd.embeddings("label")
     assert vec.shape == (len(gt["annotations"]), DIM)
     assert sd.manifest["embeddings"]["label"]["source"]["embedder"] == f"onnx:{path}"
     assert sd.manifest["embeddings"]["pred-m"]["source"]["embedder"] == f"onnx:{path}"  # same model for the inferences

@@ -17,8 +17,8 @@ from PIL import Image
 torch = pytest.importorskip("torch", reason="the [torch] extra is not installed (pip install 'aquaembed[torch]')")
 timm = pytest.importorskip("timm", reason="the [torch] extra is not installed (pip install 'aquaembed[torch]')")
 
-from aquaembed.embeddings.pretrained import load_embedder  # noqa: E402
-from aquaembed.errors import InputError  # noqa: E402
+from aquaembed.embeddings.pretrained import load_embedder
+from aquaembed.errors import InputError
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +143,6 @@ def test_ingest_the_demo_with_a_timm_model(tmp_path: Path, capsys: pytest.Captur
                  "--images", str(demo / "images"), "--embedder", spec]) == 0
     capsys.readouterr()
     sd = Store(tmp_path / "data").open("d")
-    ids, vec = sd.embeddings("label")
+    _, vec = sd.embeddings("label")
     assert vec.shape == (len(json.loads((demo / "gt.json").read_text())["annotations"]), 512)
     assert sd.manifest["embeddings"]["frame"]["source"]["embedder"] == spec

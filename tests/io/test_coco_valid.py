@@ -23,8 +23,8 @@ from aquaembed.matching import MatchOptions
 from aquaembed.metrics import COCO_STAT_NAMES
 
 pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 
 def _reference(gt: Path, dt: Path) -> tuple[np.ndarray, COCOeval]:
