@@ -17,7 +17,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-from aquaembed.errors import InputError, ParameterError
+from aquaembed.errors import InputError, MissingExtraError, ParameterError
 
 __all__ = ["IMAGE_SUFFIXES", "find_names", "image_sizes", "list_images", "read_names", "stem_of"]
 
@@ -149,6 +149,15 @@ def list_images(root: Path) -> list[str]:
     return sorted(found)
 
 
+def _pillow() -> None:
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(
+            "reading YOLO image sizes needs Pillow: pip install 'aquaembed[app]' (or pip install pillow)"
+        ) from None
+
+
 def _size(path: Path) -> tuple[float, float]:
     from PIL import Image, UnidentifiedImageError
 
@@ -165,6 +174,7 @@ def image_sizes(root: Path, files: Sequence[str], *, threads: int = 8) -> tuple[
 
     Headers are read on a few threads (the work is file I/O).
     """
+    _pillow()
     paths = [root / f for f in files]
     if len(paths) > 64:
         with ThreadPoolExecutor(max_workers=threads) as pool:
