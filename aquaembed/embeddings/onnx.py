@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from aquaembed.embeddings.base import PretrainedEmbedder, require
 from aquaembed.embeddings.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from aquaembed.embeddings.pretrained import PretrainedEmbedder, require
 from aquaembed.errors import InputError
 
 __all__ = ["OnnxEmbedder"]
@@ -84,7 +84,7 @@ class OnnxEmbedder(PretrainedEmbedder):
             options.intra_op_num_threads = int(threads)
         try:
             self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        except Exception as exc:
             raise InputError(f"{label}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from None
         meta: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         inp = self.session.get_inputs()[0]

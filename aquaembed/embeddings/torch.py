@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from aquaembed.embeddings.base import PretrainedEmbedder, require
 from aquaembed.embeddings.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from aquaembed.embeddings.pretrained import PretrainedEmbedder, require
 from aquaembed.errors import InputError
 
 __all__ = ["OpenClipEmbedder", "TimmEmbedder", "load_state_dict"]
@@ -46,7 +46,7 @@ def load_state_dict(path: Path) -> dict[str, Any]:
             state = load_file(str(path), device="cpu")
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch / safetensors raise many kinds
+    except Exception as exc:
         raise InputError(f"{label}: cannot read the weights ({str(exc).splitlines()[0]})") from None
     for key in ("state_dict", "model", "module"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
