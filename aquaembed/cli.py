@@ -180,7 +180,6 @@ def _read_pred(args: argparse.Namespace, dataset, *, name: str = "model"):
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from aquaembed.evaluate import Evaluator
-    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.matching import MatchOptions
 
     options = MatchOptions(

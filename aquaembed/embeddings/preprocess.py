@@ -71,7 +71,7 @@ class Preprocess:
 
     @property
     def resample(self) -> int:
-        return Image.BICUBIC if self.interpolation == "bicubic" else Image.BILINEAR
+        return Image.Resampling.BICUBIC if self.interpolation == "bicubic" else Image.Resampling.BILINEAR
 
 
 def square_boxes(boxes_xyxy: np.ndarray, context: float) -> np.ndarray:

@@ -39,6 +39,7 @@ def load_state_dict(path: Path) -> dict[str, Any]:
     label = os.fspath(path)
     if not path.is_file():
         raise InputError(f"no weights file at {label} (looked at {path.resolve()})")
+    state: Any
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -90,13 +91,14 @@ def _find_cached(what: str, hf_repo: str | None, url: str | None, files: tuple[s
 
 class _TorchEmbedder(PretrainedEmbedder):
     model: Any
+    _torch: Any
 
     def _setup(self, cfg_size: Any, cfg_mean: Any, cfg_std: Any, cfg_interp: Any, options: dict[str, Any]) -> None:
         size = options.get("size") or (cfg_size[-1] if isinstance(cfg_size, (tuple, list)) else cfg_size) or 224
         self.prep = Preprocess(
             size=int(size),
-            mean=tuple(options.get("mean") or cfg_mean or IMAGENET_MEAN),  # type: ignore[arg-type]
-            std=tuple(options.get("std") or cfg_std or IMAGENET_STD),  # type: ignore[arg-type]
+            mean=tuple(options.get("mean") or cfg_mean or IMAGENET_MEAN),
+            std=tuple(options.get("std") or cfg_std or IMAGENET_STD),
             context=float(options.get("context", 0.1)),
             interpolation=options.get("interpolation") or ("bicubic" if cfg_interp == "bicubic" else "bilinear"),
         )

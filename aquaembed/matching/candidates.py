@@ -160,7 +160,7 @@ def build_candidates(dataset: Dataset, inferences: Inferences) -> Candidates:
     pair_start = np.zeros(n_frames + 1, dtype=np.int64)
     np.cumsum(counts, out=pair_start[1:])
     # box areas as the source computed them (COCO: w * h), for pycocotools parity at thresholds
-    l_area, p_area = labels.box_area, inferences.box_area
+    l_area, p_area = np.asarray(labels.box_area), np.asarray(inferences.box_area)
     pl, pp, piou, piob = _fill_pairs(
         l_start, l_order, labels.box, l_area, p_start, p_order, inferences.box, p_area, pair_start
     )

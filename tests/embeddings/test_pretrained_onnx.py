@@ -17,11 +17,11 @@ from PIL import Image
 
 onnx = pytest.importorskip("onnx", reason="onnx builds the test models (pip install 'aquaembed[test]')")
 pytest.importorskip("onnxruntime", reason="the ONNX embedder needs onnxruntime (pip install 'aquaembed[onnx]')")
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from aquaembed.cli import main
-from aquaembed.embeddings.pretrained import load_embedder, parse_spec, pool_output
-from aquaembed.errors import InputError, ParameterError
+from aquaembed.cli import main  # noqa: E402
+from aquaembed.embeddings.pretrained import load_embedder, parse_spec, pool_output  # noqa: E402
+from aquaembed.errors import InputError, ParameterError  # noqa: E402
 
 SIZE, DIM = 16, 5
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)

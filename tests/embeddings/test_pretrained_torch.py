@@ -17,8 +17,8 @@ from PIL import Image
 torch = pytest.importorskip("torch", reason="the [torch] extra is not installed (pip install 'aquaembed[torch]')")
 timm = pytest.importorskip("timm", reason="the [torch] extra is not installed (pip install 'aquaembed[torch]')")
 
-from aquaembed.embeddings.pretrained import load_embedder
-from aquaembed.errors import InputError
+from aquaembed.embeddings.pretrained import load_embedder  # noqa: E402
+from aquaembed.errors import InputError  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
