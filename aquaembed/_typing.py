@@ -9,3 +9,6 @@ MatchMode = Literal["optimal", "greedy"]
 
 MatchType = Literal["TP", "FP", "FN", "confusion", "ignored"]
 """The type of one row of the match table."""
+
+EngineName = Literal["local", "ray"]
+"""Where per-shard work runs: this machine's cores, or a Ray cluster."""

@@ -143,27 +143,52 @@ def format_report(result: dict[str, Any], *, max_classes: int = 40, top_confusio
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from aquaembed.evaluate import Evaluator
-    from aquaembed.io.coco import load_coco_gt, load_coco_results
     from aquaembed.matching import MatchOptions
 
     options = MatchOptions(
         conf=args.conf, iou=args.iou, mode=args.mode, class_aware=args.class_aware, crowd=args.crowd
     )
-    dataset = load_coco_gt(args.gt)
-    inferences = load_coco_results(args.pred, dataset)
-    result = Evaluator(dataset, inferences).report(
-        options,
-        coco=args.map,
-        matches=args.json is not None,
-        per_frame=args.json is not None,
-    )
+    want = {"coco": args.map, "matches": args.json is not None, "per_frame": args.json is not None}
+    if args.store is None and (args.gt is None or not args.pred):
+        raise ParameterError("evaluate needs --gt and --pred (or --store for a sharded dataset)", parameter="--gt")
+    one_file = args.store is None and len(args.pred) == 1 and str(args.pred[0]).endswith(".json")
+    if args.engine == "local" and args.shards is None and one_file and args.address is None:
+        from aquaembed.evaluate import Evaluator
+        from aquaembed.io.coco import load_coco_gt, load_coco_results
+
+        dataset = load_coco_gt(args.gt)
+        inferences = load_coco_results(args.pred[0], dataset)
+        result = Evaluator(dataset, inferences).report(options, **want)
+    else:
+        result = _evaluate_on_engine(args, options, want)
     if args.json is not None:
         write_json_atomic(args.json, result)
     print(format_report(result))
     if args.json is not None:
         print(f"\nwrote {args.json}")
     return 0
+
+
+def _evaluate_on_engine(args: argparse.Namespace, options: Any, want: dict[str, bool]) -> dict[str, Any]:
+    """``evaluate --engine ...``: per-shard tasks, an exact reduce on this process."""
+    from aquaembed.engine import get_engine
+    from aquaembed.engine.jobs import evaluate_files, evaluate_store
+
+    engine = get_engine(args.engine, address=args.address)
+    _step(f"engine {args.engine}" + (f" ({engine.cpus} CPUs)" if hasattr(engine, "cpus") else ""))
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            _step(f"{stage}: {done}/{total} tasks")
+
+    try:
+        if args.store is not None:
+            return evaluate_store(args.store, options, model=args.model, engine=engine, progress=progress, **want)
+        return evaluate_files(args.gt, args.pred, options, engine=engine, shards=args.shards, progress=progress, **want)
+    finally:
+        shutdown = getattr(engine, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -188,10 +213,20 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     _needs_app("aquaembed ingest")
     from aquaembed.ingest import ingest
 
-    sd = ingest(
-        args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
-        label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=True,
-    )
+    engine = None
+    if args.engine != "local" or args.shards is not None:
+        from aquaembed.engine import get_engine
+
+        engine = get_engine(args.engine, address=args.address)
+    try:
+        sd = ingest(
+            args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
+            label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=engine is None,
+            engine=engine, shards=args.shards,
+        )
+    finally:
+        if getattr(engine, "shutdown", None) is not None:
+            engine.shutdown()
     m = sd.manifest
     print(f"stored dataset {sd.name!r} in {args.data}: {m['counts']['frames']} frames, {m['counts']['labels']} labels; "
           f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
@@ -283,8 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and report the confusion matrix, per-class and overall precision/recall/F1, "
         "and with --map the COCO mAP figures.",
     )
-    ev.add_argument("--gt", required=True, metavar="GT.json", help="COCO ground-truth file")
-    ev.add_argument("--pred", required=True, metavar="PRED.json", help="COCO results file (a list of detections)")
+    ev.add_argument("--gt", metavar="GT.json", help="COCO ground-truth file")
+    ev.add_argument("--pred", nargs="+", metavar="PRED.json", help="COCO results file (a list of detections); "
+                    "several files, .parquet files or a folder of them number their rows one after the other")
     ev.add_argument("--conf", type=_probability("--conf"), default=0.5, help="confidence threshold, kept when >= (default 0.5)")
     ev.add_argument("--iou", type=_probability("--iou"), default=0.5, help="IoU threshold, allowed when >= (default 0.5)")
     ev.add_argument("--map", action="store_true", help="also compute COCO mAP (the 12 COCOeval numbers)")
@@ -292,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", choices=("optimal", "greedy"), default="optimal", help="assignment rule (default optimal)")
     ev.add_argument("--class-aware", action="store_true", help="only match boxes of the same class")
     ev.add_argument("--crowd", action="store_true", help="treat iscrowd labels as COCO crowd regions")
+    ev.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="where shards run: this machine, or a Ray cluster (pip install 'aquaembed[ray]')")
+    ev.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    ev.add_argument("--shards", type=_positive_int, default=None, help="frame shards (default: ~1M labels each, >= CPUs)")
+    ev.add_argument("--store", metavar="URI", default=None, help="evaluate a sharded dataset (path or URI) instead of --gt/--pred")
+    ev.add_argument("--model", default=None, help="inference set of --store (default: the only one)")
     ev.set_defaults(func=_cmd_evaluate)
 
     sy = sub.add_parser("synth", help="write a seeded synthetic COCO ground-truth and results pair")
@@ -308,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--frame-embeddings", metavar="FILE", help=".npz (ids, embeddings) or .parquet (id, embedding)")
     ing.add_argument("--label-embeddings", metavar="FILE", help="label crop embeddings, ids = annotation ids")
     ing.add_argument("--replace", action="store_true", help="replace a dataset of that name")
+    ing.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="run the embedder, index fill and projection placement per shard (ray: a Ray cluster)")
+    ing.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    ing.add_argument("--shards", type=_positive_int, default=None, help="tasks per step (default: the cluster's CPUs)")
     ing.set_defaults(func=_cmd_ingest)
 
     add = sub.add_parser("add-inferences", help="store a COCO results file as a named inference set")
