@@ -225,8 +225,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             engine=engine, shards=args.shards,
         )
     finally:
-        if getattr(engine, "shutdown", None) is not None:
-            engine.shutdown()
+        shutdown = getattr(engine, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
     m = sd.manifest
     print(f"stored dataset {sd.name!r} in {args.data}: {m['counts']['frames']} frames, {m['counts']['labels']} labels; "
           f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")

@@ -194,7 +194,7 @@ def ingest(
         if engine is not None:
             from aquaembed.engine.ingest import embed_shards
 
-            f_ids, f_vec, l_ids, l_vec = embed_shards(engine, Path(images), dataset, shards=int(shards), progress=progress)
+            f_ids, f_vec, l_ids, l_vec = embed_shards(engine, Path(images), dataset, shards=int(shards or 2), progress=progress)
         else:
             gt_dict, _ = _coco_dicts(dataset, None)
             emb = embed_coco(Path(images), gt_dict, progress=show_bars)
@@ -321,7 +321,8 @@ def build_artifacts(
 
         from aquaembed.engine.ingest import IVFPQ_MIN, engine_placer
 
-        run = (engine, int(shards or getattr(engine, "cpus", 2)), IVFPQ_MIN if ivfpq_min is None else int(ivfpq_min))
+        n_tasks = int(shards) if shards else int(getattr(engine, "cpus", 2))
+        run = (engine, n_tasks, IVFPQ_MIN if ivfpq_min is None else int(ivfpq_min))
         if projector is project_with_info:
             projector = partial(project_with_info, placer=engine_placer(engine, progress=progress))
     cache_dir = sd.path.parent / ".cache" / "projections"

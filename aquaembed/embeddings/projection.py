@@ -44,8 +44,8 @@ import hashlib
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 

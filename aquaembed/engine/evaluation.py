@@ -186,7 +186,8 @@ class Reduced:
 def _concat_tables(tables: Sequence[MatchTable]) -> MatchTable:
     cols = ("frame", "label", "pred", "label_class", "pred_class", "iou", "score", "type", "label_area", "pred_area")
     first = tables[0]
-    return replace(first, **{k: np.concatenate([getattr(t, k) for t in tables]) for k in cols})
+    merged: dict[str, Any] = {k: np.concatenate([getattr(t, k) for t in tables]) for k in cols}
+    return replace(first, **merged)
 
 
 def coco_group_task(classes: np.ndarray, results: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -226,7 +227,9 @@ def reduce_shards(
     rs = sorted(results, key=lambda r: r.index)
     cm = ConfusionMatrix(np.sum([r.cm for r in rs], axis=0), tuple(classes), options)
     frames = Counts(*(np.concatenate([getattr(r.frames, k) for r in rs]) for k in ("tp", "fp", "fn")))
-    table = _concat_tables([r.table for r in rs]) if all(r.table is not None for r in rs) else None
+    tables = [r.table for r in rs if r.table is not None]
+    table = _concat_tables(tables) if len(tables) == len(rs) else None
+    coco: dict[str, float | None] | None = None
     if coco_parts:
         n_k = len(classes) - 1
         precision = np.empty((*coco_parts[0][1].shape[:2], n_k, *coco_parts[0][1].shape[3:]))
@@ -236,10 +239,12 @@ def reduce_shards(
             recall[:, cls_idx] = r
         coco = coco_summarize(precision, recall)
     else:
-        coco = coco_reduce([r.coco for r in rs]) if all(r.coco is not None for r in rs) else None
+        inputs = [r.coco for r in rs if r.coco is not None]
+        coco = coco_reduce(inputs) if len(inputs) == len(rs) else None
     pr = None
-    if pr_thresholds is not None and all(r.pr is not None for r in rs):
-        tp, fp, fn = np.sum([r.pr for r in rs], axis=0)
+    prs = [r.pr for r in rs if r.pr is not None]
+    if pr_thresholds is not None and len(prs) == len(rs):
+        tp, fp, fn = np.sum(prs, axis=0)
         pr = pr_from_counts(pr_thresholds, tp, fp, fn)
     rows = np.concatenate([r.label_rows for r in rs])
     label_ids = np.empty(rows.shape[0], dtype=np.int64)

@@ -182,7 +182,7 @@ def build_ivfpq(
     cuts = np.linspace(0, n, max(1, int(shards)) + 1).astype(np.int64)
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if b > a]
     parts = engine.map(_fill_task, spans, vectors=ref, trained=trained, progress=_counter(progress, "filling the index"))
-    merged = faiss.deserialize_index(parts[0])
+    merged: Any = faiss.deserialize_index(parts[0])
     for blob in parts[1:]:
         merged.merge_from(faiss.deserialize_index(blob), 0)
     merged.nprobe = int(min(nlist, max(16, math.ceil(8000 * nlist / n))))

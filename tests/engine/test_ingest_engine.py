@@ -107,9 +107,8 @@ def test_placement_in_tasks_is_bit_identical(engine, monkeypatch):
 
 @pytest.mark.slow
 def test_crop_index_becomes_ivfpq_above_threshold(images_gt, ray_engine, tmp_path, monkeypatch):
-    from factories import _quick_projection
-
     import aquaembed.ingest as ingest_mod
+    from factories import _quick_projection
 
     monkeypatch.setattr(ingest_mod, "project_with_info", _quick_projection)
     ingest(tmp_path, "fish", gt=images_gt / "gt.json", build=False)
@@ -126,10 +125,9 @@ def test_crop_index_becomes_ivfpq_above_threshold(images_gt, ray_engine, tmp_pat
 
 @pytest.mark.slow
 def test_cli_ingest_on_ray_equals_local(images_gt, ray_engine, tmp_path, monkeypatch):
-    from factories import _quick_projection
-
     import aquaembed.ingest as ingest_mod
     from aquaembed.cli import main
+    from factories import _quick_projection
 
     monkeypatch.setattr(ingest_mod, "build_artifacts", functools.partial(ingest_mod.build_artifacts, projector=_quick_projection))
     for name, extra in (("a", ["--shards", "2"]), ("b", ["--engine", "ray", "--shards", "2"])):
