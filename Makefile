@@ -26,7 +26,7 @@ example: $(VENV)/.installed-app
 	$(BIN)/aquaembed synth --out data/synthetic --frames 500
 	$(BIN)/aquaembed evaluate --gt data/synthetic/gt.json --pred data/synthetic/pred.json --map --json data/synthetic/evaluation.json
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test+ray
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test

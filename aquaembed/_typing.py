@@ -15,3 +15,5 @@ BoxFormat = Literal["coco", "yolo", "voc"]
 
 Difficult = Literal["label", "crowd"]
 """What Pascal VOC ``difficult`` objects become: plain labels, or crowd-like ignore regions."""
+EngineName = Literal["local", "ray"]
+"""Where per-shard work runs: this machine's cores, or a Ray cluster."""

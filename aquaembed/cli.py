@@ -175,40 +175,57 @@ def _read_gt(args: argparse.Namespace, images: str | None):
 def _read_pred(args: argparse.Namespace, dataset, *, name: str = "model"):
     from aquaembed.io.formats import load_inferences
 
-    return load_inferences(args.pred, dataset, format=args.pred_format, name=name, names=args.names)
+    pred = args.pred[0] if isinstance(args.pred, list) else args.pred  # evaluate takes several (engine inputs)
+    return load_inferences(pred, dataset, format=args.pred_format, name=name, names=args.names)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from aquaembed.evaluate import Evaluator
     from aquaembed.matching import MatchOptions
 
     options = MatchOptions(
         conf=args.conf, iou=args.iou, mode=args.mode, class_aware=args.class_aware, crowd=args.crowd
     )
-    dataset = _read_gt(args, args.images)
-    inferences = _read_pred(args, dataset)
-    if args.table is not None:
-        from aquaembed.io.tables import check_table_path
+    want = {"coco": args.map, "matches": args.json is not None, "per_frame": args.json is not None}
+    if args.store is None and (args.gt is None or not args.pred):
+        raise ParameterError("evaluate needs --gt and --pred (or --store for a sharded dataset)", parameter="--gt")
+    evaluator = None
+    if args.engine == "local" and args.shards is None and args.address is None and args.store is None \
+            and len(args.pred) == 1 and not _is_parquet_input(args.pred[0]):
+        from aquaembed.evaluate import Evaluator
 
-        check_table_path(args.table)
-    evaluator = Evaluator(dataset, inferences)
-    result = evaluator.report(
-        options,
-        coco=args.map,
-        matches=args.json is not None,
-        per_frame=args.json is not None,
-    )
+        dataset = _read_gt(args, args.images)
+        inferences = _read_pred(args, dataset)
+        if args.table is not None:
+            from aquaembed.io.tables import check_table_path
+
+            check_table_path(args.table)
+        evaluator = Evaluator(dataset, inferences)
+        result = evaluator.report(options, **want)
+    else:
+        if args.table is not None:
+            raise ParameterError("--table needs the local engine and one inference file", parameter="--table")
+        result = _evaluate_on_engine(args, options, want)
     if args.json is not None:
         write_json_atomic(args.json, result)
-    if args.table is not None:
+    if args.table is not None and evaluator is not None:
         from aquaembed.io.tables import write_match_table
 
-        write_match_table(dataset, inferences, evaluator.table(options), args.table)
+        write_match_table(evaluator.dataset, evaluator.inferences, evaluator.table(options), args.table)
     print(format_report(result))
     for path in (args.json, args.table):
         if path is not None:
             print(f"\nwrote {path}")
     return 0
+
+
+def _is_parquet_input(path: str) -> bool:
+    """A Parquet file of inferences, or a folder of Parquet/COCO result files (the engine's inputs)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix == ".parquet":
+        return True
+    return p.is_dir() and any(p.glob("*.parquet"))
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -220,6 +237,28 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     print(f"wrote {', '.join(str(p) for p in written)} ({len(dataset.frames)} frames, {len(dataset.labels)} labels"
           + (f", {len(inferences)} inferences)" if inferences is not None else ")"))
     return 0
+
+
+def _evaluate_on_engine(args: argparse.Namespace, options: Any, want: dict[str, bool]) -> dict[str, Any]:
+    """``evaluate --engine ...``: per-shard tasks, an exact reduce on this process."""
+    from aquaembed.engine import get_engine
+    from aquaembed.engine.jobs import evaluate_files, evaluate_store
+
+    engine = get_engine(args.engine, address=args.address)
+    _step(f"engine {args.engine}" + (f" ({engine.cpus} CPUs)" if hasattr(engine, "cpus") else ""))
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            _step(f"{stage}: {done}/{total} tasks")
+
+    try:
+        if args.store is not None:
+            return evaluate_store(args.store, options, model=args.model, engine=engine, progress=progress, **want)
+        return evaluate_files(args.gt, args.pred, options, engine=engine, shards=args.shards, progress=progress, **want)
+    finally:
+        shutdown = getattr(engine, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -244,11 +283,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     _needs_app("aquaembed ingest")
     from aquaembed.ingest import ingest
 
-    sd = ingest(
-        args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
-        label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=True,
-        format=args.format, names=args.names, difficult=args.difficult, embedder=args.embedder,
-    )
+    engine = None
+    if args.engine != "local" or args.shards is not None:
+        from aquaembed.engine import get_engine
+
+        engine = get_engine(args.engine, address=args.address)
+    try:
+        sd = ingest(
+            args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
+            label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=engine is None,
+            format=args.format, names=args.names, difficult=args.difficult, embedder=args.embedder,
+            engine=engine, shards=args.shards,
+        )
+    finally:
+        shutdown = getattr(engine, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
     m = sd.manifest
     print(f"stored dataset {sd.name!r} in {args.data}: {m['counts']['frames']} frames, {m['counts']['labels']} labels; "
           f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
@@ -340,8 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and report the confusion matrix, per-class and overall precision/recall/F1, "
         "and with --map the COCO mAP figures.",
     )
-    ev.add_argument("--gt", required=True, metavar="GT", help="ground truth: COCO .json, YOLO labels folder or data.yaml, VOC .xml folder")
-    ev.add_argument("--pred", required=True, metavar="PRED", help="inferences: COCO results .json, YOLO .txt folder, VOC .xml folder")
+    ev.add_argument("--gt", metavar="GT", help="ground truth: COCO .json, YOLO labels folder or data.yaml, VOC .xml folder")
+    ev.add_argument("--pred", nargs="+", metavar="PRED", help="inferences: COCO results .json, YOLO .txt folder, VOC .xml "
+                    "folder; several COCO .json / .parquet files or a folder of them number their rows one after the other")
     ev.add_argument("--conf", type=_probability("--conf"), default=0.5, help="confidence threshold, kept when >= (default 0.5)")
     ev.add_argument("--iou", type=_probability("--iou"), default=0.5, help="IoU threshold, allowed when >= (default 0.5)")
     ev.add_argument("--map", action="store_true", help="also compute COCO mAP (the 12 COCOeval numbers)")
@@ -352,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--table", metavar="OUT", default=None, help="write the match table as .parquet or .csv (atomically)")
     ev.add_argument("--images", metavar="DIR", default=None, help="YOLO: the images folder (sizes are read from it)")
     _add_format_options(ev)
+    ev.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="where shards run: this machine, or a Ray cluster (pip install 'aquaembed[ray]')")
+    ev.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    ev.add_argument("--shards", type=_positive_int, default=None, help="frame shards (default: ~1M labels each, >= CPUs)")
+    ev.add_argument("--store", metavar="URI", default=None, help="evaluate a sharded dataset (path or URI) instead of --gt/--pred")
+    ev.add_argument("--model", default=None, help="inference set of --store (default: the only one)")
     ev.set_defaults(func=_cmd_evaluate)
 
     cv = sub.add_parser("convert", help="convert a YOLO or VOC dataset (and inferences) to COCO files",
@@ -382,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--embedder", default="builtin", metavar="SPEC",
                      help="builtin (default), onnx:MODEL.onnx, timm:NAME or open_clip:NAME (weights from disk only)")
     _add_format_options(ing, pred=False)
+    ing.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="run the embedder, index fill and projection placement per shard (ray: a Ray cluster)")
+    ing.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    ing.add_argument("--shards", type=_positive_int, default=None, help="tasks per step (default: the cluster's CPUs)")
     ing.set_defaults(func=_cmd_ingest)
 
     add = sub.add_parser("add-inferences", help="store a COCO results file as a named inference set")

@@ -44,6 +44,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -71,7 +72,8 @@ DEFAULT_SAMPLE_SIZE = 16_384
 _ALGORITHM = "aquaembed-umap-1"
 _EXACT_KNN_MAX = 5_000  # all-pairs exact kNN is cheap up to here; IVF beyond
 _KNN_NPROBE = 8
-_PLACE_CHUNK = 65_536
+PLACE_CHUNK = 65_536
+"""Points placed per batch (and per task of a distributed placement)."""
 
 
 @dataclass(frozen=True)
@@ -308,8 +310,8 @@ def _place(
 ) -> np.ndarray:
     """2-D positions of ``rest``: similarity-weighted mean of their k nearest sampled points."""
     out = np.empty((rest.shape[0], 2), np.float32)
-    for start in range(0, rest.shape[0], _PLACE_CHUNK):
-        sims, nb = sample_index.search(rest[start : start + _PLACE_CHUNK], k)
+    for start in range(0, rest.shape[0], PLACE_CHUNK):
+        sims, nb = sample_index.search(rest[start : start + PLACE_CHUNK], k)
         valid = nb >= 0
         rows = sample_index.rows_of(np.where(valid, nb, sample_index.ids[0]).ravel()).reshape(nb.shape)
         dist = np.where(valid, 1.0 - sims, np.inf)
@@ -318,7 +320,7 @@ def _place(
         scale = np.maximum(np.nanmean(np.where(valid, gap, np.nan), axis=1, keepdims=True), 1e-6)
         w = np.where(valid, np.exp(-gap / scale), 0.0)
         w /= w.sum(axis=1, keepdims=True)
-        out[start : start + _PLACE_CHUNK] = np.einsum("ij,ijc->ic", w, sample_coords[rows])
+        out[start : start + PLACE_CHUNK] = np.einsum("ij,ijc->ic", w, sample_coords[rows])
     return out
 
 
@@ -334,8 +336,14 @@ def project_with_info(
     n_epochs: int | None = None,
     numba_cache: bool = True,
     progress: bool = False,
+    placer: Callable[[np.ndarray, VectorIndex, np.ndarray, int], np.ndarray] | None = None,
 ) -> Projection:
-    """As :func:`project`, but also returns the cache key and whether the cache was hit."""
+    """As :func:`project`, but also returns the cache key and whether the cache was hit.
+
+    ``placer(rest, sample_index, sample_coords, k)`` replaces the placement of the
+    points outside the sample (e.g. :func:`aquaembed.engine.ingest.engine_placer`, in
+    tasks); it must return what the built-in placement returns.
+    """
     _check_params(n_neighbors, min_dist, seed, sample_size, n_epochs)
     x = _as_embeddings(vectors)
     n = x.shape[0]
@@ -392,7 +400,7 @@ def project_with_info(
     if sampled:
         coords = np.empty((n, 2), np.float32)
         coords[chosen] = layout
-        coords[~chosen] = _place(x[~chosen], sample_index, layout, k)
+        coords[~chosen] = (placer or _place)(x[~chosen], sample_index, layout, k)
         if bar is not None:
             bar.set_postfix_str("placement done")
             bar.update()

@@ -9,9 +9,17 @@ crop types), :mod:`~aquaembed.metrics.pr` (PR curves) and :mod:`~aquaembed.metri
 
 from __future__ import annotations
 
-from aquaembed.metrics.coco import COCO_STAT_NAMES, coco_map
+from aquaembed.metrics.coco import (
+    COCO_STAT_NAMES,
+    CocoInputs,
+    coco_accumulate,
+    coco_inputs,
+    coco_map,
+    coco_reduce,
+    coco_summarize,
+)
 from aquaembed.metrics.counts import ConfusionMatrix, Counts, json_value, overall_counts, per_class_counts, ratios
-from aquaembed.metrics.pr import pr_curve
+from aquaembed.metrics.pr import pr_counts, pr_curve, pr_from_counts
 from aquaembed.metrics.reports import (
     BELOW_THRESHOLD,
     ClassReport,
@@ -31,4 +39,5 @@ __all__ = [
     "SliceReport", "class_report", "coco_map", "confusion_matrix", "frame_report", "inference_types",
     "json_value", "label_types", "overall_counts", "overall_report", "per_class_counts", "pr_curve",
     "ratios", "slice_report",
+    "CocoInputs", "coco_accumulate", "coco_inputs", "coco_reduce", "coco_summarize", "pr_counts", "pr_from_counts",
 ]

@@ -12,7 +12,7 @@ from aquaembed.errors import ParameterError
 from aquaembed.matching import Candidates, MatchOptions, assign
 from aquaembed.metrics.counts import ratios
 
-__all__ = ["pr_curve"]
+__all__ = ["pr_counts", "pr_curve", "pr_from_counts"]
 
 
 def pr_curve(
@@ -42,6 +42,25 @@ def pr_curve(
     ``overall_precision`` and ``overall_recall`` (K,); NaN where undefined
     """
     ts = np.round(np.linspace(0.0, 1.0, 21), 2) if thresholds is None else np.asarray(thresholds, float)
+    return pr_from_counts(ts, *pr_counts(candidates, options, thresholds=ts))
+
+
+def pr_counts(
+    candidates: Candidates,
+    options: MatchOptions | None = None,
+    *,
+    thresholds: Sequence[float] | np.ndarray,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP and FN per confidence threshold and class: the counts behind :func:`pr_curve`.
+
+    Counts of disjoint frames (shards) add up to the counts of the whole.
+
+    Returns
+    -------
+    tp, fp, fn : int64 arrays, shape (K, C)
+    """
+    ts = np.asarray(thresholds, float)
     if ts.ndim != 1 or ts.size == 0:
         raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
     c = candidates
@@ -51,6 +70,7 @@ def pr_curve(
     tp = np.empty((k, n_c), dtype=np.int64)
     fp = np.empty((k, n_c), dtype=np.int64)
     fn = np.empty((k, n_c), dtype=np.int64)
+
     def counts(i: int) -> None:
         # the counts class_report would take from the table at this threshold, without
         # building the table: TP = matched same-class pairs, FP = kept (not ignored)
@@ -64,12 +84,17 @@ def pr_curve(
         fn[i] = np.bincount(c.label_cls[~a.crowd_labels], minlength=n_c) - tp[i]
 
     # the matcher's kernels release the GIL, so the thresholds run on every core
-    with ThreadPoolExecutor(max_workers=min(k, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(k, threads or os.cpu_count() or 1)) as pool:
         list(pool.map(counts, range(k)))
+    return tp, fp, fn
+
+
+def pr_from_counts(thresholds: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`pr_curve`'s result from (summed) :func:`pr_counts`."""
     per_class = ratios(tp, fp, fn)
     overall = ratios(tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1))
     return {
-        "thresholds": ts,
+        "thresholds": np.asarray(thresholds, float),
         "precision": per_class["precision"],
         "recall": per_class["recall"],
         "overall_precision": overall["precision"],

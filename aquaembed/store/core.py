@@ -501,6 +501,8 @@ def _read_manifest(folder: Path, name: str) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise StoreError(f"dataset {name!r}: {path} must hold a JSON object")
     version = manifest.get("schema_version")
+    if manifest.get("layout") == "sharded":  # hook: aquaembed.store.shards (schema version 2)
+        raise StoreError(f"dataset {name!r} is in the sharded layout: open it with Store.open_sharded({name!r})")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StoreError(f"dataset {name!r}: {path} has no valid schema_version (got {version!r})")
     if version > SCHEMA_VERSION:
@@ -592,6 +594,16 @@ class Store:
             known = ", ".join(self.list()) or "none"
             raise NotFoundError(f"no dataset {name!r} in {self.root}; known: {known}")
         return StoredDataset(name, folder, _read_manifest(folder, name))
+
+    def open_sharded(self, name: str) -> Any:
+        """Open a dataset in the sharded layout (:class:`aquaembed.store.shards.ShardedStore`)."""
+        from aquaembed.store.shards import ShardedStore
+
+        folder = self._folder(name)
+        if not folder.is_dir():
+            known = ", ".join(self.list()) or "none"
+            raise NotFoundError(f"no dataset {name!r} in {self.root}; known: {known}")
+        return ShardedStore(str(folder))
 
     def create(
         self,

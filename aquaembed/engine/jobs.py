@@ -1,0 +1,118 @@
+"""Whole evaluation jobs on an engine: from COCO files (several results files or a
+Parquet dataset of inferences) or from a stored sharded dataset.
+
+Each returns the ``evaluate`` JSON (:func:`aquaembed.evaluate.evaluation`'s shape),
+identical to the local one-process evaluation of the same inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from aquaembed.engine import evaluate_shards, get_engine
+from aquaembed.engine.partition import shard_bounds
+from aquaembed.engine.sources import expand_sources, file_shards
+from aquaembed.matching import MatchOptions
+
+__all__ = ["evaluate_files", "evaluate_store"]
+
+Progress = Callable[[str, int, int], None]
+
+
+def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def _default_shards(engine: Any, n_boxes: int) -> int:
+    return max(-(-n_boxes // 1_000_000), int(getattr(engine, "cpus", 1)))
+
+
+def evaluate_files(
+    gt: str | os.PathLike[str],
+    preds: Sequence[str | os.PathLike[str]],
+    options: MatchOptions | None = None,
+    *,
+    engine: Any = None,
+    shards: int | None = None,
+    coco: bool = False,
+    matches: bool = True,
+    per_frame: bool = True,
+    pr: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate COCO results spread over several files (or a Parquet dataset) on an engine.
+
+    Parameters
+    ----------
+    gt : path
+        COCO ground truth (parsed on the driver).
+    preds : sequence of paths
+        COCO results JSON files, Parquet files of inferences, or directories of Parquet
+        files; inference rows number through them in this order.
+    options : MatchOptions, optional
+    engine : "local", "ray" or an engine
+    shards : int, optional
+        Frame shards (default: one per ~1M labels, at least one per CPU).
+    coco, matches, per_frame, pr : bool
+        As :meth:`aquaembed.evaluate.Evaluator.report`.
+    progress : callable(stage, done, total), optional
+    """
+    from aquaembed.evaluate import reduced_evaluation
+    from aquaembed.io.coco import load_coco_gt
+
+    engine = get_engine(engine)
+    dataset = load_coco_gt(gt)
+    paths = expand_sources(preds)
+    n_f = len(dataset.frames)
+    n_s = shards or _default_shards(engine, len(dataset.labels))
+    bounds = shard_bounds(np.bincount(dataset.labels.frame, minlength=n_f), shards=n_s)
+    items, n_preds = file_shards(engine, dataset, paths, bounds, progress=_stage(progress, "read"))
+    red = evaluate_shards(
+        engine, items, options or MatchOptions(), classes=dataset.classes.names_with_background,
+        totals=(n_f, len(dataset.labels), n_preds), table=matches, coco=coco, pr=pr,
+        progress=_stage(progress, "match"),
+    )
+    return reduced_evaluation(red, matches=matches, per_frame=per_frame)
+
+
+def evaluate_store(
+    root: str,
+    options: MatchOptions | None = None,
+    *,
+    model: str | None = None,
+    engine: Any = None,
+    coco: bool = False,
+    matches: bool = True,
+    per_frame: bool = True,
+    pr: bool = False,
+    progress: Progress | None = None,
+    filesystem: Any = None,
+) -> dict[str, Any]:
+    """Evaluate a stored sharded dataset (:mod:`aquaembed.store.shards`): one task per shard.
+
+    Parameters
+    ----------
+    root : str
+        Local path or URI of the sharded dataset.
+    model : str, optional
+        Inference set (default: the only one).
+    """
+    from aquaembed.evaluate import reduced_evaluation
+    from aquaembed.store.shards import ShardedStore
+
+    engine = get_engine(engine)
+    store = ShardedStore(root, filesystem=filesystem)
+    refs = store.shards(model)
+    n_f, n_l, _ = store.totals
+    red = evaluate_shards(
+        engine, refs, options or MatchOptions(), classes=store.classes.names_with_background,
+        totals=(n_f, n_l, store.n_preds(refs[0].model)), table=matches, coco=coco, pr=pr,
+        progress=_stage(progress, "match"),
+    )
+    return reduced_evaluation(red, matches=matches, per_frame=per_frame)
