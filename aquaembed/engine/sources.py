@@ -83,7 +83,8 @@ def _read_parquet(path: str, dataset: Dataset, name: str) -> Inferences:
         i = int(bad[0])
         raise InputError(f"{path}: row {i}: score {score[i]!r} is not a number in [0, 1]")
     box = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    return Inferences(frame=frame, cls=cls, box=box, score=score, name=name)
+    # the areas pycocotools uses: the file's own w * h (see aquaembed.io.coco)
+    return Inferences(frame=frame, cls=cls, box=box, score=score, name=name, box_area=xywh[:, 2] * xywh[:, 3])
 
 
 def read_results(path: str, dataset: Dataset, *, name: str = "model") -> Inferences:
@@ -112,7 +113,8 @@ def parse_bucketed(path: str, dataset: Dataset, bounds: np.ndarray, name: str) -
     pieces = []
     for s in range(n_s):
         rows = order[cuts[s]:cuts[s + 1]]
-        pieces.append((inf.frame[rows], inf.cls[rows], inf.box[rows], inf.score[rows], rows.astype(np.int64)))
+        pieces.append((inf.frame[rows], inf.cls[rows], inf.box[rows], inf.score[rows], rows.astype(np.int64),
+                       inf.box_area[rows]))
     return (len(inf), *pieces)
 
 
@@ -139,10 +141,10 @@ class FileShard:
     def load(self) -> Shard:
         dataset: Dataset = _resolve(self.dataset)
         parts = [_resolve(p) for p in self.pieces]
-        frame, cls, box, score, pos = (np.concatenate(c) for c in zip(*parts))
+        frame, cls, box, score, pos, area = (np.concatenate(c) for c in zip(*parts))
         pos = pos + np.repeat(np.asarray(self.offsets, dtype=np.int64), [p[0].shape[0] for p in parts])
         try:
-            inf = Inferences(frame=frame, cls=cls, box=box.reshape(-1, 4), score=score, name=self.name)
+            inf = Inferences(frame=frame, cls=cls, box=box.reshape(-1, 4), score=score, name=self.name, box_area=area)
         except AquaembedError as exc:
             raise InputError(f"shard {self.index}: {exc}") from None
         return assemble_shard(dataset, inf, pos, self.lo, self.hi, index=self.index)

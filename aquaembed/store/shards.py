@@ -82,14 +82,20 @@ def _labels_table(shard: Shard) -> pa.Table:
     lab = shard.dataset.labels
     b = lab.box
     return pa.table({"row": shard.label_rows, "id": lab.id, "frame": lab.frame, "cls": lab.cls, "x1": b[:, 0],
-                     "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3], "area": lab.area, "crowd": lab.crowd})
+                     "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3], "area": lab.area, "crowd": lab.crowd,
+                     "box_area": lab.box_area})
 
 
 def _inferences_table(shard: Shard) -> pa.Table:
     inf = shard.inferences
     b = inf.box
     return pa.table({"row": shard.pred_rows, "frame": inf.frame, "cls": inf.cls, "x1": b[:, 0], "y1": b[:, 1],
-                     "x2": b[:, 2], "y2": b[:, 3], "score": inf.score})
+                     "x2": b[:, 2], "y2": b[:, 3], "score": inf.score, "box_area": inf.box_area})
+
+
+def _optional(table: pa.Table, column: str) -> np.ndarray | None:
+    """A column that older shards may lack (``box_area``: then recomputed from the corners)."""
+    return table.column(column).to_numpy() if column in table.column_names else None
 
 
 def _write_table(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
@@ -224,11 +230,12 @@ class StoredShard:
             box = np.stack([lt.column(k).to_numpy() for k in ("x1", "y1", "x2", "y2")], axis=1)
             labels = Labels(id=lt.column("id").to_numpy(), frame=lt.column("frame").to_numpy(),
                             cls=lt.column("cls").to_numpy(), box=box, area=lt.column("area").to_numpy(),
-                            crowd=lt.column("crowd").to_numpy(zero_copy_only=False))
+                            crowd=lt.column("crowd").to_numpy(zero_copy_only=False),
+                            box_area=_optional(lt, "box_area"))
             it = read(f"inferences/{self.model}", rec["inferences"][self.model])
             ibox = np.stack([it.column(k).to_numpy() for k in ("x1", "y1", "x2", "y2")], axis=1).reshape(-1, 4)
             inf = Inferences(frame=it.column("frame").to_numpy(), cls=it.column("cls").to_numpy(), box=ibox,
-                             score=it.column("score").to_numpy(), name=self.model)
+                             score=it.column("score").to_numpy(), name=self.model, box_area=_optional(it, "box_area"))
             classes = ClassMap(np.asarray(m["classes"]["ids"], dtype=np.int64), tuple(m["classes"]["names"]))
             ds = Dataset(classes, frames, labels, {self.model: inf})
         except StoreError:
@@ -333,7 +340,8 @@ class ShardedStore:
 
         starts = [p.frame_start for p in parts]
         labels = Labels(id=cat("id", labs), frame=cat("frame", labs, starts), cls=cat("cls", labs),
-                        box=np.concatenate([x.box for x in labs])[inv], area=cat("area", labs), crowd=cat("crowd", labs))
+                        box=np.concatenate([x.box for x in labs])[inv], area=cat("area", labs), crowd=cat("crowd", labs),
+                        box_area=cat("box_area", labs))
         sets = {}
         for model in names:
             ps = parts if model == names[0] else [self.shard(s, model) for s in range(self.n_shards)]
@@ -344,5 +352,6 @@ class ShardedStore:
             sets[model] = Inferences(
                 frame=np.concatenate([x.frame + p.frame_start for x, p in zip(infs, ps)])[pinv],
                 cls=np.concatenate([x.cls for x in infs])[pinv], box=np.concatenate([x.box for x in infs])[pinv],
-                score=np.concatenate([x.score for x in infs])[pinv], name=model)
+                score=np.concatenate([x.score for x in infs])[pinv], name=model,
+                box_area=np.concatenate([x.box_area for x in infs])[pinv])
         return Dataset(self.classes, fr, labels, sets)
