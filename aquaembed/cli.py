@@ -48,21 +48,32 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _port(text: str) -> int:
+    """An integer; ``serve`` checks the range (and that the port is free) with one line."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+
+
+def _wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait", action=argparse.BooleanOptionalAction, default=True,
+        help="when another command writes the same dataset, wait for it (default) or, with --no-wait, stop at once",
+    )
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file, then rename).
 
-    NaN floats are written as ``null``.
+    NaN floats are written as ``null``. Only a missing or regular file is replaced
+    (see :func:`aquaembed.store.atomic.write_output`).
     """
     import orjson
 
-    from aquaembed.store.atomic import atomic_write_bytes
+    from aquaembed.store.atomic import write_output
 
-    path = Path(path)
-    data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise ParameterError(f"--json: the folder {str(directory)!r} does not exist")
-    atomic_write_bytes(path, data)
+    write_output(path, orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), what="--json")
 
 
 # --------------------------------------------------------------------------- report
@@ -293,14 +304,14 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             args.data, args.name, gt=args.gt, images=args.images, frame_embeddings=args.frame_embeddings,
             label_embeddings=args.label_embeddings, replace=args.replace, progress=_step, show_bars=engine is None,
             format=args.format, names=args.names, difficult=args.difficult, embedder=args.embedder,
-            engine=engine, shards=args.shards,
+            engine=engine, shards=args.shards, wait=args.wait,
         )
     finally:
         shutdown = getattr(engine, "shutdown", None)
         if shutdown is not None:
             shutdown()
-    m = sd.manifest
-    print(f"stored dataset {sd.name!r} in {args.data}: {m['counts']['frames']} frames, {m['counts']['labels']} labels; "
+    counts = sd.manifest.counts
+    print(f"stored dataset {sd.name!r} in {args.data}: {counts.frames} frames, {counts.labels} labels; "
           f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
     return 0
 
@@ -312,6 +323,7 @@ def _cmd_add_inferences(args: argparse.Namespace) -> int:
     sd = add_inferences(
         args.data, args.name, model=args.model, pred=args.pred, pred_embeddings=args.pred_embeddings,
         replace=args.replace, progress=_step, show_bars=True, format=args.pred_format, names=args.names,
+        wait=args.wait,
     )
     print(f"dataset {sd.name!r}: inference sets {', '.join(sd.inference_names)}; "
           f"embeddings: {', '.join(sd.embedding_kinds) or 'none'}")
@@ -363,8 +375,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aquaembed.service import serve
+    from aquaembed.service import check_listen, serve
 
+    check_listen(args.host, args.port)
     _step(f"serving {args.data} on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
     serve(args.data, host=args.host, port=args.port)
     return 0
@@ -443,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the embedder, index fill and projection placement per shard (ray: a Ray cluster)")
     ing.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     ing.add_argument("--shards", type=_positive_int, default=None, help="tasks per step (default: the cluster's CPUs)")
+    _wait_option(ing)
     ing.set_defaults(func=_cmd_ingest)
 
     add = sub.add_parser("add-inferences", help="store a COCO results file as a named inference set")
@@ -453,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--pred-embeddings", metavar="FILE", help="inference crop embeddings, ids = positions in PRED.json")
     add.add_argument("--replace", action="store_true", help="replace an inference set of that name")
     _add_format_options(add, gt=False)
+    _wait_option(add)
     add.set_defaults(func=_cmd_add_inferences)
 
     sim = sub.add_parser("similar", help="nearest neighbours of a frame or a crop")
@@ -474,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(cmd, help=helptext)
         sp.add_argument("--data", default=_default_data(), metavar="DIR", help="data directory (default ./data)")
         sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        sp.add_argument("--port", type=_positive_int, default=8050, help="port (default 8050)")
+        sp.add_argument("--port", type=_port, default=8050, help="port, 1-65535 (default 8050)")
         if cmd == "demo":
             sp.add_argument("--frames", type=_positive_int, default=3000, help="demo size in frames (default 3000)")
             sp.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "AquaembedError",
+    "ConflictError",
     "InputError",
     "ParameterError",
     "NotFoundError",
@@ -61,3 +62,7 @@ class MissingExtraError(AquaembedError, ImportError):
 
     The message is one line naming the extra, e.g. ``pip install 'aquaembed[app]'``.
     """
+
+
+class ConflictError(StoreError):
+    """A stored artefact does not match the tables or embeddings it is served with (HTTP 409)."""

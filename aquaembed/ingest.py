@@ -10,8 +10,10 @@ Everything heavy happens here, once, so that opening and serving a dataset is in
   the label crops and every inference set's crops (one index, each vector's source
   recorded).
 
-Every input is read and validated before anything is written, so a refused call
-changes nothing on disk. Projections are also cached by content in
+Every input is read and validated before anything is written, and each call is one
+store transaction (:mod:`aquaembed.store`): the tables, embeddings, indexes and
+projections it writes become visible together with one manifest switch, so a refused,
+failed or killed call changes nothing on disk. Projections are also cached by content in
 ``<data>/.cache/projections`` (outside any dataset), so re-ingesting the same
 embeddings reuses them.
 
@@ -47,7 +49,7 @@ from aquaembed.errors import InputError, StoreError
 from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.io.embeddings import read_embeddings
 from aquaembed.io.formats import fill_image_sizes, load_gt, load_inferences
-from aquaembed.store import Store, StoredDataset
+from aquaembed.store import Store, StoredDataset, validate_embeddings
 
 __all__ = ["ingest", "add_inferences", "build_artifacts"]
 
@@ -130,6 +132,8 @@ def ingest(
     embedder: str = "builtin",
     engine: Any = None,
     shards: int | None = None,
+    wait: bool = True,
+    projector: Projector = project_with_info,
 ) -> StoredDataset:
     """Store a ground truth (COCO, YOLO or VOC) as dataset ``name``, with its embeddings and artefacts.
 
@@ -165,6 +169,11 @@ def ingest(
     embedder : str
         ``"builtin"``, ``"onnx:PATH"``, ``"timm:NAME"`` or ``"open_clip:NAME"``
         (see :mod:`aquaembed.embeddings.pretrained`).
+    wait : bool
+        When another process writes this dataset, wait for it (``progress`` is told)
+        or fail at once.
+    projector : callable
+        Computes the 2-D projections (see :func:`build_artifacts`).
 
     engine : "local", "ray" or an engine, optional
         Run the embedder per frame shard, the crop index fill and the projection's
@@ -183,7 +192,7 @@ def ingest(
 
         engine = get_engine(engine)
         shards = shards or int(getattr(engine, "cpus", 2))
-    store = Store(data)
+    store = Store(data, wait=wait, on_wait=progress)
     if store.exists(name) and not replace:
         raise StoreError(f"dataset {name!r} already exists in {data}; pass --replace to replace it")
     _say(progress, f"reading {Path(gt).name}")
@@ -195,7 +204,7 @@ def ingest(
         ("label", label_embeddings, dataset.labels.id, "label"),
     ):
         if path is not None:
-            ids, vec = read_embeddings(path)
+            ids, vec = validate_embeddings(kind, *read_embeddings(path))
             _check_cover(Path(path).name, ids, expected, what)
             vectors[kind] = (ids, vec, {"file": str(Path(path).resolve())})
     if embed and images is not None and ("frame" not in vectors or "label" not in vectors):
@@ -210,18 +219,19 @@ def ingest(
                 _say(progress, f"note: the {embedder} embedder runs on this machine (only the built-in one runs in engine tasks)")
             emb, made_by = _embed(embedder, Path(images), dataset, None, progress, show_bars)
             f_ids, f_vec, l_ids, l_vec = emb.frame_ids, emb.frames, emb.label_ids, emb.labels
-        vectors.setdefault("frame", (f_ids, f_vec, {"embedder": made_by}))
-        if len(dataset.labels):
-            vectors.setdefault("label", (l_ids, l_vec, {"embedder": made_by}))
+        if "frame" not in vectors:
+            vectors["frame"] = (*validate_embeddings("frame", f_ids, f_vec), {"embedder": made_by})
+        if len(dataset.labels) and "label" not in vectors:
+            vectors["label"] = (*validate_embeddings("label", l_ids, l_vec), {"embedder": made_by})
     _say(progress, f"storing {len(dataset.frames)} frames and {len(dataset.labels)} labels as {name!r}")
     source = {**(source or {}), "gt": str(Path(gt).resolve())}
     if image_root is not None:
         source["images"] = image_root
-    sd = store.create(name, dataset, replace=replace, source=source)
-    for kind, (ids, vec, src) in vectors.items():
-        sd.set_embeddings(kind, ids, vec, source=src)
-    if build:
-        build_artifacts(sd, progress=progress, show_bars=show_bars, engine=engine, shards=shards)
+    with store.creating(name, dataset, replace=replace, source=source) as sd:
+        for kind, (ids, vec, src) in vectors.items():
+            sd.set_embeddings(kind, ids, vec, source=src)
+        if build:
+            build_artifacts(sd, progress=progress, show_bars=show_bars, projector=projector, engine=engine, shards=shards)
     return store.open(name)
 
 
@@ -238,6 +248,8 @@ def add_inferences(
     show_bars: bool = False,
     format: BoxFormat | None = None,
     names: str | os.PathLike[str] | None = None,
+    wait: bool = True,
+    projector: Projector = project_with_info,
 ) -> StoredDataset:
     """Store an inference set (COCO results, YOLO or VOC) as ``model`` of dataset ``name``.
 
@@ -245,9 +257,10 @@ def add_inferences(
     that made the label crop embeddings (built-in or pretrained) when the dataset has
     images. The crop index and projection are rebuilt to include the new crops.
     ``format`` and ``names`` say how to read ``pred`` (see
-    :func:`aquaembed.io.formats.load_inferences`).
+    :func:`aquaembed.io.formats.load_inferences`). Everything is one transaction;
+    ``wait`` and ``projector`` as for :func:`ingest`.
     """
-    store = Store(data_dir)
+    store = Store(data_dir, wait=wait, on_wait=progress)
     sd = store.open(name)
     if model in sd.inference_names and not replace:
         raise StoreError(f"dataset {name!r} already has an inference set {model!r}; pass --replace to replace it")
@@ -256,10 +269,10 @@ def add_inferences(
     inferences = load_inferences(pred, dataset, format=format, name=model, names=names)
     vec: tuple[np.ndarray, np.ndarray, dict[str, Any]] | None = None
     if pred_embeddings is not None:
-        ids, v = read_embeddings(pred_embeddings)
+        ids, v = validate_embeddings(f"pred-{model}", *read_embeddings(pred_embeddings))
         _check_cover(Path(pred_embeddings).name, ids, np.arange(len(inferences)), "inference")
         if "label" in sd.embedding_kinds:
-            dim = int(sd.manifest["embeddings"]["label"]["dim"])
+            dim = int(sd.manifest.embeddings["label"]["dim"])
             if v.shape[1] != dim:
                 raise InputError(
                     f"{Path(pred_embeddings).name}: dimension {v.shape[1]}, but the label crop embeddings have "
@@ -272,18 +285,19 @@ def add_inferences(
         root = DatasetView(sd).image_root
         if root is not None:
             emb, made_by = _embed(_label_embedder(sd) or "builtin", Path(root), dataset, inferences, progress, show_bars)
-            vec = (emb.pred_ids, emb.preds, {"embedder": made_by})
+            vec = (*validate_embeddings(f"pred-{model}", emb.pred_ids, emb.preds), {"embedder": made_by})
     _say(progress, f"storing {len(inferences)} inferences as {model!r}")
-    sd.add_inferences(inferences, replace=replace, source={"pred": str(Path(pred).resolve())})
-    if vec is not None:
-        sd.set_embeddings(f"pred-{model}", vec[0], vec[1], replace=True, source=vec[2])
-    build_artifacts(sd, progress=progress, show_bars=show_bars)
+    with sd.transaction(based_on=(("tables",), ("classes",))):
+        sd.add_inferences(inferences, replace=replace, source={"pred": str(Path(pred).resolve())})
+        if vec is not None:
+            sd.set_embeddings(f"pred-{model}", vec[0], vec[1], replace=True, source=vec[2])
+        build_artifacts(sd, progress=progress, show_bars=show_bars, projector=projector)
     return store.open(name)
 
 
 def _label_embedder(sd: StoredDataset) -> str | None:
     """The embedder spec that made the label crop embeddings ("builtin" when none are stored)."""
-    rec = sd.manifest.get("embeddings", {}).get("label")
+    rec = sd.manifest.embeddings.get("label")
     if rec is None:
         return "builtin"
     made_by = (rec.get("source") or {}).get("embedder")
@@ -312,11 +326,6 @@ def _embed(
     return model.embed_coco(root, gt_dict, preds, progress=show_bars), embedder
 
 
-def _embedding_inputs(sd: StoredDataset, kinds: list[str]) -> dict[str, str]:
-    rec = sd.manifest["embeddings"]
-    return {k: rec[k]["vectors"]["sha256"] for k in kinds}
-
-
 def build_artifacts(
     sd: StoredDataset,
     *,
@@ -330,9 +339,10 @@ def build_artifacts(
 ) -> None:
     """(Re)build the FAISS indexes and UMAP projections that the embeddings call for.
 
-    An artefact whose recorded inputs (the embeddings' content hashes and the
-    parameters) are unchanged is kept; stale ones are replaced; ones whose embeddings
-    are gone are deleted.
+    An artefact whose recorded inputs (the content hashes of the embeddings and of the
+    tables their ids refer to, and the parameters) are unchanged is kept; stale ones are
+    replaced; ones whose embeddings are gone are deleted. Everything happens in one
+    transaction (joining the caller's, when there is one).
 
     Parameters
     ----------
@@ -362,11 +372,19 @@ def build_artifacts(
         run = (engine, n_tasks, IVFPQ_MIN if ivfpq_min is None else int(ivfpq_min))
         if projector is project_with_info:
             projector = partial(project_with_info, placer=engine_placer(engine, progress=progress))
+    with sd.transaction():
+        _build_all(sd, progress=progress, show_bars=show_bars, seed=seed, projector=projector, run=run)
+
+
+def _build_all(
+    sd: StoredDataset, *, progress: Progress | None, show_bars: bool, seed: int, projector: Projector,
+    run: tuple[Any, int, int] | None,
+) -> None:
     cache_dir = sd.path.parent / ".cache" / "projections"
     cache_dir.mkdir(parents=True, exist_ok=True)
     kinds = sd.embedding_kinds
     if "frame" in kinds:
-        inputs = {"embeddings": _embedding_inputs(sd, ["frame"]), "seed": seed}
+        inputs = {**sd.current_inputs(["frame"]), "seed": seed}
         ids, vectors = sd.embeddings("frame")
         frame_rows = sd.dataset.frames.index_of_ids(np.asarray(ids))
         _build_pair(
@@ -379,7 +397,7 @@ def build_artifacts(
                 sd.delete_artifact(art)
     sources = crop_sources(sd)
     if sources:
-        inputs = {"embeddings": _embedding_inputs(sd, sources), "sources": sources, "seed": seed}
+        inputs = {**sd.current_inputs(sources), "sources": sources, "seed": seed}
         if sd.has_artifact(CROP_TABLE, inputs=inputs) and sd.has_artifact(CROP_INDEX, inputs=inputs) and sd.has_artifact(
             CROP_PROJECTION, inputs=inputs
         ):

@@ -31,7 +31,7 @@ import numpy as np
 import orjson
 
 from aquaembed.errors import ParameterError
-from aquaembed.store.atomic import atomic_write_bytes
+from aquaembed.store.atomic import write_output
 
 __all__ = ["COCO_NAMES", "make_coco", "write_coco"]
 
@@ -358,7 +358,7 @@ def write_coco(
         height=height,
     )
     gt_path, pred_path = out / "gt.json", out / "pred.json"
-    atomic_write_bytes(gt_path, orjson.dumps(gt))
+    write_output(gt_path, orjson.dumps(gt), what="out_dir")  # a regular file or nothing; the umask's mode
     del gt
-    atomic_write_bytes(pred_path, orjson.dumps(results))
+    write_output(pred_path, orjson.dumps(results), what="out_dir")
     return gt_path, pred_path

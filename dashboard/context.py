@@ -211,11 +211,11 @@ class Context:
     def projection(self, state: State) -> dict[str, Any]:
         """The projection of ``state.kind`` at the state's thresholds, with frame metadata
         aligned to its points (crops get the metadata of their frame). Cached."""
-        key = (state.dataset, state.model, state.kind, state.options)
+        view = self.view(state.dataset)  # the newest generation (a writer may have replaced the dataset)
+        key = (state.dataset, view.stored.generation, state.model, state.kind, state.options)
 
         def compute() -> dict[str, Any]:
-            view = self.view(state.dataset)
-            proj = dict(view.projection(state.kind, state.model, options=state.options))
+            proj = dict(view.projection(state.kind, state.model or None, options=state.options))  # "": no inference set
             if state.kind == "crop":
                 frames = view.dataset.frames
                 proj["metadata"] = crop_metadata(proj["frame_id"], frames.metadata, frames.index_of_ids)

@@ -51,11 +51,11 @@ def register(server: Flask, ctx: Context) -> None:
         return names[ds], models[m]
 
     @lru_cache(maxsize=512)
-    def frame_jpeg(name: str, model: str, fid: int, options: MatchOptions, hl: tuple[str, int] | None, size: int) -> bytes:
+    def frame_jpeg(name: str, generation: int, model: str, fid: int, options: MatchOptions, hl: tuple[str, int] | None, size: int) -> bytes:
         return frame_image(ctx.view(name), fid, models=[model], options=options, highlight=hl, max_size=size)
 
     @lru_cache(maxsize=4096)
-    def crop_jpeg(name: str, model: str, source: str, cid: int, size: int) -> bytes:
+    def crop_jpeg(name: str, generation: int, model: str, source: str, cid: int, size: int) -> bytes:
         return crop_image(ctx.view(name), cid, source=source, model=model, size=size)
 
     def send(data: bytes) -> Response:
@@ -74,7 +74,7 @@ def register(server: Flask, ctx: Context) -> None:
             options = MatchOptions(conf=_float_arg("c", 0.5), iou=_float_arg("i", 0.5),
                                    mode="greedy" if _int_arg("g", 0, 0, 1) else "optimal",
                                    class_aware=bool(_int_arg("a", 0, 0, 1)), crowd=bool(_int_arg("w", 0, 0, 1)))
-            data = frame_jpeg(name, model, fid, options, hl, _int_arg("s", 480, 64, 1600))
+            data = frame_jpeg(name, ctx.view(name).stored.generation, model, fid, options, hl, _int_arg("s", 480, 64, 1600))
         except AquaembedError as exc:
             abort(404, str(exc))
         return send(data)
@@ -85,7 +85,7 @@ def register(server: Flask, ctx: Context) -> None:
         if src not in (0, 1):
             abort(404, "source must be 0 (label) or 1 (inference)")
         try:
-            data = crop_jpeg(name, model, "label" if src == 0 else "pred", cid, _int_arg("s", 128, 32, 512))
+            data = crop_jpeg(name, ctx.view(name).stored.generation, model, "label" if src == 0 else "pred", cid, _int_arg("s", 128, 32, 512))
         except AquaembedError as exc:
             abort(404, str(exc))
         return send(data)

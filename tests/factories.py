@@ -5,7 +5,9 @@ Test modules import from here (``from factories import ...``), never from each o
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,126 @@ def same_json(a: Any) -> Any:
     return json.loads(json.dumps(a, allow_nan=True).replace("NaN", "null"))
 
 
+
+
+# --------------------------------------------------------------------------- writers' inputs
+
+
+def write_embeddings(path: Path, ids: Any, dim: int, seed: int) -> Path:
+    """An embeddings ``.npz`` (``ids``, ``embeddings``) of random non-zero vectors."""
+    rng = np.random.default_rng(seed)
+    np.savez(path, ids=np.asarray(ids, dtype=np.int64), embeddings=rng.normal(size=(len(ids), dim)).astype(np.float32))
+    return path
+
+
+def two_states(root: Path, frames: tuple[int, int] = (20, 30)) -> dict[str, Path]:
+    """Inputs of two different datasets (A, B) and of two results files over A.
+
+    Keys: ``gt_a``/``gt_b`` (COCO ground truths with ``frames`` frames), ``frames_a``/
+    ``labels_a``/``frames_b``/``labels_b`` (their embedding files), ``pred_a``/``pred_b``
+    (results over A) with ``predemb_a``/``predemb_b``.
+    """
+    paths: dict[str, Path] = {}
+    for tag, n, seed in (("a", frames[0], 1), ("b", frames[1], 2)):
+        gt, pred = write_coco(root / tag, n, n_classes=4, labels_per_frame=3, preds_per_frame=5, seed=seed)
+        doc = json.loads(gt.read_text())
+        paths[f"gt_{tag}"] = gt
+        paths[f"frames_{tag}"] = write_embeddings(root / f"frames_{tag}.npz", [im["id"] for im in doc["images"]], 8, seed)
+        paths[f"labels_{tag}"] = write_embeddings(root / f"labels_{tag}.npz", [a["id"] for a in doc["annotations"]], 6, seed + 9)
+        if tag == "a":
+            paths["pred_a"] = pred
+    preds = json.loads(paths["pred_a"].read_text())
+    kept = [dict(p, score=round(p["score"] * 0.8, 4)) for i, p in enumerate(preds) if i % 3]
+    paths["pred_b"] = root / "pred_b.json"
+    paths["pred_b"].write_text(json.dumps(kept))
+    paths["predemb_a"] = write_embeddings(root / "predemb_a.npz", range(len(preds)), 6, 21)
+    paths["predemb_b"] = write_embeddings(root / "predemb_b.npz", range(len(kept)), 6, 22)
+    return paths
+
+
+def content_signature(data: Path, name: str) -> str:
+    """A digest of everything a reader sees of a dataset: tables, embeddings, artefacts.
+
+    Raises whatever reading raises (a torn or mixed dataset does not read cleanly, or
+    reads to a digest equal to neither complete state).
+    """
+    import hashlib
+
+    def h(*arrays: Any) -> str:
+        d = hashlib.sha256()
+        for a in arrays:
+            a = np.ascontiguousarray(np.asarray(a))
+            d.update(f"{a.dtype}{a.shape}".encode())
+            d.update(a.tobytes() if a.dtype.kind != "O" else repr(a.tolist()).encode())
+        return d.hexdigest()[:16]
+
+    sd = Store(data).open(name)
+    ds = sd.dataset
+    sig: dict[str, Any] = {
+        "frames": h(ds.frames.id), "labels": h(ds.labels.id, ds.labels.box),
+        "inferences": {n: h(i.box, i.score) for n, i in ds.inferences.items()},
+        "embeddings": {k: h(*sd.embeddings(k)) for k in sd.embedding_kinds}, "artifacts": {},
+    }
+    for art in sd.artifact_names:
+        if (sd.artifact_info(art) or {}).get("kind") == "array":
+            sig["artifacts"][art] = h(sd.load_array(art))
+        else:
+            path = sd.artifact_path(art)
+            sig["artifacts"][art] = h(np.frombuffer((path / "index.faiss").read_bytes(), np.uint8)) if path.is_dir() else h(
+                np.frombuffer(path.read_bytes(), np.uint8))
+    return json.dumps(sig, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- a served data directory
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, log: Path, *, code: str | None = None) -> Iterator[str]:
+    """``aquaembed.service.serve(data_dir)`` in a subprocess on loopback; yields its base URL.
+
+    ``code`` replaces the Python statement that starts it (``{data}`` and ``{port}`` are
+    filled in). Stops it with SIGINT at the end.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    stmt = (code or "from aquaembed.service import serve; serve({data!r}, host='127.0.0.1', port={port}, log_level='warning')")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", stmt.format(data=str(data_dir), port=port)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start within 90 s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -60,7 +60,7 @@ def ensure_demo(
     if store.exists(DEMO_NAME) and not rebuild:
         sd = store.open(DEMO_NAME)
         complete = DEMO_MODEL in sd.inference_names and PLANTED in sd.artifact_names
-        if (sd.manifest.get("source") or {}).get("demo") == wanted and complete:
+        if sd.manifest.source.get("demo") == wanted and complete:
             _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
             return sd
     build = data / BUILD_DIR

@@ -522,6 +522,16 @@ class DatasetEmbeddings:
 _Task = tuple[str, np.ndarray, np.ndarray]
 
 
+def _inside(root: Path, file_name: Any, i: int) -> str:
+    """The path of an image inside ``root`` (the image routes' rule); refuses one that leaves it."""
+    base = root.resolve()
+    name = str(file_name) if file_name is not None else ""
+    candidate = (base / name).resolve()
+    if not name or Path(name).is_absolute() or not candidate.is_relative_to(base):
+        raise InputError(f"images[{i}]: file_name {name[:200]!r} is outside the image folder {root}; only files inside it are read")
+    return str(candidate)
+
+
 def _embed_files(chunk: tuple[list[_Task], float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Raw frame features and crop vectors of a chunk of frames, batched."""
     tasks, pad = chunk
@@ -610,7 +620,7 @@ def embed_coco(
         return xywh_to_xyxy(np.asarray([entries[j]["bbox"] for j in rows], dtype=np.float64))
 
     tasks = [
-        (str(image_dir / str(im["file_name"])), boxes(annotations, label_rows[i]), boxes(preds, pred_rows[i]))
+        (_inside(image_dir, im.get("file_name"), i), boxes(annotations, label_rows[i]), boxes(preds, pred_rows[i]))
         for i, im in enumerate(images)
     ]
     n_workers = min(os.cpu_count() or 1, 8) if workers is None else positive_int(workers, "workers")

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from aquaembed.data import Dataset
+from aquaembed.data import Dataset, Inferences
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.evaluate import Evaluator
 from aquaembed.explore.cache import LRUCache
@@ -63,7 +63,7 @@ class ViewBase:
 
         A relative path is taken relative to the data directory holding the dataset.
         """
-        root = (self.stored.manifest.get("source") or {}).get("images")
+        root = self.stored.manifest.source.get("images")
         if not root:
             return None
         path = Path(root)
@@ -84,38 +84,52 @@ class ViewBase:
             raise NotFoundError(f"dataset {self.name!r} has no inference set {model!r}; known: {', '.join(names) or 'none'}")
         return model
 
+    def resolve(self, model: str | None) -> str | None:
+        """Like :meth:`model`, but None for a dataset without inference sets.
+
+        Such a dataset is explored on its labels alone: its match table is that of an
+        empty inference set (every label unmatched), so projections, similarity search
+        and the maps work unchanged.
+        """
+        if model is None and not self.models():
+            return None
+        return self.model(model)
+
+    def inferences(self, model: str | None) -> Inferences:
+        """The inference set ``model`` (resolved), or an empty one for ``None``."""
+        if model is None:
+            empty = np.zeros(0, dtype=np.int64)
+            return Inferences(empty, empty, np.zeros((0, 4)), np.zeros(0), name="none")
+        return self.dataset.inference_set(model)
+
     def evaluator(self, model: str | None = None) -> Evaluator:
         """The evaluator (with its candidate pairs) of an inference set, built once."""
-        model = self.model(model)
+        model = self.resolve(model)
         with self._lock:
-            ev = self._evaluators.get(model)
+            ev = self._evaluators.get(model)  # type: ignore[arg-type]
         if ev is None:
-            ev = Evaluator(self.dataset, self.dataset.inference_set(model))
+            ev = Evaluator(self.dataset, self.inferences(model))
             with self._lock:
-                ev = self._evaluators.setdefault(model, ev)
+                ev = self._evaluators.setdefault(model, ev)  # type: ignore[arg-type]
         return ev
 
     def table(self, model: str | None = None, options: MatchOptions | None = None) -> MatchTable:
         """The match table at these thresholds (cached)."""
-        model = self.model(model)
+        model = self.resolve(model)
         options = MatchOptions() if options is None else options
         return self._tables.get((model, options), lambda: self.evaluator(model).table(options))
 
     def summary(self) -> dict[str, Any]:
         """Name, counts, classes, inference sets and embedding kinds, from the manifest."""
         m = self.stored.manifest
-        ds_counts = m.get("counts", {})
         return {
             "name": self.name,
-            "frames": int(ds_counts.get("frames", 0)),
-            "labels": int(ds_counts.get("labels", 0)),
-            "classes": list(m.get("classes", {}).get("names", [])) if isinstance(m.get("classes"), dict) else [],
-            "inference_sets": {
-                name: int(rec.get("rows", rec.get("count", 0)) or 0) if isinstance(rec, dict) else 0
-                for name, rec in (m.get("inferences") or {}).items()
-            },
+            "frames": m.counts.frames,
+            "labels": m.counts.labels,
+            "classes": list(m.classes.names),
+            "inference_sets": {name: int(rec.get("rows", 0)) for name, rec in m.inferences.items()},
             "embeddings": list(self.stored.embedding_kinds),
-            "frame_metadata": [rec["name"] for rec in m.get("frame_metadata", [])],
+            "frame_metadata": [rec["name"] for rec in m.frame_metadata],
         }
 
     def _once(self, key: str, compute: Callable[[], T]) -> T:

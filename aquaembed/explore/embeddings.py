@@ -44,7 +44,7 @@ class EmbeddingsPart(ViewBase):
 
         return self._once(CROP_TABLE, load)
 
-    def _crop_members(self, model: str) -> np.ndarray:
+    def _crop_members(self, model: str | None) -> np.ndarray:
         """Mask over crop-index rows: label crops and the crops of inference set ``model``."""
         table, sources = self.crop_table()
         codes = [i for i, src in enumerate(sources) if src in ("label", f"pred-{model}")]
@@ -58,7 +58,7 @@ class EmbeddingsPart(ViewBase):
         rows = order[pos] if ids.size else np.zeros(0, dtype=np.int64)
         return np.where(ids[rows] == label_ids, rows, -1) if ids.size else np.full(label_ids.shape, -1)
 
-    def crop_fields(self, rows: np.ndarray, model: str, options: MatchOptions | None = None) -> dict[str, np.ndarray]:
+    def crop_fields(self, rows: np.ndarray, model: str | None, options: MatchOptions | None = None) -> dict[str, np.ndarray]:
         """Per crop-index row: source (0 label, 1 inference), id, class, type, score, frame id."""
         table, sources = self.crop_table()
         ds = self.dataset
@@ -67,7 +67,7 @@ class EmbeddingsPart(ViewBase):
         match = self.table(model, options)
         l_types, _ = self._derived.get(("ltypes", model, match.options), lambda: label_types(match))
         p_types, _ = self._derived.get(("ptypes", model, match.options), lambda: inference_types(match))
-        inf = ds.inference_set(model)
+        inf = self.inferences(model)
         cls = np.empty(rows.size, dtype=np.int64)
         typ = np.empty(rows.size, dtype=np.int8)
         score = np.full(rows.size, np.nan)
@@ -100,7 +100,7 @@ class EmbeddingsPart(ViewBase):
             (match type code, -1 below the confidence threshold), ``score`` and
             ``frame_id``.
         """
-        model = self.model(model)
+        model = self.resolve(model)
         if kind == "frame":
             self._artifact(FRAME_PROJECTION, "frame projection")
             coords = self._once(FRAME_PROJECTION, lambda: np.asarray(self.stored.load_array(FRAME_PROJECTION)))
@@ -153,7 +153,7 @@ class EmbeddingsPart(ViewBase):
         neighbour's metrics or match type)
         """
         k = integer(k, "k", low=1, high=1000)
-        model = self.model(model)
+        model = self.resolve(model)
         index = self.index(kind)
         if kind == "frame":
             sims, ids = index.search_ids(np.array([id]), k)

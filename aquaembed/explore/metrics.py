@@ -38,7 +38,7 @@ class MetricsPart(ViewBase):
 
     def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> FrameReport:
         """Per-frame counts and ratios (shape (F,), frame-row order), cached."""
-        model = self.model(model)
+        model = self.resolve(model)
         table = self.table(model, options)
         ids = self.dataset.frames.id
         return self._derived.get(("frames", model, table.options), lambda: frame_report(table, ids=ids))

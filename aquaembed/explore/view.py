@@ -11,6 +11,7 @@ engine, the metrics and the analyses. It is assembled from focused parts:
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from aquaembed.errors import NotFoundError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
-from aquaembed.store import Store
+from aquaembed.store import MANIFEST, Store
+from aquaembed.store.tables import check_name
 
 __all__ = ["Workspace", "DatasetView"]
 
@@ -50,6 +52,7 @@ class Workspace:
         self.store = Store(self.root)
         self._cache_size = cache_size
         self._views: dict[str, DatasetView] = {}
+        self._stamps: dict[str, tuple[int, int, int]] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -57,13 +60,32 @@ class Workspace:
         return self.store.list()
 
     def get(self, name: str) -> DatasetView:
-        """The view of dataset ``name``; raises NotFoundError for an unknown name."""
+        """The view of dataset ``name``, of its newest committed generation.
+
+        One ``stat`` of the manifest per call notices a new generation (a writer renames
+        a new manifest into place); the view is then reopened, and the old one lives on
+        (pinning its files) only as long as the requests that still use it.
+
+        Raises
+        ------
+        NotFoundError
+            No dataset of that name.
+        """
+        try:
+            st = os.stat(self.store.root / check_name(name, "dataset name") / MANIFEST)
+        except (FileNotFoundError, NotADirectoryError):
+            with self._lock:
+                self._views.pop(name, None)
+            raise NotFoundError(f"unknown dataset {name!r}; known: {', '.join(self.names()) or 'none'}") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
             view = self._views.get(name)
-            if view is not None:
+            if view is not None and self._stamps.get(name) == stamp:
                 return view
-        if name not in self.names():
-            raise NotFoundError(f"unknown dataset {name!r}; known: {', '.join(self.names()) or 'none'}")
         view = DatasetView(self.store.open(name), cache_size=self._cache_size)
         with self._lock:
-            return self._views.setdefault(name, view)
+            current = self._views.get(name)
+            if current is not None and current.stored.generation >= view.stored.generation and self._stamps.get(name) == stamp:
+                return current
+            self._views[name], self._stamps[name] = view, stamp
+            return view

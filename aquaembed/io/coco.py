@@ -37,6 +37,7 @@ import numba
 import numpy as np
 import orjson
 
+from aquaembed.io.limits import JSON_EXPANSION, check_budget
 from aquaembed.store.atomic import atomic_write_bytes
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, StoreError
@@ -91,7 +92,17 @@ def _read_bytes(path: StrPath, label: str) -> bytes:
     return raw
 
 
+def _declared(path: StrPath, label: str, factor: int) -> None:
+    """Refuse a file whose parsed form would not fit in memory (see :mod:`aquaembed.io.limits`)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return  # reading reports it
+    check_budget(label, size * factor, f"{size} bytes of JSON would take about")
+
+
 def _read_json(path: StrPath, label: str) -> Any:
+    _declared(path, label, JSON_EXPANSION)
     return _parse(_read_bytes(path, label), label)
 
 
@@ -169,12 +180,14 @@ def _read_json_pieces(path: StrPath, label: str) -> Iterator[tuple[int, Any]]:
     before the next is parsed. Anything that is not a well-formed array is parsed
     whole, so orjson's message names the problem.
     """
+    _declared(path, label, 3)  # the bytes, one piece's objects, the arrays
     raw = _read_bytes(path, label)
     cuts: np.ndarray = np.zeros(0, dtype=np.int64)
     start = end = -1
     if len(raw) > _CHUNK_BYTES:
         cuts, start, end = _array_cuts(np.frombuffer(raw, dtype=np.uint8), _CHUNK_ENTRIES)
     if start < 0 or cuts.size == 0:
+        check_budget(label, len(raw) * JSON_EXPANSION, f"{len(raw)} bytes of JSON would take about")
         yield 0, _parse(raw, label)
         return
     bounds = [start, *cuts.tolist(), end]

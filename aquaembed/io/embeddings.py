@@ -8,8 +8,40 @@ from pathlib import Path
 import numpy as np
 
 from aquaembed.errors import InputError
+from aquaembed.io.limits import check_budget
 
 __all__ = ["read_embeddings"]
+
+
+def _check_npz(path: Path, name: str) -> None:
+    """Refuse an ``.npz`` whose arrays declare more memory than is left (a zip bomb), unexpanded.
+
+    The zip directory declares each member's size; each ``.npy`` header its shape and
+    dtype. Both are read without decompressing more than the header.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                n = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if n > info.file_size:
+                    raise InputError(f"{name}: {info.filename} declares {n} bytes of data but holds {info.file_size}")
+                total += max(n, info.file_size)
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{name}: not a readable .npz ({' '.join(str(exc).split())})") from None
+    check_budget(name, 2 * total, "its arrays would take")  # the arrays, and float32 copies
 
 
 def read_embeddings(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +70,7 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarra
     suffix = p.suffix.lower()
     try:
         if suffix == ".npz":
+            _check_npz(p, name)
             with np.load(p, allow_pickle=False) as z:
                 missing = {"ids", "embeddings"} - set(z.files)
                 if missing:
@@ -46,6 +79,9 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarra
         elif suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
+            meta = pq.ParquetFile(p).metadata
+            declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            check_budget(name, 3 * declared, "its row groups would take")
             table = pq.read_table(p)
             missing = {"id", "embedding"} - set(table.column_names)
             if missing:

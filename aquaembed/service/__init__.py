@@ -6,7 +6,7 @@ port=)`` runs it with uvicorn (``aquaembed serve``).
 
 from __future__ import annotations
 
-from aquaembed.service.app import API_PREFIX, create_app, serve
+from aquaembed.service.app import API_PREFIX, check_listen, create_app, serve
 from aquaembed.service.settings import Settings
 
-__all__ = ["API_PREFIX", "Settings", "create_app", "serve"]
+__all__ = ["API_PREFIX", "Settings", "check_listen", "create_app", "serve"]

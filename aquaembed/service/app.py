@@ -16,25 +16,30 @@ Run with uvicorn directly::
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import orjson
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from aquaembed import __version__
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore import Workspace
 from aquaembed.service.docs import add_docs
 from aquaembed.service.errors import install_error_handlers
+from aquaembed.service.hardening import HardeningMiddleware, default_hosts
 from aquaembed.service.routers import API_ROUTERS, home
 from aquaembed.service.routers.home import API_PREFIX
 from aquaembed.service.schemas import ErrorBody
 from aquaembed.service.settings import Settings
 from aquaembed.service.state import AppState
 
-__all__ = ["API_PREFIX", "create_app", "serve"]
+__all__ = ["API_PREFIX", "check_listen", "create_app", "serve"]
 
 logger = logging.getLogger("aquaembed.service")
 
@@ -121,16 +126,49 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True, rend
         # without this, an unknown API path would fall through to the dashboard's pages
         raise NotFoundError(f"no API route {API_PREFIX}/{path}; see {API_PREFIX}/docs")
 
+    @app.api_route(f"{API_PREFIX}/{{path:path}}", methods=_OTHER_METHODS, include_in_schema=False)
+    def other_method(path: str, request: Request) -> None:
+        # JSON for every method under the API (not the dashboard's HTML): 405 where GET would answer
+        probe = {**request.scope, "method": "GET"}
+        for route in app.router.routes:
+            if (not isinstance(route, Mount) and getattr(route, "name", None) not in ("unknown_api_path", "other_method")
+                    and route.matches(probe)[0] == Match.FULL):
+                raise StarletteHTTPException(405, "method not allowed", headers={"Allow": "GET, HEAD"})
+        raise NotFoundError(f"no API route {API_PREFIX}/{path}; see {API_PREFIX}/docs")
+
     if dashboard:
         from a2wsgi import WSGIMiddleware
 
         from aquaembed.dashboard import create_dash
 
         dash_app = create_dash(app.state.workspace, preload=settings.preload, plotly_js=settings.dashboard_plotly)
-        app.mount("/", WSGIMiddleware(dash_app.server))  # last: the API routes match first
+        _quiet_callback_errors(dash_app.server)
+        app.mount("/", WSGIMiddleware(dash_app.server, workers=settings.dashboard_workers))  # last: the API routes match first
+        outputs = dash_app.callback_map.keys
     else:
         app.include_router(home.router)
+        outputs = None
+    hosts = settings.allowed_hosts if settings.allowed_hosts is not None else default_hosts(settings.host)
+    app.add_middleware(HardeningMiddleware, allowed_hosts=hosts, max_url=settings.max_url_bytes, callback_outputs=outputs)
     return app
+
+
+_OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _quiet_callback_errors(server: Any) -> None:
+    """A failing dashboard callback (a forged request's values, say) answers 400 JSON, logged in one line."""
+    from werkzeug.exceptions import HTTPException
+
+    def handler(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):
+            return exc
+        logger.warning("dashboard request refused: %s: %s", type(exc).__name__, " ".join(str(exc).split())[:200])
+        body = {"error": "bad_request", "message": "the dashboard could not answer this request", "parameter": None,
+                "details": None}
+        return server.response_class(orjson.dumps(body), status=400, mimetype="application/json")
+
+    server.register_error_handler(Exception, handler)
 
 
 def serve(
@@ -163,5 +201,22 @@ def serve(
     path = Path(data_dir)
     if not path.is_dir():
         raise ParameterError(f"--data: {str(path)!r} is not a directory")
+    check_listen(host, port)
     settings = Settings(data_dir=path, host=host, port=port, preload=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse, in one line, a port out of range, an unknown host or an address in use."""
+    if isinstance(port, bool) or not 1 <= int(port) <= 65535:
+        raise ParameterError(f"--port: expected 1-65535, got {port}", parameter="--port")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ParameterError(f"--host: cannot resolve {host!r} ({exc})", parameter="--host") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            raise ParameterError(f"--port: cannot listen on {host}:{port}: {exc.strerror}", parameter="--port") from None

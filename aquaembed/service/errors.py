@@ -15,6 +15,8 @@ request validation (FastAPI)           422     ``invalid_parameter``
                                        422     ``invalid_parameter``
 :class:`~aquaembed.errors.NotFoundError`
                                        404     ``not_found``
+:class:`~aquaembed.errors.ConflictError`
+                                       409     ``conflict`` (a stale artefact)
 :class:`~aquaembed.errors.StoreError`  500     ``store_error`` (generic message, details logged)
 other :class:`~aquaembed.errors.AquaembedError`
                                        400     ``bad_request``
@@ -39,7 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aquaembed.errors import AquaembedError, InputError, NotFoundError, ParameterError, StoreError
+from aquaembed.errors import AquaembedError, ConflictError, InputError, NotFoundError, ParameterError, StoreError
 
 __all__ = [
     "ApiParameterError",
@@ -57,6 +59,7 @@ _HTTP_NAMES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -161,6 +164,8 @@ async def _aquaembed_handler(request: Request, exc: Exception) -> JSONResponse:
         where = ["query", param] if isinstance(exc, ApiParameterError) else ([param] if param else [])
         details = [{"loc": where, "msg": str(exc), "type": "value_error"}]
         return error_response(422, "invalid_parameter", str(exc), parameter=param, details=details)
+    if isinstance(exc, ConflictError):
+        return error_response(409, "conflict", str(exc))
     if isinstance(exc, StoreError):
         logger.error("store error on %s %s: %s", request.method, request.url.path, exc)
         return error_response(500, "store_error", "the dataset store could not be read; see the server log")

@@ -218,7 +218,7 @@ class Projection(BaseModel):
 
     dataset: str
     kind: Literal["frame", "crop"]
-    model: str
+    model: str | None = Field(default=None, description="the inference set (null: the dataset has none)")
     conf_threshold: float
     iou_threshold: float
     n: int = Field(description="number of points")
@@ -268,7 +268,7 @@ class Similar(BaseModel):
     kind: Literal["frame", "crop"]
     id: int
     k: int
-    model: str
+    model: str | None = Field(default=None, description="the inference set (null: the dataset has none)")
     source: Literal["label", "pred"] | None
     conf_threshold: float
     iou_threshold: float

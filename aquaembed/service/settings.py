@@ -36,6 +36,18 @@ class Settings(BaseSettings):
         Largest page (``limit``) and neighbour count (``k``) a request may ask for.
     image_max_age : int
         ``Cache-Control: max-age`` of image responses, in seconds.
+    allowed_hosts : list of str or None
+        ``Host`` header names accepted (DNS-rebinding protection); None: the bound
+        host and the loopback names; ``["*"]``: any.
+    dashboard_workers : int
+        Threads that answer dashboard (Dash) requests; API requests run in their own
+        pool, so a burst of dashboard callbacks holds at most this many threads. Dash
+        callbacks are mostly GIL-bound Python: more threads do not draw faster but make
+        API requests wait (``benchmarks/bench_mixed.py``: with a2wsgi's default of 10,
+        API p95 latency under dashboard load was about 4x that with 2). Two keep one
+        thread free for thumbnails while a heavy callback runs.
+    max_url_bytes : int
+        Longest path plus query string accepted; longer URLs get 414.
     preload : bool
         Warm the dashboard's first view in a background thread at startup.
     dashboard_plotly : {"partial", "full"}
@@ -58,6 +70,15 @@ class Settings(BaseSettings):
     max_limit: int = Field(default=1000, ge=1, description="largest page size and neighbour count")
     image_max_age: int = Field(default=3600, ge=0, description="Cache-Control max-age of images, seconds")
     faiss_threads: int = Field(default=1, ge=0, description="OpenMP threads per FAISS search (0: FAISS default)")
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host header values accepted (JSON list, e.g. '[\"data.example\"]'; '*' for any); "
+        "default: the bound host, localhost, 127.0.0.1 and ::1",
+    )
+    dashboard_workers: int = Field(
+        default=2, ge=1, le=64, description="threads answering dashboard requests (the API has its own pool)"
+    )
+    max_url_bytes: int = Field(default=8192, ge=256, description="longest URL (path and query) accepted; longer get 414")
     preload: bool = Field(
         default=False,
         description="compute the dashboard's first page (first dataset, default thresholds) in the background "

@@ -175,8 +175,8 @@ def test_ingest_the_demo_with_an_onnx_model(tmp_path: Path, capsys: pytest.Captu
     gt = json.loads((demo / "gt.json").read_text())
     _, vec = sd.embeddings("label")
     assert vec.shape == (len(gt["annotations"]), DIM)
-    assert sd.manifest["embeddings"]["label"]["source"]["embedder"] == f"onnx:{path}"
-    assert sd.manifest["embeddings"]["pred-m"]["source"]["embedder"] == f"onnx:{path}"  # same model for the inferences
+    assert sd.manifest.embeddings["label"]["source"]["embedder"] == f"onnx:{path}"
+    assert sd.manifest.embeddings["pred-m"]["source"]["embedder"] == f"onnx:{path}"  # same model for the inferences
     _, pred_vec = sd.embeddings("pred-m")
     assert pred_vec.shape[1] == DIM
 

@@ -145,4 +145,4 @@ def test_ingest_the_demo_with_a_timm_model(tmp_path: Path, capsys: pytest.Captur
     sd = Store(tmp_path / "data").open("d")
     _, vec = sd.embeddings("label")
     assert vec.shape == (len(json.loads((demo / "gt.json").read_text())["annotations"]), 512)
-    assert sd.manifest["embeddings"]["frame"]["source"]["embedder"] == spec
+    assert sd.manifest.embeddings["frame"]["source"]["embedder"] == spec

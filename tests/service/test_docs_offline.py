@@ -17,7 +17,7 @@ API = "/api/v1"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data = tmp_path_factory.mktemp("empty")
-    with TestClient(create_app(Settings(data_dir=Path(data)), dashboard=False)) as c:
+    with TestClient(create_app(Settings(data_dir=Path(data)), dashboard=False), base_url="http://127.0.0.1") as c:
         yield c
 
 

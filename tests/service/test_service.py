@@ -41,7 +41,7 @@ def client(data_dir: Path) -> Iterator[TestClient]:
     app = create_app(
         Settings(data_dir=data_dir, max_limit=200, image_cache_bytes=1 << 20, faiss_threads=0), dashboard=False
     )
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -510,7 +510,7 @@ def renderer_client(data_dir: Path) -> Iterator[tuple[TestClient, dict[str, list
         Settings(data_dir=data_dir, max_limit=200, image_cache_bytes=1 << 20, faiss_threads=0),
         dashboard=False, renderer=fake,
     )
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c, fake.calls
 
 
@@ -632,7 +632,7 @@ def test_unexpected_error_is_a_generic_500(data_dir: Path, monkeypatch: pytest.M
         raise StoreError("manifest of /srv/data/x is corrupt")
 
     app = create_app(Settings(data_dir=data_dir, faiss_threads=0))
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as c:
         monkeypatch.setattr(DatasetView, "metrics", boom)
         r = c.get(f"{API}/datasets/{DS}/metrics", params={"model": "yolo"})
         assert r.status_code == 500 and r.json()["error"] == "internal_error"
@@ -650,7 +650,7 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AQUAEMBED_FAISS_THREADS", "0")
     s = Settings()
     assert (s.data_dir, s.max_limit, s.port, s.host, s.faiss_threads) == (tmp_path, 7, 9001, "127.0.0.1", 0)
-    with TestClient(create_app(dashboard=False)) as c:  # reads the environment when built, not at import
+    with TestClient(create_app(dashboard=False), base_url="http://127.0.0.1") as c:  # reads the environment when built, not at import
         assert c.get(f"{API}/health").json()["datasets"] == 0
         assert c.get(f"{API}/datasets").json() == {"datasets": []}
         assert "No datasets" in c.get("/").text
@@ -659,7 +659,7 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_dashboard_is_mounted_at_root_beside_the_api(data_dir: Path) -> None:
     """One process: the Dash app at ``/`` and the API under ``/api/v1`` share a workspace."""
     app = create_app(Settings(data_dir=data_dir, faiss_threads=0))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         page = c.get("/")
         assert page.status_code == 200 and "_dash-config" in page.text
         assert c.get("/_dash-layout").status_code == 200

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import aquaembed.store.core as store_mod
+import aquaembed.store.atomic as atomic_mod
+import aquaembed.store.transaction as txn_mod
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.errors import InputError, NotFoundError, ParameterError, StoreError
 from aquaembed.store import MANIFEST, SCHEMA_VERSION, Store, StoredDataset
@@ -89,15 +90,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock"
+        if p.is_file() and p.name != ".lock" and p.relative_to(folder).parts[0] not in (".pins", ".manifests")
     }
 
 
 def listed_files(sd: StoredDataset) -> set[str]:
     """Files the manifest lists, with directory artefacts expanded to their files."""
     m = sd.manifest
-    files = store_mod._referenced(m) | {MANIFEST}
-    for rec in m["artifacts"].values():
+    files = m.referenced() | {MANIFEST}
+    for rec in m.artifacts.values():
         if rec["kind"] == "dir":
             files.remove(rec["file"])
             files.update(f"{rec['file']}/{f}" for f in rec["files"])
@@ -122,7 +123,7 @@ def test_round_trip_tables_and_manifest(store: Store) -> None:
     sd = store.create("reef", ds, source={"gt": "gt.json"})
     reopened = store.open("reef")
     assert_same_dataset(ds, reopened.dataset)
-    m = reopened.manifest
+    m = reopened.manifest.to_json()
     assert m["schema_version"] == SCHEMA_VERSION == 1
     assert m["name"] == "reef" and m["source"] == {"gt": "gt.json"}
     assert m["counts"] == {"frames": 4, "labels": 5, "classes": 3, "inferences": {"yolo": 3, "detr": 1}}
@@ -228,8 +229,8 @@ def test_add_inferences_round_trip_keeps_results_order(stored: StoredDataset, st
     assert "rtdetr" in stored.dataset.inferences
     reopened = store.open("reef")
     assert_same_dataset(small_dataset().with_inferences(inf), reopened.dataset)
-    assert reopened.manifest["inferences"]["rtdetr"]["source"] == {"pred": "p.json"}
-    assert reopened.manifest["counts"]["inferences"]["rtdetr"] == 4
+    assert reopened.manifest.inferences["rtdetr"]["source"] == {"pred": "p.json"}
+    assert reopened.manifest.counts.inferences["rtdetr"] == 4
 
 
 def test_embeddings_round_trip_memory_mapped_read_only(stored: StoredDataset, store: Store) -> None:
@@ -255,7 +256,7 @@ def test_embeddings_round_trip_memory_mapped_read_only(stored: StoredDataset, st
     np.testing.assert_array_equal(vec, fv.astype(np.float32))
     np.testing.assert_array_equal(sd.embeddings("label")[1], lv)
     np.testing.assert_array_equal(sd.embeddings("pred-yolo")[0], [2, 0, 1])
-    rec = sd.manifest["embeddings"]["frame"]
+    rec = sd.manifest.embeddings["frame"]
     assert (rec["n"], rec["dim"], rec["source"]) == (4, 5, {"model": "dino"})
     assert len(rec["vectors"]["sha256"]) == 64
     sd.verify()
@@ -265,7 +266,7 @@ def test_embeddings_round_trip_memory_mapped_read_only(stored: StoredDataset, st
 
 def test_open_does_not_read_embeddings(stored: StoredDataset, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     stored.set_embeddings("frame", np.array([10, 20, 30, 40]), np.ones((4, 2)))
-    stored.save_array("proj", np.zeros((4, 2)))
+    stored.save_array("proj", np.ones((4, 2)))
     opened: list[str] = []
     real_open = builtins.open
 
@@ -301,6 +302,7 @@ def test_artifacts_round_trip(stored: StoredDataset, store: Store) -> None:
     stored.save_array("empty", np.zeros((0, 2)))
 
     sd = store.open("reef")
+    stored.release()  # a handle pins its generation's files; only ``sd`` reads from here on
     assert sd.artifact_names == ["faiss-crop", "notes", "umap-frame", "empty"]
     assert sd.read_artifact_bytes("faiss-crop") == b"\x00index\xff"
     assert sd.artifact_path("faiss-crop").suffix == ".faiss"
@@ -402,11 +404,12 @@ def test_replace_dataset(stored: StoredDataset, store: Store) -> None:
     with pytest.raises(StoreError, match="already exists.*replace=True"):
         store.create("reef", small_dataset())
     new = small_dataset(n_pred=1)
+    stored.release()  # an open handle keeps its generation's files until released
     sd = store.create("reef", new, replace=True)
     reopened = store.open("reef")
     assert_same_dataset(new, reopened.dataset)
     assert reopened.embedding_kinds == [] and reopened.artifact_names == []
-    assert reopened.manifest["generation"] > stored.manifest["generation"]
+    assert reopened.manifest.generation > stored.manifest.generation
     assert set(snapshot(sd.path)) == listed_files(reopened)  # superseded files are gone
 
 
@@ -499,8 +502,8 @@ LABEL_IDS = np.array([101, 102, 201, 401, 402])
 def test_embedding_refusals_change_nothing(
     stored: StoredDataset, kind: str, ids: object, vectors: object, error: type, match: str
 ) -> None:
-    stored.set_embeddings("frame", FRAME_IDS, np.zeros((4, 2)))
-    stored.set_embeddings("label", LABEL_IDS, np.zeros((5, 3)))
+    stored.set_embeddings("frame", FRAME_IDS, np.ones((4, 2)))
+    stored.set_embeddings("label", LABEL_IDS, np.ones((5, 3)))
     before = snapshot(stored.path)
     with pytest.raises(error, match=match):
         stored.set_embeddings(kind, ids, vectors, replace=True)  # type: ignore[arg-type]
@@ -508,7 +511,7 @@ def test_embedding_refusals_change_nothing(
 
 
 def test_existing_embeddings_refused_without_replace(stored: StoredDataset, store: Store) -> None:
-    stored.set_embeddings("frame", FRAME_IDS, np.zeros((4, 2)))
+    stored.set_embeddings("frame", FRAME_IDS, np.ones((4, 2)))
     other = store.open("reef")
     before = snapshot(stored.path)
     with pytest.raises(StoreError, match="already has frame embeddings; pass replace=True"):
@@ -583,8 +586,8 @@ def test_bad_manifest_refused(stored: StoredDataset, store: Store, corrupt, matc
 
 
 def test_missing_or_altered_files_are_reported(stored: StoredDataset, store: Store) -> None:
-    stored.set_embeddings("frame", FRAME_IDS, np.zeros((4, 2)))
-    m = stored.manifest
+    stored.set_embeddings("frame", FRAME_IDS, np.ones((4, 2)))
+    m = stored.manifest.to_json()
     labels = stored.path / m["tables"]["labels"]["file"]
     original = labels.read_bytes()
     data = bytearray(original)
@@ -605,16 +608,16 @@ def test_missing_or_altered_files_are_reported(stored: StoredDataset, store: Sto
 
 def test_stale_handles_do_not_lose_changes(stored: StoredDataset, store: Store) -> None:
     other = store.open("reef")
-    stored.set_embeddings("frame", FRAME_IDS, np.zeros((4, 2)))
+    stored.set_embeddings("frame", FRAME_IDS, np.ones((4, 2)))
     other.save_array("proj", np.zeros(2))  # re-reads the manifest under the lock
     with pytest.raises(StoreError, match="already has frame embeddings"):
-        other.set_embeddings("frame", FRAME_IDS, np.zeros((4, 2)))
+        other.set_embeddings("frame", FRAME_IDS, np.ones((4, 2)))
     m = store.open("reef").manifest
-    assert "frame" in m["embeddings"] and "proj" in m["artifacts"]
+    assert "frame" in m.embeddings and "proj" in m.artifacts
     store.create("reef", small_dataset(n_pred=1), replace=True)
     before = snapshot(stored.path)
     with pytest.raises(StoreError, match="changed by another process"):  # ids were checked against old tables
-        other.set_embeddings("label", LABEL_IDS, np.zeros((5, 3)))
+        other.set_embeddings("label", LABEL_IDS, np.ones((5, 3)))
     with pytest.raises(StoreError, match="changed by another process"):
         other.add_inferences(Inferences(np.array([0]), np.array([0]), np.zeros((1, 4)), np.array([0.5]), name="m"))
     assert snapshot(stored.path) == before
@@ -625,12 +628,12 @@ def test_stale_handles_do_not_lose_changes(stored: StoredDataset, store: Store) 
 
 def test_crash_after_the_manifest_commits_the_change(stored: StoredDataset, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     stored.save_array("proj", np.zeros(3))
-    old_file = stored.path / stored.manifest["artifacts"]["proj"]["file"]
+    old_file = stored.path / stored.manifest.artifacts["proj"]["file"]
 
     def killed(*args: object) -> None:
         raise Crash()
 
-    monkeypatch.setattr(store_mod, "_sweep", killed)
+    monkeypatch.setattr(txn_mod, "sweep", killed)
     with pytest.raises(Crash):
         stored.save_array("proj", np.ones(3), replace=True)
     monkeypatch.undo()
@@ -696,6 +699,7 @@ def test_crash_at_every_rename_leaves_previous_state(
     sd.write_artifact_bytes("idx", b"old")
     _write_index_dir(sd, b"old")
     previous = _state(store, "reef")
+    sd.release()  # an open handle keeps its generation's files; the leftovers check below needs none
     real_replace = os.replace
     crashes = 0
     for k in itertools.count(1):
@@ -707,7 +711,7 @@ def test_crash_at_every_rename_leaves_previous_state(
             real_replace(src, dst)  # type: ignore[arg-type]
 
         monkeypatch.setattr(os, "replace", flaky_replace)
-        monkeypatch.setattr(store_mod, "_discard", lambda path: None)  # a killed process cleans nothing up
+        monkeypatch.setattr(atomic_mod, "discard", lambda path: None)  # a killed process cleans nothing up
         try:
             OPERATIONS[operation](store, store.open("reef"))
         except Crash:
@@ -723,6 +727,8 @@ def test_crash_at_every_rename_leaves_previous_state(
         return
     after = store.open("reef")
     after.verify()
+    with after.transaction():  # the operation's own argument pinned the old generation; commit again
+        pass
     assert set(snapshot(after.path)) == listed_files(after)  # leftovers of the crashes are swept
     assert after.manifest != previous
 
@@ -731,7 +737,7 @@ def test_crash_at_every_rename_leaves_previous_state(
 def fsync_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record fsync calls instead of waiting for the disk (durability is the kernel's part)."""
     calls: list[int] = []
-    monkeypatch.setattr(store_mod, "_fsync", calls.append)
+    monkeypatch.setattr(atomic_mod, "fsync", calls.append)
     return calls
 
 
@@ -740,7 +746,7 @@ def test_every_file_and_directory_is_synced_before_the_manifest(
 ) -> None:
     events: list[str] = []
     real_replace = os.replace
-    monkeypatch.setattr(store_mod, "_fsync", lambda fd: events.append("fsync"))
+    monkeypatch.setattr(atomic_mod, "fsync", lambda fd: events.append("fsync"))
 
     def spy_replace(src: object, dst: object) -> None:
         events.append(f"replace {Path(str(dst)).name}")
@@ -759,7 +765,7 @@ def test_every_file_and_directory_is_synced_before_the_manifest(
 def test_unrelated_concurrent_changes_are_fine(stored: StoredDataset, store: Store) -> None:
     other = store.open("reef")
     stored.add_inferences(Inferences(np.array([0]), np.array([0]), np.zeros((1, 4)), np.array([0.5]), name="m"))
-    stored.set_embeddings("frame", FRAME_IDS, np.zeros((4, 2)))
-    other.set_embeddings("pred-yolo", np.arange(3), np.zeros((3, 2)))  # validated against an unchanged set
-    other.set_embeddings("label", LABEL_IDS, np.zeros((5, 2)))
+    stored.set_embeddings("frame", FRAME_IDS, np.ones((4, 2)))
+    other.set_embeddings("pred-yolo", np.arange(3), np.ones((3, 2)))  # validated against an unchanged set
+    other.set_embeddings("label", LABEL_IDS, np.ones((5, 2)))
     assert store.open("reef").embedding_kinds == ["frame", "pred-yolo", "label"]

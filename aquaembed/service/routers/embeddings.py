@@ -150,7 +150,7 @@ def get_projection(
 ) -> dict[str, Any]:
     """See the operation description."""
     project = view.projection
-    resolved = view.model(model)
+    resolved = view.resolve(model)
     result = project(kind, resolved, options=options)
     ids = np.asarray(result["ids"])
     n = int(ids.shape[0])
@@ -217,7 +217,7 @@ def get_similar(
             if given:
                 raise ApiParameterError(name, "applies to kind=crop only")
     similar = view.similar
-    resolved = view.model(model)
+    resolved = view.resolve(model)
     kwargs: dict[str, Any] = {"k": k, "model": resolved, "options": options}
     if kind == "crop":
         kwargs["source"] = source or "label"

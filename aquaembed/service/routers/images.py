@@ -39,7 +39,7 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _generation(view: DatasetView) -> int:
-    return int(view.stored.manifest.get("generation", 0))
+    return view.stored.generation
 
 
 def _image_response(request: Request, image: CachedImage, max_age: int) -> Response:
