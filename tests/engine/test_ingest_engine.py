@@ -136,4 +136,4 @@ def test_cli_ingest_on_ray_equals_local(images_gt, ray_engine, tmp_path, monkeyp
     a, b = Store(tmp_path / "a").open("fish"), Store(tmp_path / "b").open("fish")
     for kind in ("frame", "label"):
         np.testing.assert_array_equal(np.asarray(a.embeddings(kind)[1]), np.asarray(b.embeddings(kind)[1]))
-    assert a.manifest["embeddings"]["label"]["vectors"]["sha256"] == b.manifest["embeddings"]["label"]["vectors"]["sha256"]
+    assert a.manifest.embeddings["label"]["vectors"]["sha256"] == b.manifest.embeddings["label"]["vectors"]["sha256"]
