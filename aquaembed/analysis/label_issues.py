@@ -1,0 +1,487 @@
+"""Label issues: which labels are probably wrong, of what kind, and the suggested fix.
+
+Every label and every inference gets a score in ``[0, 1]`` for each kind of label error
+it can be evidence of. The scores use **all** inferences, each weighted by its confidence
+(no confidence threshold), so they do not move when the dashboard's sliders move. The
+evidence comes from the candidate pairs of the one matcher (every overlapping label /
+inference pair with its IoU, :class:`~aquaembed.matching.Candidates`) and, optionally,
+from a k-nearest-neighbour consensus over the label crops' embeddings (FAISS).
+
+Kinds
+-----
+``missing_label`` (an inference)
+    A confident inference that overlaps no label: ``s * (1 - cover)``, where ``cover``
+    ramps up with its IoU to a same-class label (0.25 -> 0.5) or to any label
+    (0.4 -> 0.6); an inference overlapped (IoU >= 0.5) by a more confident one is a
+    duplicate detection and is damped. With embeddings it is multiplied by
+    ``0.4 + 0.6 * agree``: the similarity-weighted share of its crop's label-crop
+    neighbours that carry the inferred class, times how close those neighbours are
+    relative to a label crop's usual neighbours.
+``wrong_class`` (a label)
+    A confident inference of another class on the label (IoU ramp 0.4 -> 0.6) that is
+    not better explained by a label of its own class, against the confidence of a
+    same-class inference on it: ``other * (1 - support)``; with embeddings combined
+    (``1 - (1 - a)(1 - b)``) with the kNN consensus ``share(c) * (1 - share(own))``
+    tempered by the same support. Suggests the class the evidence names.
+``bad_location`` (a label)
+    The most convincing same-class inference on the label (largest ``s * IoU``, the
+    inference's best label): ``s * deficit * plausible``, where ``deficit`` is how far
+    its IoU falls below what the model typically reaches on boxes of that size (median
+    and 10th percentile of its confident same-class overlaps per size bin: 0 within the
+    usual spread, 1 three spreads below the median; damped up to 70 % as the IoU rises
+    from 0.4 to 0.7), and ``plausible`` ramps the IoU from
+    0.05 to 0.25 (same object). Suggests that inference's box.
+``duplicate_label`` (a label)
+    Two labels of one frame that overlap (IoU ramp 0.5 -> 0.9; other classes count 0.6):
+    the one with the weaker inference support is the duplicate to drop.
+``spurious_label`` (a label)
+    No inference of any class and confidence overlaps it (IoU ramp 0.3 -> 0.5, weighted
+    by confidence), and (with embeddings) its neighbours disagree with its class.
+
+Crowd labels get no issues and an inference on a crowd region is no missing label.
+Everything is vectorised over the candidate pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aquaembed.data import Dataset, Inferences, Labels
+from aquaembed.geometry import xyxy_to_xywh
+from aquaembed.matching import Candidates, build_candidates
+
+__all__ = [
+    "ISSUE_KINDS", "LABEL_KINDS", "Neighbours", "LabelIssueScores", "score_label_issues", "issue_records",
+    "crop_neighbours",
+]
+
+ISSUE_KINDS: tuple[str, ...] = ("missing_label", "wrong_class", "bad_location", "duplicate_label", "spurious_label")
+"""The kinds of label issue, in the order the report names them."""
+
+LABEL_KINDS: tuple[str, ...] = ISSUE_KINDS[1:]
+"""Kinds scored per label (``missing_label`` is scored per inference)."""
+
+_SIZE_BINS = 8  # box-size bins for the model's typical IoU
+_DUP_CONF = 0.05  # inferences below this confidence are not checked for duplicate detections
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Label-crop neighbours of the label crops and of (some) inference crops.
+
+    Attributes
+    ----------
+    label_cls, label_sim : arrays of shape (L, k)
+        Class index and cosine similarity of each label's nearest *other* label crops;
+        class -1 (and similarity NaN) where a neighbour is missing (or the label has no crop).
+    pred_cls, pred_sim : arrays of shape (N, k)
+        The same for inference crops (rows never searched are all -1).
+    """
+
+    label_cls: np.ndarray
+    label_sim: np.ndarray
+    pred_cls: np.ndarray
+    pred_sim: np.ndarray
+
+
+@dataclass(frozen=True)
+class LabelIssueScores:
+    """Scores of every label and inference for every kind, with the suggested fixes.
+
+    Attributes
+    ----------
+    label : dict of kind to float array, shape (L,)
+        ``wrong_class``, ``bad_location``, ``duplicate_label``, ``spurious_label``.
+    missing : float array, shape (N,)
+        ``missing_label`` score of each inference.
+    suggested_class : int array, shape (L,)
+        Class index the ``wrong_class`` evidence names (-1 none).
+    suggested_pred : int array, shape (L,)
+        Inference whose box ``bad_location`` suggests (-1 none).
+    wrong_class_pred : int array, shape (L,)
+        The other-class inference behind ``wrong_class`` (-1 none).
+    duplicate_of : int array, shape (L,)
+        The label row a ``duplicate_label`` duplicates (-1 none).
+    best_iou : float array, shape (L,)
+        IoU of the ``bad_location`` inference with the label (NaN none).
+    typical_iou : float array, shape (L,)
+        The model's typical IoU on boxes the size of each label (what ``bad_location``
+        compares against).
+    """
+
+    label: dict[str, np.ndarray]
+    missing: np.ndarray
+    suggested_class: np.ndarray
+    suggested_pred: np.ndarray
+    wrong_class_pred: np.ndarray
+    duplicate_of: np.ndarray
+    best_iou: np.ndarray
+    typical_iou: np.ndarray
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _group_max(group: np.ndarray, value: np.ndarray, n: int, fill: float = 0.0) -> np.ndarray:
+    out = np.full(n, fill, dtype=np.float64)
+    if group.size:
+        np.maximum.at(out, group, value)
+    return out
+
+
+def _group_argmax(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """Position (into ``group``) of the largest ``value`` per group, -1 for empty groups."""
+    out = np.full(n, -1, dtype=np.int64)
+    if group.size:
+        order = np.lexsort((value, group))
+        last = np.r_[group[order][1:] != group[order][:-1], True]
+        out[group[order][last]] = order[last]
+    return out
+
+
+def _self_pairs(frame: np.ndarray, cls: np.ndarray, box: np.ndarray, dataset: Dataset) -> Candidates:
+    """Overlapping pairs of a box set with itself (the one overlap kernel, via build_candidates)."""
+    n = frame.shape[0]
+    labels = Labels(
+        id=np.arange(n), frame=frame, cls=cls, box=box, area=np.zeros(n), crowd=np.zeros(n, dtype=bool)
+    )
+    same = Dataset(dataset.classes, dataset.frames, labels)
+    return build_candidates(same, Inferences(frame=frame, cls=cls, box=box, score=np.ones(n)))
+
+
+def _consensus(cls: np.ndarray, sim: np.ndarray, own: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Similarity-weighted class votes of neighbours.
+
+    Returns the share of ``own`` (shape (n,)), the best other class and its share, and
+    the mean neighbour similarity (NaN without neighbours).
+    """
+    n, k = cls.shape
+    ok = cls >= 0
+    w = np.where(ok, np.clip(np.nan_to_num(sim, nan=0.0), 1e-3, None), 0.0)
+    flat = (np.arange(n)[:, None] * (n_classes + 1) + np.where(ok, cls, n_classes)).ravel()
+    votes = np.bincount(flat, weights=w.ravel(), minlength=n * (n_classes + 1)).reshape(n, n_classes + 1)[:, :n_classes]
+    total = votes.sum(axis=1)
+    safe = np.where(total > 0, total, 1.0)
+    own_c = np.clip(own, 0, n_classes - 1)
+    share_own = np.where((total > 0) & (own >= 0), votes[np.arange(n), own_c] / safe, 0.0)
+    others = votes.copy()
+    others[np.arange(n), own_c] = np.where(own >= 0, -1.0, others[np.arange(n), own_c])
+    best = np.argmax(others, axis=1)
+    share_best = np.where(total > 0, np.maximum(others[np.arange(n), best], 0.0) / safe, 0.0)
+    with np.errstate(invalid="ignore"):
+        mean_sim = np.where(ok.any(axis=1), np.nansum(np.where(ok, sim, 0.0), axis=1) / np.maximum(ok.sum(axis=1), 1), np.nan)
+    return share_own, np.where(total > 0, best, -1), share_best, mean_sim
+
+
+def score_label_issues(
+    dataset: Dataset,
+    inferences: Inferences,
+    candidates: Candidates,
+    *,
+    neighbours: Neighbours | None = None,
+) -> LabelIssueScores:
+    """Score every label and inference for every kind of label issue.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    inferences : Inferences
+        The inference set ``candidates`` was built from.
+    candidates : Candidates
+        Every overlapping (label, inference) pair (``build_candidates``).
+    neighbours : Neighbours, keyword-only, optional
+        Label-crop kNN; without it the embedding evidence is left out (the ablation).
+
+    Returns
+    -------
+    LabelIssueScores
+    """
+    labels = dataset.labels
+    n_l, n_p, n_c = len(labels), len(inferences), dataset.classes.n_classes
+    pl, pp, iou = candidates.pair_label, candidates.pair_pred, candidates.pair_iou
+    s = inferences.score[pp]
+    lcls, pcls = labels.cls[pl], inferences.cls[pp]
+    same = lcls == pcls
+    crowd_pair = labels.crowd[pl]
+    real = ~crowd_pair
+
+    # ---- per inference: its best overlaps with labels
+    iou_same_p = _group_max(pp[same & real], iou[same & real], n_p)
+    iou_any_p = _group_max(pp[real], iou[real], n_p)
+    crowd_cover = _group_max(pp[crowd_pair], candidates.pair_iob[crowd_pair], n_p)
+
+    # ---- missing_label
+    cover = np.maximum(_ramp(iou_same_p, 0.25, 0.5), _ramp(iou_any_p, 0.4, 0.6))
+    cover = np.maximum(cover, _ramp(crowd_cover, 0.3, 0.5))
+    missing = inferences.score * (1.0 - cover)
+    hot = np.flatnonzero(inferences.score >= _DUP_CONF)
+    if hot.size:
+        pairs = _self_pairs(inferences.frame[hot], inferences.cls[hot], inferences.box[hot], dataset)
+        a, b = hot[pairs.pair_label], hot[pairs.pair_pred]
+        # b is damped by a more confident inference a overlapping it (ties: lower index wins)
+        sa, sb = inferences.score[a], inferences.score[b]
+        dom = (a != b) & ((sa > sb) | ((sa == sb) & (a < b)))
+        damp = _group_max(b[dom], _ramp(pairs.pair_iou[dom], 0.4, 0.6), n_p)
+        missing = missing * (1.0 - 0.75 * damp)
+
+    # ---- support of each label by same-class inferences, at matching-level overlap
+    hi = _ramp(iou, 0.4, 0.6)
+    support = _group_max(pl[same], (s * hi)[same], n_l)
+    # an other-class inference counts against the label unless a label of its own class
+    # explains it at least as well
+    other_ok = ~same & (iou_same_p[pp] < iou)
+    other_ev = (s * hi)[other_ok]
+    k_other = _group_argmax(pl[other_ok], other_ev, n_l)
+    other = np.where(k_other >= 0, other_ev[np.maximum(k_other, 0)] if other_ev.size else 0.0, 0.0)
+    other_pos = np.flatnonzero(other_ok)
+    wc_pred = np.where(k_other >= 0, pp[other_pos[np.maximum(k_other, 0)]] if other_pos.size else -1, -1)
+    wc_class = np.where(wc_pred >= 0, inferences.cls[np.maximum(wc_pred, 0)] if n_p else -1, -1)
+    wc_model = other * (1.0 - support)
+    wrong = wc_model.copy()
+    suggested = wc_class.copy()
+
+    # ---- spurious_label: nothing of any class or confidence on it
+    any_support = _group_max(pl, s * _ramp(iou, 0.3, 0.5), n_l)
+    spurious = 1.0 - any_support
+
+    if neighbours is not None:
+        own_share, knn_cls, knn_share, label_mean = _consensus(neighbours.label_cls, neighbours.label_sim, labels.cls, n_c)
+        knn_wc = knn_share * (1.0 - own_share) * (1.0 - support)
+        agree = knn_cls == wc_class
+        combined = 1.0 - (1.0 - wc_model) * (1.0 - knn_wc)
+        wrong = np.where(agree | (wc_class < 0), combined, np.maximum(wc_model, knn_wc))
+        suggested = np.where((wc_class < 0) | (~agree & (knn_wc > wc_model)), knn_cls, wc_class)
+        has_nb = (neighbours.label_cls >= 0).any(axis=1)
+        spurious = np.where(has_nb, spurious * (1.0 - own_share), spurious)
+        # missing_label: do label crops of the inferred class look like this crop?
+        typical_sim = float(np.nanmedian(label_mean)) if np.isfinite(label_mean).any() else 1.0
+        p_share, _, _, p_mean = _consensus(neighbours.pred_cls, neighbours.pred_sim, inferences.cls, n_c)
+        closeness = np.clip(np.nan_to_num(p_mean, nan=0.0) / max(typical_sim, 1e-6), 0.0, 1.0)
+        searched = (neighbours.pred_cls >= 0).any(axis=1)
+        missing = np.where(searched, missing * (0.4 + 0.6 * p_share * closeness), missing)
+    wrong = np.where(suggested >= 0, wrong, 0.0)
+
+    # ---- bad_location: the most convincing same-class inference overlaps only partly
+    own_best = same & real & (iou >= iou_any_p[pp])  # the label is the inference's best label
+    # what the model typically reaches on comparable boxes: the IoU quantiles of its
+    # confident same-class overlaps, per box-size bin (small boxes reach lower IoUs)
+    size = np.sqrt(np.maximum(candidates.label_box_area, 0.0))
+    ref = own_best & (s >= 0.5) & (iou >= 0.1)
+    edges = np.quantile(size[pl[ref]], np.linspace(0, 1, _SIZE_BINS + 1)[1:-1]) if ref.sum() >= 4 * _SIZE_BINS else np.zeros(0)
+    bin_of = np.searchsorted(edges, size)
+    q_mid, q_low = np.full(edges.size + 1, 0.85), np.full(edges.size + 1, 0.7)
+    if ref.any():
+        rb = bin_of[pl[ref]]
+        for b_ in np.unique(rb).tolist():  # one pass per size bin (a handful)
+            vals = iou[ref][rb == b_]
+            q_mid[b_], q_low[b_] = np.quantile(vals, 0.5), np.quantile(vals, 0.1)
+    ev = (s * iou)[own_best]
+    k_loc = _group_argmax(pl[own_best], ev, n_l)
+    loc_pos = np.flatnonzero(own_best)
+    has_loc = k_loc >= 0
+    pos = loc_pos[np.maximum(k_loc, 0)] if loc_pos.size else np.zeros(n_l, dtype=np.int64)
+    best_iou = np.where(has_loc, iou[pos] if loc_pos.size else np.nan, np.nan)
+    t_mid, t_low = q_mid[bin_of], q_low[bin_of]
+    spread = np.maximum(t_mid - t_low, 0.02)
+    # 0 while the IoU is within the usual spread, 1 at three spreads below the median
+    deficit = np.clip(((t_mid - np.nan_to_num(best_iou)) / spread - 1.0) / 2.0, 0.0, 1.0)
+    # ... weighed by how far below the matching threshold it falls (an IoU of 0.7 is the
+    # model's jitter more often than a misplaced box)
+    deficit = deficit * (1.0 - 0.7 * _ramp(np.nan_to_num(best_iou), 0.4, 0.7))
+    bad_loc = np.where(has_loc, (s[pos] if loc_pos.size else 0.0) * deficit * _ramp(np.nan_to_num(best_iou), 0.05, 0.25), 0.0)
+    typical = t_mid
+    loc_pred = np.where(has_loc, pp[pos] if loc_pos.size else -1, -1)
+
+    # ---- duplicate_label: two labels of one object
+    dup = np.zeros(n_l)
+    dup_of = np.full(n_l, -1, dtype=np.int64)
+    if n_l:
+        lpairs = _self_pairs(labels.frame, labels.cls, labels.box, dataset)
+        a, b = lpairs.pair_label, lpairs.pair_pred
+        keep = (a != b) & ~labels.crowd[a] & ~labels.crowd[b]
+        # the weaker-supported label of the pair is the duplicate (ties: the higher id)
+        weaker = (support[b] < support[a]) | ((support[b] == support[a]) & (labels.id[b] > labels.id[a]))
+        keep &= weaker
+        a, b, piou = a[keep], b[keep], lpairs.pair_iou[keep]
+        val = _ramp(piou, 0.5, 0.9) * np.where(labels.cls[a] == labels.cls[b], 1.0, 0.6)
+        k_dup = _group_argmax(b, val, n_l)
+        has = k_dup >= 0
+        dup[has] = val[k_dup[has]]
+        dup_of[has] = a[k_dup[has]]
+
+    crowd = labels.crowd
+    scores = {
+        "wrong_class": np.where(crowd, 0.0, wrong),
+        "bad_location": np.where(crowd, 0.0, bad_loc),
+        "duplicate_label": np.where(crowd, 0.0, dup),
+        "spurious_label": np.where(crowd, 0.0, spurious),
+    }
+    return LabelIssueScores(
+        label=scores,
+        missing=missing,
+        suggested_class=np.where(scores["wrong_class"] > 0, suggested, -1).astype(np.int64),
+        suggested_pred=loc_pred.astype(np.int64),
+        wrong_class_pred=wc_pred.astype(np.int64),
+        duplicate_of=dup_of,
+        best_iou=best_iou,
+        typical_iou=typical,
+    )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def issue_records(
+    dataset: Dataset,
+    inferences: Inferences,
+    scores: LabelIssueScores,
+    *,
+    min_score: float = 0.2,
+    kinds: tuple[str, ...] = ISSUE_KINDS,
+) -> list[dict[str, Any]]:
+    """The issues as report records, most likely error first.
+
+    Each label appears once, under its highest-scoring kind; each inference with a
+    ``missing_label`` score. Only records with ``score >= min_score`` are kept.
+
+    Returns
+    -------
+    list of dict
+        ``kind``, ``label_id``, ``pred_index``, ``frame`` (frame id), ``suggested_class``,
+        ``suggested_box`` (``[x, y, w, h]``), ``score``, ``reason`` (and, for a duplicate,
+        ``duplicate_of`` with the other label's id).
+    """
+    labels, names = dataset.labels, dataset.classes.names
+    frame_ids = dataset.frames.id
+    stack = np.stack([scores.label[k] for k in LABEL_KINDS], axis=1) if len(labels) else np.zeros((0, 4))
+    allowed = np.array([k in kinds for k in LABEL_KINDS])
+    stack = np.where(allowed[None, :], stack, -1.0)
+    best_kind = np.argmax(stack, axis=1) if len(labels) else np.zeros(0, dtype=np.int64)
+    best = stack[np.arange(len(labels)), best_kind] if len(labels) else np.zeros(0)
+    out: list[dict[str, Any]] = []
+    for row in np.flatnonzero(best >= min_score).tolist():
+        kind = LABEL_KINDS[int(best_kind[row])]
+        cls = names[int(labels.cls[row])]
+        rec: dict[str, Any] = {
+            "kind": kind, "label_id": int(labels.id[row]), "pred_index": None,
+            "frame": int(frame_ids[labels.frame[row]]), "suggested_class": None, "suggested_box": None,
+            "score": round(float(best[row]), 4),
+        }
+        if kind == "wrong_class":
+            sc = names[int(scores.suggested_class[row])]
+            p = int(scores.wrong_class_pred[row])
+            rec["suggested_class"] = sc
+            if p >= 0 and int(inferences.cls[p]) == int(scores.suggested_class[row]):
+                rec["pred_index"] = p
+                rec["reason"] = f"labelled {cls}; the model sees a {sc} here (confidence {_fmt(inferences.score[p])})"
+            else:
+                rec["reason"] = f"labelled {cls}; its nearest label crops are mostly {sc}"
+        elif kind == "bad_location":
+            p = int(scores.suggested_pred[row])
+            rec["pred_index"] = p
+            rec["suggested_box"] = [round(v, 2) for v in xyxy_to_xywh(inferences.box[p][None])[0].tolist()]
+            rec["reason"] = (
+                f"a {cls} inference (confidence {_fmt(inferences.score[p])}) overlaps it at IoU "
+                f"{_fmt(scores.best_iou[row])}; the model usually reaches {_fmt(scores.typical_iou[row])} on boxes this size"
+            )
+        elif kind == "duplicate_label":
+            other = int(scores.duplicate_of[row])
+            rec["duplicate_of"] = int(labels.id[other])
+            rec["reason"] = f"overlaps label {int(labels.id[other])} ({names[int(labels.cls[other])]}) of the same frame"
+        else:
+            rec["reason"] = f"no inference of any class or confidence covers this {cls} label, and its neighbours disagree"
+        out.append(rec)
+    if "missing_label" in kinds:
+        for p in np.flatnonzero(scores.missing >= min_score).tolist():
+            cls = names[int(inferences.cls[p])]
+            out.append({
+                "kind": "missing_label", "label_id": None, "pred_index": int(p),
+                "frame": int(frame_ids[inferences.frame[p]]), "suggested_class": cls,
+                "suggested_box": [round(v, 2) for v in xyxy_to_xywh(inferences.box[p][None])[0].tolist()],
+                "score": round(float(scores.missing[p]), 4),
+                "reason": f"a {cls} inference (confidence {_fmt(inferences.score[p])}) overlaps no label",
+            })
+    out.sort(key=lambda r: (-r["score"], ISSUE_KINDS.index(r["kind"]), r["frame"],
+                            r["label_id"] if r["label_id"] is not None else -1,
+                            r["pred_index"] if r["pred_index"] is not None else -1))
+    return out
+
+
+def crop_neighbours(
+    index: Any,
+    crop_table: np.ndarray,
+    sources: list[str],
+    dataset: Dataset,
+    inferences: Inferences,
+    model: str,
+    *,
+    k: int = 10,
+    pred_min_score: float = 0.1,
+) -> Neighbours:
+    """Label-crop neighbours (FAISS) of every label crop and of the confident inference crops.
+
+    Parameters
+    ----------
+    index : VectorIndex
+        The crop index; its ids are crop-table rows.
+    crop_table : int64 array, shape (n, 2)
+        ``[source code, id]`` per crop-index row; ``sources`` names the codes.
+    model : str
+        The inference set whose crops (``pred-<model>``) are queried.
+    k : int
+        Neighbours per crop.
+    pred_min_score : float
+        Inference crops below this confidence are not searched (they cannot score high).
+
+    Returns
+    -------
+    Neighbours
+    """
+    labels = dataset.labels
+    n_l, n_p = len(labels), len(inferences)
+    out_l = np.full((n_l, k), -1, dtype=np.int64)
+    out_ls = np.full((n_l, k), np.nan, dtype=np.float32)
+    out_p = np.full((n_p, k), -1, dtype=np.int64)
+    out_ps = np.full((n_p, k), np.nan, dtype=np.float32)
+    if "label" not in sources:
+        return Neighbours(out_l, out_ls, out_p, out_ps)
+    is_label = crop_table[:, 0] == sources.index("label")
+    label_rows = np.flatnonzero(is_label)
+    order = np.argsort(labels.id, kind="stable")
+    pos = np.clip(np.searchsorted(labels.id[order], crop_table[label_rows, 1]), 0, max(n_l - 1, 0))
+    row_of_crop = np.full(crop_table.shape[0], -1, dtype=np.int64)
+    if n_l:
+        found = labels.id[order][pos] == crop_table[label_rows, 1]
+        row_of_crop[label_rows[found]] = order[pos][found]
+
+    def classes(nb: np.ndarray) -> np.ndarray:
+        lab = np.where(nb >= 0, row_of_crop[np.maximum(nb, 0)], -1)
+        return np.where(lab >= 0, labels.cls[np.maximum(lab, 0)], -1)
+
+    if label_rows.size:
+        # one label-only index (read back from the crop index) answers every query with a
+        # plain scan, far faster than a selector over the whole crop index
+        from aquaembed.embeddings.index import VectorIndex
+
+        sub = VectorIndex.build(label_rows, index.vectors(label_rows))
+        sims, nb = sub.search_ids(label_rows, k)
+        lab = row_of_crop[label_rows]
+        ok = lab >= 0
+        out_l[lab[ok]] = classes(nb)[ok]
+        out_ls[lab[ok]] = sims[ok]
+        want = f"pred-{model}"
+        if want in sources:
+            pred_rows = np.flatnonzero(crop_table[:, 0] == sources.index(want))
+            pid = crop_table[pred_rows, 1]
+            hot = (pid >= 0) & (pid < n_p)
+            hot[hot] = inferences.score[pid[hot]] >= pred_min_score
+            if hot.any():
+                sims, nb = sub.search(index.vectors(pred_rows[hot]), k)
+                out_p[pid[hot]] = classes(nb)
+                out_ps[pid[hot]] = sims
+    return Neighbours(out_l, out_ls, out_p, out_ps)
