@@ -211,3 +211,152 @@ def print_case(res: dict) -> None:
             print(f"   {meth:20s}" + "".join(f"{r[k]:8.3f}" for k in keys) + extra)
         a, c, b = rows["aquaembed"]["AP"], rows["cleanlab"]["AP"], rows["confidence"]["AP"]
         print(f"   AP vs cleanlab x{a / max(c, 1e-9):.2f}, vs confidence x{a / max(b, 1e-9):.2f}, embedding adds {a - rows['aquaembed-noemb']['AP']:+.3f}")
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def demo_case(data: Path, k: int) -> tuple[Dataset, Inferences, dict, Neighbours]:
+    from aquaembed.explore import Workspace
+
+    view = Workspace(data).get("demo")
+    model = view.model(None)
+    ds, inf = view.dataset, view.dataset.inference_set(model)
+    planted = json.loads((data / "_demo_build" / "planted.json").read_text())
+    row_of = {int(i): r for r, i in enumerate(ds.labels.id.tolist())}
+    truth = {
+        "missing_label": [r["pred_indices"] for r in planted["missing_labels"] if r["pred_indices"]],
+        "wrong_class": [row_of[r["gt_id"]] for r in planted["wrong_class_labels"]],
+        "bad_location": [row_of[r["gt_id"]] for r in planted["badly_placed_labels"]],
+    }
+    table, sources = view.crop_table()
+    nb = crop_neighbours(view.index("crop"), table, sources, ds, inf, model, k=k)
+    return ds, inf, truth, nb
+
+
+def synthetic_case(n_frames: int, seed: int, rate: float, k: int, dim: int = 32) -> tuple[Dataset, Inferences, dict, Neighbours]:
+    """The synthetic generator's data with label noise injected at known rates.
+
+    ``rate`` of the labels each are deleted (missing), relabelled to another class
+    (wrong class) and moved (IoU 0.2-0.55 with the object: bad location); ``rate / 2``
+    get a duplicate and ``rate / 2`` spurious boxes are added on background.
+    """
+    import tempfile
+
+    from aquaembed.io.coco import load_coco_gt, load_coco_results
+    from aquaembed.synthetic import write_coco
+
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_path, pred_path = write_coco(tmp, n_frames, n_classes=20, preds_per_frame=30, seed=seed)
+        clean = load_coco_gt(gt_path)
+        inf = load_coco_results(pred_path, clean)
+    lab = clean.labels
+    n_l, n_c = len(lab), clean.classes.n_classes
+    # which object each inference is of (best clean label at IoU >= 0.5; -1 background)
+    cands = build_candidates(clean, inf)
+    obj_of_pred = np.full(len(inf), -1)
+    good = cands.pair_iou >= 0.5
+    order = np.lexsort((cands.pair_iou[good], cands.pair_pred[good]))
+    obj_of_pred[cands.pair_pred[good][order]] = cands.pair_label[good][order]
+    fate = rng.random(n_l)
+    ok = ~lab.crowd
+    missing = ok & (fate < rate)
+    wrong = ok & (fate >= rate) & (fate < 2 * rate)
+    moved = ok & (fate >= 2 * rate) & (fate < 3 * rate)
+    duped = ok & (fate >= 3 * rate) & (fate < 3.5 * rate)
+    cls = lab.cls.copy()
+    cls[wrong] = (cls[wrong] + rng.integers(1, n_c, wrong.sum())) % n_c
+    box = lab.box.copy()
+    w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+    shift = rng.uniform(0.3, 0.55, (n_l, 2)) * rng.choice([-1, 1], (n_l, 2)) * np.stack([w, h], 1)
+    box[moved] += np.hstack([shift, shift])[moved]
+    grow = rng.uniform(1.0, 1.3, n_l)
+    box[moved, 2] = box[moved, 0] + w[moved] * grow[moved]
+    dup_box = lab.box[duped] + rng.normal(0, 0.04, (int(duped.sum()), 4)) * np.repeat(np.stack([w, h], 1)[duped], 2, axis=1)
+    n_sp = int(rate / 2 * n_l)
+    sp_frame = rng.integers(0, len(clean.frames), n_sp)
+    sz = rng.uniform(20, 120, (n_sp, 2))
+    xy = rng.uniform(0, 500, (n_sp, 2))
+    sp_box = np.hstack([xy, xy + sz])
+    keep = ~missing
+    new_box = np.vstack([box[keep], dup_box, sp_box])
+    new_box[:, 2:] = np.maximum(new_box[:, 2:], new_box[:, :2] + 1)
+    new_frame = np.concatenate([lab.frame[keep], lab.frame[duped], sp_frame])
+    new_cls = np.concatenate([cls[keep], cls[duped], rng.integers(0, n_c, n_sp)])
+    # the object (clean row) each new label shows, -1 for spurious
+    new_obj = np.concatenate([np.flatnonzero(keep), np.flatnonzero(duped), np.full(n_sp, -1)])
+    n_new = new_box.shape[0]
+    labels = Labels(
+        id=np.arange(1, n_new + 1), frame=new_frame, cls=new_cls, box=new_box,
+        area=(new_box[:, 2] - new_box[:, 0]) * (new_box[:, 3] - new_box[:, 1]), crowd=np.concatenate([lab.crowd[keep], np.zeros(n_new - keep.sum(), bool)]),
+    )
+    ds = Dataset(clean.classes, clean.frames, labels)
+    kept_rows = np.flatnonzero(keep)
+    row_in_new = np.full(n_l, -1)
+    row_in_new[kept_rows] = np.arange(kept_rows.size)
+    truth = {
+        "missing_label": [g for g in (np.flatnonzero(obj_of_pred == o) for o in np.flatnonzero(missing)) if g.size],
+        "wrong_class": row_in_new[wrong].tolist(),
+        "bad_location": row_in_new[moved].tolist(),
+        "duplicate_label": list(range(kept_rows.size, kept_rows.size + int(duped.sum()))),
+        "spurious_label": list(range(n_new - n_sp, n_new)),
+    }
+    # crop embeddings: an object looks like its true class; background looks like nothing
+    centres = rng.normal(0, 1, (n_c, dim))
+    obj_vec = centres[lab.cls] + rng.normal(0, 0.9, (n_l, dim))
+    lab_vec = np.where(new_obj[:, None] >= 0, obj_vec[np.maximum(new_obj, 0)], rng.normal(0, 1.3, (n_new, dim)))
+    lab_vec = lab_vec + rng.normal(0, 0.3, lab_vec.shape)
+    moved_new = np.isin(np.arange(n_new), truth["bad_location"])
+    lab_vec[moved_new] += rng.normal(0, 0.6, (int(moved_new.sum()), dim))
+    pred_vec = np.where(obj_of_pred[:, None] >= 0, obj_vec[np.maximum(obj_of_pred, 0)], rng.normal(0, 1.3, (len(inf), dim)))
+    pred_vec = pred_vec + rng.normal(0, 0.3, pred_vec.shape)
+    table = np.vstack([np.stack([np.zeros(n_new, np.int64), labels.id], 1), np.stack([np.ones(len(inf), np.int64), np.arange(len(inf))], 1)])
+    index = VectorIndex.build(np.arange(table.shape[0]), np.vstack([lab_vec, pred_vec]))
+    nb = crop_neighbours(index, table, ["label", "pred-model"], ds, inf, "model", k=k)
+    return ds, inf, truth, nb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", type=Path, help="a built demo data directory")
+    ap.add_argument("--synthetic", type=int, default=1500, help="frames of the synthetic case (0: skip)")
+    ap.add_argument("--rate", type=float, default=0.04, help="injected noise rate per kind")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--k", type=int, default=10, help="kNN neighbours")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args()
+    import cleanlab
+
+    print(f"cleanlab {cleanlab.__version__}: object_detection.rank subtype scores with its defaults "
+          "(alpha 0.9, high_probability_threshold 0.95, low_probability_threshold 0.5) and with thresholds 0.5; "
+          "find_label_issues with its defaults (boolean mask)")
+    results = []
+    if args.demo is not None:
+        ds, inf, truth, nb = demo_case(args.demo, args.k)
+        res = evaluate_case(f"demo ({len(ds.frames)} frames, {len(ds.labels)} labels, {len(inf)} inferences)", ds, inf, truth, nb, (100, 200))
+        mask = cleanlab_image_mask(ds, inf)
+        bad_frames = np.zeros(len(ds.frames), bool)
+        for kind, rows in truth.items():
+            if kind == "missing_label":
+                bad_frames[inf.frame[np.concatenate([np.asarray(g) for g in rows])]] = True
+            else:
+                bad_frames[ds.labels.frame[np.asarray(rows)]] = True
+        res["cleanlab_find_label_issues"] = {
+            "flagged_frames": int(mask.sum()), "precision": float(bad_frames[mask].mean()) if mask.any() else None,
+            "recall": float(mask[bad_frames].mean()),
+        }
+        print_case(res)
+        print("   cleanlab find_label_issues (frames):", res["cleanlab_find_label_issues"])
+        results.append(res)
+    if args.synthetic:
+        ds, inf, truth, nb = synthetic_case(args.synthetic, args.seed, args.rate, args.k)
+        res = evaluate_case(f"synthetic ({len(ds.frames)} frames, {len(ds.labels)} labels, {len(inf)} inferences, noise {args.rate:.0%} per kind)", ds, inf, truth, nb, (100, 200))
+        print_case(res)
+        results.append(res)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
