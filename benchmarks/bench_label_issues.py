@@ -33,11 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from aquaembed.analysis.label_issues import Neighbours, crop_neighbours, score_label_issues
+from aquaembed.analysis.label_issues import (
+    Neighbours,
+    crop_neighbours,
+    score_label_issues,
+)
 from aquaembed.data import Dataset, Inferences, Labels
 from aquaembed.embeddings.index import VectorIndex
-from aquaembed.evaluate import Evaluator
-from aquaembed.matching import FN, FP, CONFUSION, MatchOptions, build_candidates, match
+from aquaembed.matching import CONFUSION, FN, FP, MatchOptions, build_candidates, match
 
 KINDS = ("missing_label", "wrong_class", "bad_location", "duplicate_label", "spurious_label")
 

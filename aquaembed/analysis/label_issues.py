@@ -54,8 +54,14 @@ from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.matching import Candidates, build_candidates
 
 __all__ = [
-    "ISSUE_KINDS", "LABEL_KINDS", "Neighbours", "LabelIssueScores", "score_label_issues", "issue_records",
+    "ISSUE_KINDS",
+    "LABEL_KINDS",
+    "LabelIssueScores",
+    "Neighbours",
     "crop_neighbours",
+    "issue_records",
+    "label_issues_section",
+    "score_label_issues",
 ]
 
 ISSUE_KINDS: tuple[str, ...] = ("missing_label", "wrong_class", "bad_location", "duplicate_label", "spurious_label")
@@ -65,6 +71,7 @@ LABEL_KINDS: tuple[str, ...] = ISSUE_KINDS[1:]
 """Kinds scored per label (``missing_label`` is scored per inference)."""
 
 _SIZE_BINS = 8  # box-size bins for the model's typical IoU
+_MIN_REFERENCE = 10  # fewer reference overlaps in a size bin: assume IoU median 0.85, 10th percentile 0.7
 _DUP_CONF = 0.05  # inferences below this confidence are not checked for duplicate detections
 
 
@@ -250,7 +257,11 @@ def score_label_issues(
 
     if neighbours is not None:
         own_share, knn_cls, knn_share, label_mean = _consensus(neighbours.label_cls, neighbours.label_sim, labels.cls, n_c)
-        knn_wc = knn_share * (1.0 - own_share) * (1.0 - support)
+        typical_sim = float(np.nanmedian(label_mean)) if np.isfinite(label_mean).any() else 1.0
+        # graded by how close the neighbours are (relative to a label crop's usual
+        # neighbours), so that unanimous neighbourhoods do not all tie
+        closeness_l = np.clip(np.nan_to_num(label_mean, nan=0.0) / max(typical_sim, 1e-6), 0.0, 1.0)
+        knn_wc = knn_share * (1.0 - own_share) * (1.0 - support) * (0.8 + 0.2 * closeness_l)
         agree = knn_cls == wc_class
         combined = 1.0 - (1.0 - wc_model) * (1.0 - knn_wc)
         wrong = np.where(agree | (wc_class < 0), combined, np.maximum(wc_model, knn_wc))
@@ -258,7 +269,6 @@ def score_label_issues(
         has_nb = (neighbours.label_cls >= 0).any(axis=1)
         spurious = np.where(has_nb, spurious * (1.0 - own_share), spurious)
         # missing_label: do label crops of the inferred class look like this crop?
-        typical_sim = float(np.nanmedian(label_mean)) if np.isfinite(label_mean).any() else 1.0
         p_share, _, _, p_mean = _consensus(neighbours.pred_cls, neighbours.pred_sim, inferences.cls, n_c)
         closeness = np.clip(np.nan_to_num(p_mean, nan=0.0) / max(typical_sim, 1e-6), 0.0, 1.0)
         searched = (neighbours.pred_cls >= 0).any(axis=1)
@@ -278,7 +288,8 @@ def score_label_issues(
         rb = bin_of[pl[ref]]
         for b_ in np.unique(rb).tolist():  # one pass per size bin (a handful)
             vals = iou[ref][rb == b_]
-            q_mid[b_], q_low[b_] = np.quantile(vals, 0.5), np.quantile(vals, 0.1)
+            if vals.size >= _MIN_REFERENCE:
+                q_mid[b_], q_low[b_] = np.quantile(vals, 0.5), np.quantile(vals, 0.1)
     ev = (s * iou)[own_best]
     k_loc = _group_argmax(pl[own_best], ev, n_l)
     loc_pos = np.flatnonzero(own_best)
@@ -485,3 +496,36 @@ def crop_neighbours(
                 out_p[pid[hot]] = classes(nb)
                 out_ps[pid[hot]] = sims
     return Neighbours(out_l, out_ls, out_p, out_ps)
+
+
+def label_issues_section(
+    view: Any,
+    model: str | None = None,
+    *,
+    min_score: float = 0.2,
+    limit: int | None = None,
+    use_embeddings: bool = True,
+) -> list[dict[str, Any]]:
+    """The ``label_issues`` section of ``aquaembed report``: one list, most likely error first.
+
+    Parameters
+    ----------
+    view : DatasetView
+        The stored dataset (its candidates, and its crop index when it has one).
+    model : str, optional
+        Inference set (default: the only one).
+    min_score : float
+        Leave out issues scoring below this.
+    limit : int, optional
+        Keep only the first ``limit`` issues.
+    use_embeddings : bool
+        Use the kNN label consensus when the dataset has crop embeddings.
+
+    Returns
+    -------
+    list of dict
+        ``{"kind", "label_id", "pred_index", "frame", "suggested_class", "suggested_box",
+        "score", "reason"}`` (plus ``duplicate_of`` for a duplicate).
+    """
+    records = view.label_issue_records(model, min_score=min_score, use_embeddings=use_embeddings)
+    return [dict(r) for r in (records if limit is None else records[:limit])]
