@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from aquaembed.service.deps import ModelQuery, PageDep, ViewDep
+from aquaembed.service.schemas import ErrorBody
 from aquaembed.service.label_issue_schemas import LabelIssuePage, VerdictIn, VerdictOut
 
 __all__ = ["router"]
@@ -41,7 +42,12 @@ def list_label_issues(
     return {**out, "limit": page.limit}
 
 
-@router.post("/datasets/{ds}/label-issues/verdicts", response_model=VerdictOut, summary="Record a review verdict")
+@router.post(
+    "/datasets/{ds}/label-issues/verdicts",
+    response_model=VerdictOut,
+    summary="Record a review verdict",
+    responses={400: {"model": ErrorBody, "description": "the body is not JSON"}},
+)
 def post_verdict(view: ViewDep, body: VerdictIn, model: ModelQuery = None) -> dict[str, Any]:
     """Accept (optionally with an edited class), reject or skip one issue; stored in the dataset."""
     rec = view.record_verdict(model, body.key, body.verdict, new_class=body.new_class)
