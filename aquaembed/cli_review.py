@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aquaembed.errors import ParameterError
 from aquaembed.store.atomic import atomic_write_bytes

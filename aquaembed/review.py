@@ -3,7 +3,7 @@
 A verdict says what a person decided about one label issue: ``accept`` (optionally with
 an edited class), ``reject`` or ``skip``. Verdicts are kept in the dataset folder as one
 append-only log (the ``reviews`` artefact, JSON): :meth:`ReviewLog.record` takes an OS lock
-(``fcntl``) on the dataset's review lock file, re-reads the log as stored, appends the
+(``fcntl``) on the dataset's review lock file (``.<name>.reviews.lock`` beside the folder), re-reads the log as stored, appends the
 verdict and writes the log back through the store's atomic artefact writer. Two browser
 tabs (or processes) recording at once are serialised by the lock, so no verdict is lost;
 a crash mid-write leaves the previous log readable. The latest verdict per issue wins.
@@ -96,13 +96,17 @@ class Verdict:
 
 @contextlib.contextmanager
 def _review_lock(folder: Path) -> Iterator[None]:
+    """Hold the review lock of a dataset folder.
+
+    The lock file lives next to the folder, not in it: the store sweeps files its manifest
+    does not list, and a swept lock file would let two writers hold "the" lock at once.
+    """
     if fcntl is None:  # pragma: no cover
         yield
         return
-    try:
-        fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        raise StoreError(f"dataset folder {folder} no longer exists") from None
+    if not folder.is_dir():
+        raise StoreError(f"dataset folder {folder} no longer exists")
+    fd = os.open(folder.parent / f".{folder.name}{_LOCK}", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

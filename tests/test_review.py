@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import label_issue_case
 
 from aquaembed.cli import main
 from aquaembed.errors import ParameterError
@@ -17,7 +18,6 @@ from aquaembed.io.coco import load_coco_gt
 from aquaembed.matching import MatchOptions
 from aquaembed.review import ReviewLog, Verdict
 from aquaembed.store import Store
-from factories import label_issue_case
 
 
 @pytest.fixture()

@@ -13,16 +13,18 @@ Kinds
     A confident inference that overlaps no label: ``s * (1 - cover)``, where ``cover``
     ramps up with its IoU to a same-class label (0.25 -> 0.5) or to any label
     (0.4 -> 0.6); an inference overlapped (IoU >= 0.5) by a more confident one is a
-    duplicate detection and is damped. With embeddings it is multiplied by
-    ``0.4 + 0.6 * agree``: the similarity-weighted share of its crop's label-crop
-    neighbours that carry the inferred class, times how close those neighbours are
-    relative to a label crop's usual neighbours.
+    duplicate detection and is damped (by 75 % at IoU >= 0.6). With embeddings it is
+    multiplied by ``0.4 + 0.6 * agree``: the similarity-weighted share of its crop's
+    label-crop neighbours that carry the inferred class, times how close those neighbours
+    are relative to a label crop's usual neighbours. Last, an inference that is a label's
+    suggested box is multiplied by ``1 - bad_location`` of that label (one inference
+    explains one error).
 ``wrong_class`` (a label)
     A confident inference of another class on the label (IoU ramp 0.4 -> 0.6) that is
     not better explained by a label of its own class, against the confidence of a
     same-class inference on it: ``other * (1 - support)``; with embeddings combined
     (``1 - (1 - a)(1 - b)``) with the kNN consensus ``share(c) * (1 - share(own))``
-    tempered by the same support. Suggests the class the evidence names.
+    tempered by the same support and graded by how close the neighbours are. Suggests the class the evidence names.
 ``bad_location`` (a label)
     The most convincing same-class inference on the label (largest ``s * IoU``, the
     inference's best label): ``s * deficit * plausible``, where ``deficit`` is how far
@@ -306,6 +308,11 @@ def score_label_issues(
     bad_loc = np.where(has_loc, (s[pos] if loc_pos.size else 0.0) * deficit * _ramp(np.nan_to_num(best_iou), 0.05, 0.25), 0.0)
     typical = t_mid
     loc_pred = np.where(has_loc, pp[pos] if loc_pos.size else -1, -1)
+
+    # one inference explains one error: an inference that is a label's suggested box is
+    # that label's bad location more than a missing label of its own
+    explained = _group_max(loc_pred[loc_pred >= 0], bad_loc[loc_pred >= 0], n_p)
+    missing = missing * (1.0 - explained)
 
     # ---- duplicate_label: two labels of one object
     dup = np.zeros(n_l)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["LabelIssue", "ReviewCounts", "LabelIssuePage", "VerdictIn", "VerdictOut"]
+__all__ = ["LabelIssue", "LabelIssuePage", "ReviewCounts", "VerdictIn", "VerdictOut"]
 
 IssueKind = Literal["missing_label", "wrong_class", "bad_location", "duplicate_label", "spurious_label"]
 

@@ -6,13 +6,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State as DashState, html, no_update
-from flask import Response, abort, request
-
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.pages.review import KIND_LABELS
+from dash import Input, Output, html, no_update
+from dash import State as DashState
+from flask import Response, abort, request
+
 from aquaembed.errors import AquaembedError
 from aquaembed.render import issue_image
 
@@ -120,7 +121,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.REV_POS, "data"),
         Input(ids.REV_TICK, "data"),
     )
-    def show(data, kind, cls, status, pos, _tick):  # noqa: ANN001, ANN202
+    def show(data, kind, cls, status, pos, _tick):
         if not data or data.get("view") != "review":
             return (no_update,) * 8
         st = State(**data)
@@ -158,7 +159,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.REV_TICK, "data"),
         prevent_initial_call=True,
     )
-    def act(_a, _r, _s, _p, _n, _kind, _cls, status, data, key, edit, pos, tick):  # noqa: ANN001, ANN202
+    def act(_a, _r, _s, _p, _n, _kind, _cls, status, data, key, edit, pos, tick):
         trig = dash.ctx.triggered_id
         pos, tick = pos or 0, tick or 0
         if trig in (ids.REV_KIND, ids.REV_CLASS, ids.REV_STATUS):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from factories import label_issue_case
 
 from aquaembed.analysis.label_issues import (
     Neighbours,
@@ -15,7 +16,6 @@ from aquaembed.geometry import box_iou
 from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.matching import build_candidates
 from aquaembed.synthetic import write_coco
-from factories import label_issue_case
 
 CAR, TRUCK, PERSON = 0, 1, 2
 _case = label_issue_case
@@ -32,8 +32,10 @@ def test_hand_worked_case():
     assert sc.missing[2] == pytest.approx(0.7)
     assert sc.missing[5] == pytest.approx(0.6 * 0.25)
     assert sc.missing[[0, 1, 4]].max() == pytest.approx(0.0)
-    # a partial same-class overlap (IoU 0.4286) covers the inference only partly
-    assert sc.missing[3] == pytest.approx(0.9 * (1 - (120 / 280 - 0.25) / 0.25))
+    # a partial same-class overlap (IoU 0.4286) covers the inference only partly, and
+    # as label 2's suggested box it is explained by label 2's bad location
+    cover = (120 / 280 - 0.25) / 0.25
+    assert sc.missing[3] == pytest.approx(0.9 * (1 - cover) * (1 - sc.label["bad_location"][2]))
     # bad location: label 2's best inference is pred 3 at IoU 60/140
     assert sc.suggested_pred[2] == 3
     assert sc.best_iou[2] == pytest.approx(120 / 280)
@@ -117,4 +119,5 @@ def test_missing_and_support_match_brute_force(tmp_path):
             dom = (P.score[others] > P.score[p]) | ((P.score[others] == P.score[p]) & (others < p))
             if dom.any():
                 damp = ramp(box_iou(P.box[p][None], P.box[others[dom]])[0].max(), 0.4, 0.6)
-        assert sc.missing[p] == pytest.approx(P.score[p] * (1 - cover) * (1 - 0.75 * damp), abs=1e-9), p
+        explained = max((sc.label["bad_location"][r] for r in np.flatnonzero(sc.suggested_pred == p)), default=0.0)
+        assert sc.missing[p] == pytest.approx(P.score[p] * (1 - cover) * (1 - 0.75 * damp) * (1 - explained), abs=1e-9), p

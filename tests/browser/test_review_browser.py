@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from aquaembed.dashboard import ids
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from aquaembed.dashboard import ids
 from aquaembed.evaluate import Evaluator
 from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.matching import CONFUSION, FP, MatchOptions
@@ -22,15 +22,15 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _item_key(browser) -> str:  # noqa: ANN001
+def _item_key(browser) -> str:
     return browser.driver.find_element(By.CSS_SELECTOR, "[data-testid=review-item]").get_attribute("data-key")
 
 
-def _counts(browser) -> str:  # noqa: ANN001
+def _counts(browser) -> str:
     return browser.driver.find_element(By.CSS_SELECTOR, "[data-testid=review-counts]").text
 
 
-def _choose(browser, dropdown_id: str, text: str) -> None:  # noqa: ANN001
+def _choose(browser, dropdown_id: str, text: str) -> None:
     """Open a dropdown, type into its search box and click the option that shows ``text``."""
     browser.driver.find_element(By.ID, dropdown_id).click()
     search = browser.wait(lambda: browser.driver.find_element(By.CSS_SELECTOR, ".dash-dropdown-search"), what="the search box")
@@ -41,14 +41,14 @@ def _choose(browser, dropdown_id: str, text: str) -> None:  # noqa: ANN001
     browser.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
 
 
-def _wait_new_item(browser, old: str) -> str:  # noqa: ANN001
+def _wait_new_item(browser, old: str) -> str:
     return browser.wait(lambda: (k := _item_key(browser)) != old and k, what="the next issue")
 
 
-def test_review_accept_export_reimport(browser, demo_copy_app) -> None:  # noqa: ANN001
+def test_review_accept_export_reimport(browser, demo_copy_app) -> None:
     served, data = demo_copy_app
     browser.get(served.url + "?view=review")
-    first = browser.wait(lambda: _item_key(browser), timeout=120, what="the first issue")
+    assert browser.wait(lambda: _item_key(browser), timeout=120, what="the first issue")
     assert "accepted 0" in _counts(browser)
     browser.wait(lambda: browser.js("return [...document.querySelectorAll('[data-testid=review-item] img')]"
                                     ".every(i => i.complete && i.naturalWidth > 0)"), what="the issue picture")

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from aquaembed.service.deps import ModelQuery, PageDep, ViewDep
-from aquaembed.service.schemas import ErrorBody
 from aquaembed.service.label_issue_schemas import LabelIssuePage, VerdictIn, VerdictOut
+from aquaembed.service.schemas import ErrorBody
 
 __all__ = ["router"]
 
