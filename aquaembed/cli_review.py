@@ -69,7 +69,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = _folder_of(args.json, "--json")
     options = MatchOptions(conf=args.conf, iou=args.iou)
     view = Workspace(args.data).get(args.name)
-    issues = label_issues_section(view, args.model)
+    issues = label_issues_section(view, args.model, min_score=args.min_score)
     write_json_atomic(out, {"options": options.to_json(), "label_issues": issues})
     kinds: dict[str, int] = {}
     for r in issues:
@@ -98,4 +98,6 @@ def add_commands(sub: Any, *, default_data: Callable[[], str], probability: Call
     rp.add_argument("--conf", type=probability("--conf"), default=0.5, help="confidence threshold (default 0.5)")
     rp.add_argument("--iou", type=probability("--iou"), default=0.5, help="IoU threshold (default 0.5)")
     rp.add_argument("--json", required=True, metavar="OUT", help="write the report JSON here")
+    rp.add_argument("--min-score", type=probability("--min-score"), default=0.1,
+                    help="leave out label issues scoring below this (default 0.1)")
     rp.set_defaults(func=_cmd_report)

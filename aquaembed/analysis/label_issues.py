@@ -38,7 +38,9 @@ Kinds
     the one with the weaker inference support is the duplicate to drop.
 ``spurious_label`` (a label)
     No inference of any class and confidence overlaps it (IoU ramp 0.3 -> 0.5, weighted
-    by confidence), and (with embeddings) its neighbours disagree with its class.
+    by confidence), and (with embeddings) its neighbours disagree with its class
+    (``1 - share(own)``) without agreeing on one other class (``1 - 0.7 share(c)``: that
+    would be a wrong class; a box on background looks like nothing in particular).
 
 Crowd labels get no issues and an inference on a crowd region is no missing label.
 Everything is vectorised over the candidate pairs.
@@ -269,7 +271,9 @@ def score_label_issues(
         wrong = np.where(agree | (wc_class < 0), combined, np.maximum(wc_model, knn_wc))
         suggested = np.where((wc_class < 0) | (~agree & (knn_wc > wc_model)), knn_cls, wc_class)
         has_nb = (neighbours.label_cls >= 0).any(axis=1)
-        spurious = np.where(has_nb, spurious * (1.0 - own_share), spurious)
+        # ... and its neighbours disagree with it without agreeing on one other class
+        # (that is a wrong class): a box on background looks like nothing in particular
+        spurious = np.where(has_nb, spurious * (1.0 - own_share) * (1.0 - 0.7 * knn_share), spurious)
         # missing_label: do label crops of the inferred class look like this crop?
         p_share, _, _, p_mean = _consensus(neighbours.pred_cls, neighbours.pred_sim, inferences.cls, n_c)
         closeness = np.clip(np.nan_to_num(p_mean, nan=0.0) / max(typical_sim, 1e-6), 0.0, 1.0)
@@ -361,11 +365,13 @@ def issue_records(
     *,
     min_score: float = 0.2,
     kinds: tuple[str, ...] = ISSUE_KINDS,
+    best_kind_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The issues as report records, most likely error first.
 
-    Each label appears once, under its highest-scoring kind; each inference with a
-    ``missing_label`` score. Only records with ``score >= min_score`` are kept.
+    A label appears under every kind it scores at least ``min_score`` for (with
+    ``best_kind_only``, once, under its highest-scoring kind); an inference under
+    ``missing_label``. Ties keep kind order, then frame, label and inference order.
 
     Returns
     -------
@@ -379,16 +385,18 @@ def issue_records(
     stack = np.stack([scores.label[k] for k in LABEL_KINDS], axis=1) if len(labels) else np.zeros((0, 4))
     allowed = np.array([k in kinds for k in LABEL_KINDS])
     stack = np.where(allowed[None, :], stack, -1.0)
-    best_kind = np.argmax(stack, axis=1) if len(labels) else np.zeros(0, dtype=np.int64)
-    best = stack[np.arange(len(labels)), best_kind] if len(labels) else np.zeros(0)
+    if best_kind_only and len(labels):
+        best_kind = np.argmax(stack, axis=1)
+        stack = np.where(np.arange(len(LABEL_KINDS))[None, :] == best_kind[:, None], stack, -1.0)
+    rows, cols = np.nonzero((stack >= min_score) & (stack > 0))
     out: list[dict[str, Any]] = []
-    for row in np.flatnonzero(best >= min_score).tolist():
-        kind = LABEL_KINDS[int(best_kind[row])]
+    for row, col in zip(rows.tolist(), cols.tolist()):
+        kind = LABEL_KINDS[col]
         cls = names[int(labels.cls[row])]
         rec: dict[str, Any] = {
             "kind": kind, "label_id": int(labels.id[row]), "pred_index": None,
             "frame": int(frame_ids[labels.frame[row]]), "suggested_class": None, "suggested_box": None,
-            "score": round(float(best[row]), 4),
+            "score": round(float(stack[row, col]), 4),
         }
         if kind == "wrong_class":
             sc = names[int(scores.suggested_class[row])]
@@ -415,7 +423,7 @@ def issue_records(
             rec["reason"] = f"no inference of any class or confidence covers this {cls} label, and its neighbours disagree"
         out.append(rec)
     if "missing_label" in kinds:
-        for p in np.flatnonzero(scores.missing >= min_score).tolist():
+        for p in np.flatnonzero((scores.missing >= min_score) & (scores.missing > 0)).tolist():
             cls = names[int(inferences.cls[p])]
             out.append({
                 "kind": "missing_label", "label_id": None, "pred_index": int(p),
@@ -509,7 +517,7 @@ def label_issues_section(
     view: Any,
     model: str | None = None,
     *,
-    min_score: float = 0.2,
+    min_score: float = 0.1,
     limit: int | None = None,
     use_embeddings: bool = True,
 ) -> list[dict[str, Any]]:
