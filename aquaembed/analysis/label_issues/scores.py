@@ -1,4 +1,4 @@
-"""Label issues: which labels are probably wrong, of what kind, and the suggested fix.
+"""Label-issue scores: which labels are probably wrong, of what kind, and the suggested fix.
 
 Every label and every inference gets a score in ``[0, 1]`` for each kind of label error
 it can be evidence of. The scores use **all** inferences, each weighted by its confidence
@@ -49,24 +49,14 @@ Everything is vectorised over the candidate pairs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from aquaembed.analysis.label_issues.neighbours import Neighbours
 from aquaembed.data import Dataset, Inferences, Labels
-from aquaembed.geometry import xyxy_to_xywh
 from aquaembed.matching import Candidates, build_candidates
 
-__all__ = [
-    "ISSUE_KINDS",
-    "LABEL_KINDS",
-    "LabelIssueScores",
-    "Neighbours",
-    "crop_neighbours",
-    "issue_records",
-    "label_issues_section",
-    "score_label_issues",
-]
+__all__ = ["ISSUE_KINDS", "LABEL_KINDS", "LabelIssueScores", "score_label_issues"]
 
 ISSUE_KINDS: tuple[str, ...] = ("missing_label", "wrong_class", "bad_location", "duplicate_label", "spurious_label")
 """The kinds of label issue, in the order the report names them."""
@@ -77,25 +67,6 @@ LABEL_KINDS: tuple[str, ...] = ISSUE_KINDS[1:]
 _SIZE_BINS = 8  # box-size bins for the model's typical IoU
 _MIN_REFERENCE = 10  # fewer reference overlaps in a size bin: assume IoU median 0.85, 10th percentile 0.7
 _DUP_CONF = 0.05  # inferences below this confidence are not checked for duplicate detections
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    """Label-crop neighbours of the label crops and of (some) inference crops.
-
-    Attributes
-    ----------
-    label_cls, label_sim : arrays of shape (L, k)
-        Class index and cosine similarity of each label's nearest *other* label crops;
-        class -1 (and similarity NaN) where a neighbour is missing (or the label has no crop).
-    pred_cls, pred_sim : arrays of shape (N, k)
-        The same for inference crops (rows never searched are all -1).
-    """
-
-    label_cls: np.ndarray
-    label_sim: np.ndarray
-    pred_cls: np.ndarray
-    pred_sim: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -170,7 +141,7 @@ def _consensus(cls: np.ndarray, sim: np.ndarray, own: np.ndarray, n_classes: int
     Returns the share of ``own`` (shape (n,)), the best other class and its share, and
     the mean neighbour similarity (NaN without neighbours).
     """
-    n, k = cls.shape
+    n = cls.shape[0]
     ok = cls >= 0
     w = np.where(ok, np.clip(np.nan_to_num(sim, nan=0.0), 1e-3, None), 0.0)
     flat = (np.arange(n)[:, None] * (n_classes + 1) + np.where(ok, cls, n_classes)).ravel()
@@ -352,195 +323,3 @@ def score_label_issues(
         best_iou=best_iou,
         typical_iou=typical,
     )
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.2f}"
-
-
-def issue_records(
-    dataset: Dataset,
-    inferences: Inferences,
-    scores: LabelIssueScores,
-    *,
-    min_score: float = 0.2,
-    kinds: tuple[str, ...] = ISSUE_KINDS,
-    best_kind_only: bool = False,
-) -> list[dict[str, Any]]:
-    """The issues as report records, most likely error first.
-
-    A label appears under every kind it scores at least ``min_score`` for (with
-    ``best_kind_only``, once, under its highest-scoring kind); an inference under
-    ``missing_label``. Ties keep kind order, then frame, label and inference order.
-
-    Returns
-    -------
-    list of dict
-        ``kind``, ``label_id``, ``pred_index``, ``frame`` (frame id), ``suggested_class``,
-        ``suggested_box`` (``[x, y, w, h]``), ``score``, ``reason`` (and, for a duplicate,
-        ``duplicate_of`` with the other label's id).
-    """
-    labels, names = dataset.labels, dataset.classes.names
-    frame_ids = dataset.frames.id
-    stack = np.stack([scores.label[k] for k in LABEL_KINDS], axis=1) if len(labels) else np.zeros((0, 4))
-    allowed = np.array([k in kinds for k in LABEL_KINDS])
-    stack = np.where(allowed[None, :], stack, -1.0)
-    if best_kind_only and len(labels):
-        best_kind = np.argmax(stack, axis=1)
-        stack = np.where(np.arange(len(LABEL_KINDS))[None, :] == best_kind[:, None], stack, -1.0)
-    rows, cols = np.nonzero((stack >= min_score) & (stack > 0))
-    out: list[dict[str, Any]] = []
-    for row, col in zip(rows.tolist(), cols.tolist()):
-        kind = LABEL_KINDS[col]
-        cls = names[int(labels.cls[row])]
-        rec: dict[str, Any] = {
-            "kind": kind, "label_id": int(labels.id[row]), "pred_index": None,
-            "frame": int(frame_ids[labels.frame[row]]), "suggested_class": None, "suggested_box": None,
-            "score": round(float(stack[row, col]), 4),
-        }
-        if kind == "wrong_class":
-            sc = names[int(scores.suggested_class[row])]
-            p = int(scores.wrong_class_pred[row])
-            rec["suggested_class"] = sc
-            if p >= 0 and int(inferences.cls[p]) == int(scores.suggested_class[row]):
-                rec["pred_index"] = p
-                rec["reason"] = f"labelled {cls}; the model sees a {sc} here (confidence {_fmt(inferences.score[p])})"
-            else:
-                rec["reason"] = f"labelled {cls}; its nearest label crops are mostly {sc}"
-        elif kind == "bad_location":
-            p = int(scores.suggested_pred[row])
-            rec["pred_index"] = p
-            rec["suggested_box"] = [round(v, 2) for v in xyxy_to_xywh(inferences.box[p][None])[0].tolist()]
-            rec["reason"] = (
-                f"a {cls} inference (confidence {_fmt(inferences.score[p])}) overlaps it at IoU "
-                f"{_fmt(scores.best_iou[row])}; the model usually reaches {_fmt(scores.typical_iou[row])} on boxes this size"
-            )
-        elif kind == "duplicate_label":
-            other = int(scores.duplicate_of[row])
-            rec["duplicate_of"] = int(labels.id[other])
-            rec["reason"] = f"overlaps label {int(labels.id[other])} ({names[int(labels.cls[other])]}) of the same frame"
-        else:
-            rec["reason"] = f"no inference of any class or confidence covers this {cls} label, and its neighbours disagree"
-        out.append(rec)
-    if "missing_label" in kinds:
-        for p in np.flatnonzero((scores.missing >= min_score) & (scores.missing > 0)).tolist():
-            cls = names[int(inferences.cls[p])]
-            out.append({
-                "kind": "missing_label", "label_id": None, "pred_index": int(p),
-                "frame": int(frame_ids[inferences.frame[p]]), "suggested_class": cls,
-                "suggested_box": [round(v, 2) for v in xyxy_to_xywh(inferences.box[p][None])[0].tolist()],
-                "score": round(float(scores.missing[p]), 4),
-                "reason": f"a {cls} inference (confidence {_fmt(inferences.score[p])}) overlaps no label",
-            })
-    out.sort(key=lambda r: (-r["score"], ISSUE_KINDS.index(r["kind"]), r["frame"],
-                            r["label_id"] if r["label_id"] is not None else -1,
-                            r["pred_index"] if r["pred_index"] is not None else -1))
-    return out
-
-
-def crop_neighbours(
-    index: Any,
-    crop_table: np.ndarray,
-    sources: list[str],
-    dataset: Dataset,
-    inferences: Inferences,
-    model: str,
-    *,
-    k: int = 10,
-    pred_min_score: float = 0.1,
-) -> Neighbours:
-    """Label-crop neighbours (FAISS) of every label crop and of the confident inference crops.
-
-    Parameters
-    ----------
-    index : VectorIndex
-        The crop index; its ids are crop-table rows.
-    crop_table : int64 array, shape (n, 2)
-        ``[source code, id]`` per crop-index row; ``sources`` names the codes.
-    model : str
-        The inference set whose crops (``pred-<model>``) are queried.
-    k : int
-        Neighbours per crop.
-    pred_min_score : float
-        Inference crops below this confidence are not searched (they cannot score high).
-
-    Returns
-    -------
-    Neighbours
-    """
-    labels = dataset.labels
-    n_l, n_p = len(labels), len(inferences)
-    out_l = np.full((n_l, k), -1, dtype=np.int64)
-    out_ls = np.full((n_l, k), np.nan, dtype=np.float32)
-    out_p = np.full((n_p, k), -1, dtype=np.int64)
-    out_ps = np.full((n_p, k), np.nan, dtype=np.float32)
-    if "label" not in sources:
-        return Neighbours(out_l, out_ls, out_p, out_ps)
-    is_label = crop_table[:, 0] == sources.index("label")
-    label_rows = np.flatnonzero(is_label)
-    order = np.argsort(labels.id, kind="stable")
-    pos = np.clip(np.searchsorted(labels.id[order], crop_table[label_rows, 1]), 0, max(n_l - 1, 0))
-    row_of_crop = np.full(crop_table.shape[0], -1, dtype=np.int64)
-    if n_l:
-        found = labels.id[order][pos] == crop_table[label_rows, 1]
-        row_of_crop[label_rows[found]] = order[pos][found]
-
-    def classes(nb: np.ndarray) -> np.ndarray:
-        lab = np.where(nb >= 0, row_of_crop[np.maximum(nb, 0)], -1)
-        return np.where(lab >= 0, labels.cls[np.maximum(lab, 0)], -1)
-
-    if label_rows.size:
-        # one label-only index (read back from the crop index) answers every query with a
-        # plain scan, far faster than a selector over the whole crop index
-        from aquaembed.embeddings.index import VectorIndex
-
-        sub = VectorIndex.build(label_rows, index.vectors(label_rows))
-        sims, nb = sub.search_ids(label_rows, k)
-        lab = row_of_crop[label_rows]
-        ok = lab >= 0
-        out_l[lab[ok]] = classes(nb)[ok]
-        out_ls[lab[ok]] = sims[ok]
-        want = f"pred-{model}"
-        if want in sources:
-            pred_rows = np.flatnonzero(crop_table[:, 0] == sources.index(want))
-            pid = crop_table[pred_rows, 1]
-            hot = (pid >= 0) & (pid < n_p)
-            hot[hot] = inferences.score[pid[hot]] >= pred_min_score
-            if hot.any():
-                sims, nb = sub.search(index.vectors(pred_rows[hot]), k)
-                out_p[pid[hot]] = classes(nb)
-                out_ps[pid[hot]] = sims
-    return Neighbours(out_l, out_ls, out_p, out_ps)
-
-
-def label_issues_section(
-    view: Any,
-    model: str | None = None,
-    *,
-    min_score: float = 0.1,
-    limit: int | None = None,
-    use_embeddings: bool = True,
-) -> list[dict[str, Any]]:
-    """The ``label_issues`` section of ``aquaembed report``: one list, most likely error first.
-
-    Parameters
-    ----------
-    view : DatasetView
-        The stored dataset (its candidates, and its crop index when it has one).
-    model : str, optional
-        Inference set (default: the only one).
-    min_score : float
-        Leave out issues scoring below this.
-    limit : int, optional
-        Keep only the first ``limit`` issues.
-    use_embeddings : bool
-        Use the kNN label consensus when the dataset has crop embeddings.
-
-    Returns
-    -------
-    list of dict
-        ``{"kind", "label_id", "pred_index", "frame", "suggested_class", "suggested_box",
-        "score", "reason"}`` (plus ``duplicate_of`` for a duplicate).
-    """
-    records = view.label_issue_records(model, min_score=min_score, use_embeddings=use_embeddings)
-    return [dict(r) for r in (records if limit is None else records[:limit])]
