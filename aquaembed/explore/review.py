@@ -65,7 +65,7 @@ class ReviewPart(ViewBase):
             table, sources = self.crop_table()  # type: ignore[attr-defined]
             nb = crop_neighbours(self.index("crop"), table, sources, ds, ds.inference_set(model), model, k=_KNN_K)  # type: ignore[attr-defined]
             packed = np.hstack([np.vstack([nb.label_cls, nb.pred_cls]).astype(np.float32), np.vstack([nb.label_sim, nb.pred_sim])])
-            with contextlib.suppress(AquaembedError):  # a read-only store still answers, just slower next time
+            with contextlib.suppress(AquaembedError, OSError):  # a read-only store still answers, just slower next time
                 self.stored.save_array(name, packed, inputs=inputs, replace=True)
             return nb
 
