@@ -233,7 +233,7 @@ def issue_image(
     if scale < 1.0:
         im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))))
     draw = ImageDraw.Draw(im)
-    lw = max(2, int(round(max(im.size) / 320)))
+    lw = max(2, round(max(im.size) / 320))
     names = ds.classes.names
     if pred_index is not None:
         inf = ds.inference_set(view.model(model))

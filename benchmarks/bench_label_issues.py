@@ -206,7 +206,7 @@ def print_case(res: dict) -> None:
     for kind, rows in res["kinds"].items():
         pos = next(iter(rows.values()))["positives"]
         print(f"-- {kind} ({pos} planted)")
-        keys = [k for k in next(iter(rows.values())) if k.startswith("AP") or k.startswith("P@")]
+        keys = [k for k in next(iter(rows.values())) if k.startswith(("AP", "P@"))]
         print(f"   {'method':20s}" + "".join(f"{k:>8s}" for k in keys))
         for meth in ("aquaembed", "aquaembed-noemb", "cleanlab", "confidence"):
             r = rows[meth]
