@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from aquaembed.errors import ParameterError
-from aquaembed.store.atomic import atomic_write_bytes
 
 __all__ = ["add_commands", "fixes_csv"]
 
@@ -40,9 +39,17 @@ def _folder_of(path: str, flag: str) -> Path:
     return p
 
 
+def _needs_app(what: str) -> None:
+    from aquaembed.extras import require
+
+    require("app", what=what)
+
+
 def _cmd_export_fixes(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed export-fixes")
     from aquaembed.explore import Workspace
     from aquaembed.io.coco import write_coco_gt
+    from aquaembed.store.atomic import atomic_write_bytes
 
     out = _folder_of(args.out, "--out")
     csv_path = _folder_of(args.csv, "--csv") if args.csv else None
@@ -61,6 +68,7 @@ def _cmd_export_fixes(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    _needs_app("aquaembed report")
     from aquaembed.analysis.label_issues import label_issues_section
     from aquaembed.cli import write_json_atomic
     from aquaembed.explore import Workspace

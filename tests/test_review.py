@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import label_issue_case
 
 from aquaembed.cli import main
 from aquaembed.errors import ParameterError
@@ -18,6 +17,7 @@ from aquaembed.io.coco import load_coco_gt
 from aquaembed.matching import MatchOptions
 from aquaembed.review import ReviewLog, Verdict
 from aquaembed.store import Store
+from factories import label_issue_case
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factories import label_issue_case
 
 from aquaembed.analysis.label_issues import (
     Neighbours,
@@ -16,6 +15,7 @@ from aquaembed.geometry import box_iou
 from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.matching import build_candidates
 from aquaembed.synthetic import write_coco
+from factories import label_issue_case
 
 CAR, TRUCK, PERSON = 0, 1, 2
 _case = label_issue_case
@@ -99,7 +99,10 @@ def test_missing_and_support_match_brute_force(tmp_path):
     ds = load_coco_gt(gt)
     inf = load_coco_results(pred, ds)
     sc = score_label_issues(ds, inf, build_candidates(ds, inf))
-    ramp = lambda x, lo, hi: np.clip((x - lo) / (hi - lo), 0, 1)
+
+    def ramp(x: float, lo: float, hi: float) -> float:
+        return float(np.clip((x - lo) / (hi - lo), 0, 1))
+
     L, P = ds.labels, inf
     for p in range(len(P)):
         same_f = np.flatnonzero((L.frame == P.frame[p]) & ~L.crowd)

@@ -7,10 +7,10 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from factories import DS, build_store
 
 import aquaembed.explore.review as review_part
 from aquaembed.explore import Workspace
+from factories import DS, build_store
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from aquaembed.dashboard import ids
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from aquaembed.dashboard import ids
 from aquaembed.evaluate import Evaluator
 from aquaembed.io.coco import load_coco_gt, load_coco_results
 from aquaembed.matching import CONFUSION, FP, MatchOptions

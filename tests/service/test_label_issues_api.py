@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories import label_issue_case
 from fastapi.testclient import TestClient
 
 from aquaembed.explore import Workspace
 from aquaembed.service import Settings, create_app
 from aquaembed.store import Store
+from factories import label_issue_case
 
 API = "/api/v1/datasets/case/label-issues"
 
