@@ -69,16 +69,18 @@ def _cmd_export_fixes(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     _needs_app("aquaembed report")
+    import orjson
+
     from aquaembed.analysis.label_issues import label_issues_section
-    from aquaembed.cli import write_json_atomic
     from aquaembed.explore import Workspace
     from aquaembed.matching import MatchOptions
+    from aquaembed.store.atomic import atomic_write_bytes
 
     out = _folder_of(args.json, "--json")
     options = MatchOptions(conf=args.conf, iou=args.iou)
     view = Workspace(args.data).get(args.name)
     issues = label_issues_section(view, args.model, min_score=args.min_score)
-    write_json_atomic(out, {"options": options.to_json(), "label_issues": issues})
+    atomic_write_bytes(out, orjson.dumps({"options": options.to_json(), "label_issues": issues}, option=orjson.OPT_SERIALIZE_NUMPY))
     kinds: dict[str, int] = {}
     for r in issues:
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1

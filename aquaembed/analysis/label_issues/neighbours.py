@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from aquaembed.data import Dataset, Inferences
-from aquaembed.embeddings.index import VectorIndex
 
 __all__ = ["Neighbours", "crop_neighbours"]
 
@@ -85,7 +84,10 @@ def crop_neighbours(
 
     if label_rows.size:
         # one label-only index (read back from the crop index) answers every query with a
-        # plain scan, far faster than a selector over the whole crop index
+        # plain scan, far faster than a selector over the whole crop index (FAISS is in the
+        # app extra: imported here, so the scores themselves need only the core)
+        from aquaembed.embeddings.index import VectorIndex
+
         sub = VectorIndex.build(label_rows, index.vectors(label_rows))
         sims, nb = sub.search_ids(label_rows, k)
         lab = row_of_crop[label_rows]
