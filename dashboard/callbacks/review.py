@@ -6,14 +6,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash
-from aquaembed.dashboard import ids
-from aquaembed.dashboard.components import thumb_card
-from aquaembed.dashboard.context import Context, State
-from aquaembed.dashboard.pages.review import KIND_LABELS
 from dash import Input, Output, html, no_update
 from dash import State as DashState
 from flask import Response, abort, request
 
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.components import thumb_card
+from aquaembed.dashboard.context import Context, State
+from aquaembed.dashboard.pages.review import KIND_LABELS
 from aquaembed.errors import AquaembedError
 from aquaembed.render import issue_image
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aquaembed.dashboard import ids
-from aquaembed.dashboard.context import Context
 from dash import dcc, html
 
 from aquaembed.analysis.label_issues import ISSUE_KINDS
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.context import Context
 
 KIND_LABELS = {
     "missing_label": "missing label", "wrong_class": "wrong class", "bad_location": "bad location",
