@@ -496,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--rebuild", action="store_true", help="rebuild the demo even if it exists")
             sp.add_argument("--no-serve", action="store_true", help="build only")
         sp.set_defaults(func=func)
+
+    from aquaembed.cli_review import add_commands as add_review_commands
+
+    add_review_commands(sub, default_data=_default_data, probability=_probability)
     return parser
 
 

@@ -24,7 +24,7 @@ from aquaembed.metrics import BELOW_THRESHOLD, inference_types, label_types
 if TYPE_CHECKING:  # pragma: no cover
     from aquaembed.explore import DatasetView
 
-__all__ = ["TYPE_COLOURS", "frame_image", "crop_image", "resolve_image"]
+__all__ = ["TYPE_COLOURS", "frame_image", "crop_image", "issue_image", "resolve_image"]
 
 TYPE_COLOURS: dict[int, tuple[int, int, int]] = {
     TP: (46, 204, 64),
@@ -200,3 +200,58 @@ def crop_image(
         _dashed_rectangle(draw, rect, (255, 255, 255), 1)
     crop.thumbnail((size, size))
     return _jpeg(crop)
+
+
+def issue_image(
+    view: DatasetView,
+    frame_id: int,
+    *,
+    model: str | None = None,
+    label_id: int | None = None,
+    pred_index: int | None = None,
+    suggested_box: list[float] | None = None,
+    max_size: int = 720,
+) -> bytes:
+    """A frame with only the boxes of one label issue: the label solid (red), the
+    inference dashed (orange) and a suggested box dashed (green), as a JPEG.
+
+    Parameters
+    ----------
+    label_id : int, optional
+        The label of the issue (COCO annotation id).
+    pred_index : int, optional
+        The inference of the issue (0-based position in ``model``'s results).
+    suggested_box : [x, y, w, h], optional
+        A box the fix would give the label, when it is not the inference's.
+    """
+    ds = view.dataset
+    row = int(ds.frames.index_of_ids(np.array([frame_id]))[0])
+    if row < 0:
+        raise NotFoundError(f"dataset {view.name!r} has no frame {frame_id}")
+    im, real = _load(view, row)
+    scale = min(1.0, max_size / max(im.size))
+    if scale < 1.0:
+        im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))))
+    draw = ImageDraw.Draw(im)
+    lw = max(2, round(max(im.size) / 320))
+    names = ds.classes.names
+    if pred_index is not None:
+        inf = ds.inference_set(view.model(model))
+        if not 0 <= pred_index < len(inf):
+            raise NotFoundError(f"inference set {inf.name!r} has no inference {pred_index}")
+        box = (inf.box[pred_index] * scale).tolist()
+        _dashed_rectangle(draw, box, TYPE_COLOURS[FP], lw)
+        draw.text((box[0] + 2, box[3] + 1), f"{names[inf.cls[pred_index]]} {inf.score[pred_index]:.2f}", fill=TYPE_COLOURS[FP])
+    if suggested_box is not None:
+        x, y, w, h = suggested_box
+        _dashed_rectangle(draw, [x * scale, y * scale, (x + w) * scale, (y + h) * scale], TYPE_COLOURS[TP], max(1, lw - 1))
+    if label_id is not None:
+        pos = np.flatnonzero(ds.labels.id == label_id)
+        if pos.size == 0:
+            raise NotFoundError(f"dataset {view.name!r} has no label {label_id}")
+        box = (ds.labels.box[pos[0]] * scale).tolist()
+        draw.rectangle(box, outline=TYPE_COLOURS[FN], width=lw)
+        draw.text((box[0] + 2, box[1] + 1), names[ds.labels.cls[pos[0]]], fill=TYPE_COLOURS[FN])
+    if not real:
+        draw.text((8, 8), "image not available: boxes only", fill=(220, 220, 220))
+    return _jpeg(im)

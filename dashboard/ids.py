@@ -20,13 +20,13 @@ HEADLINE = "headline"
 ERROR = "error-banner"
 NOTICE = "notice-banner"  # what a bad URL asked for and what is shown instead
 
-VIEWS = ("embedding", "metrics", "frames")
+VIEWS = ("embedding", "metrics", "frames", "review")
 """The pages, in tab order (also the ``view`` value in the URL)."""
 
 PAGE_PREFIX = "page-"
 """Each page's container is ``PAGE_PREFIX + view``."""
 
-LAZY_VIEWS = ("metrics", "frames")
+LAZY_VIEWS = ("metrics", "frames", "review")
 """Pages whose content is mounted the first time they are shown (see ``pages.shell``)."""
 
 MOUNTED = "pages-mounted"  # the lazy pages mounted so far (a list of view names)
@@ -80,3 +80,21 @@ FR_GRID = "fr-grid"
 FR_SLICE_FIELD = "fr-slice-field"
 FR_SLICE_CLASS = "fr-slice-class"
 FR_SLICE_TABLE = "fr-slice-table"
+
+# ---- review queue (label issues)
+REV_KIND = "rev-kind"
+REV_CLASS = "rev-class"
+REV_STATUS = "rev-status"
+REV_COUNTS = "rev-counts"
+REV_ITEM = "rev-item"  # the issue under review: picture, reason, fix
+REV_KEY = "rev-key"  # key of the issue shown (a store)
+REV_POS = "rev-pos"  # its position in the filtered queue
+REV_TICK = "rev-tick"  # bumped after a verdict, to redraw
+REV_EDIT_CLASS = "rev-edit-class"
+REV_ACCEPT = "rev-accept"
+REV_REJECT = "rev-reject"
+REV_SKIP = "rev-skip"
+REV_PREV = "rev-prev"
+REV_NEXT = "rev-next"
+REV_NEIGHBOURS = "rev-neighbours"
+REV_QUEUE = "rev-queue"

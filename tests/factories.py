@@ -269,3 +269,32 @@ def running_server(data_dir: Path, log: Path, *, code: str | None = None) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+# --------------------------------------------------------------------------- label issues
+
+
+def label_issue_case() -> tuple[Dataset, Inferences]:
+    """One frame (id 7) with one planted label issue of every kind (see the comments)."""
+    CAR, TRUCK, PERSON = 0, 1, 2
+    classes = ClassMap(np.array([1, 2, 3]), ["car", "truck", "person"])
+    frames = Frames(np.array([7]), np.array(["a.jpg"], dtype=object), np.array([640.0]), np.array([480.0]))
+    lbox = np.array([
+        [0, 0, 10, 10],        # 0 car, well detected
+        [20, 0, 30, 10],       # 1 car, seen as a truck
+        [100, 0, 110, 20],     # 2 person, inference shifted: IoU 0.4286
+        [200, 0, 210, 20],     # 3 person
+        [200.5, 0, 210, 20],   # 4 person, duplicate of 3
+        [300, 300, 310, 310],  # 5 car, nothing near it
+    ], dtype=float)
+    labels = Labels(np.array([11, 12, 13, 14, 15, 16]), np.zeros(6, int), np.array([CAR, CAR, PERSON, PERSON, PERSON, CAR]),
+                    lbox, (lbox[:, 2] - lbox[:, 0]) * (lbox[:, 3] - lbox[:, 1]), np.zeros(6, bool))
+    pbox = np.array([
+        [0, 0, 10, 10],      # 0 car .9 on label 0
+        [20, 0, 30, 10],     # 1 truck .8 on label 1
+        [50, 50, 60, 60],    # 2 car .7 on nothing: missing label
+        [104, 0, 114, 20],   # 3 person .9 on label 2, IoU 0.4286
+        [200, 0, 210, 20],   # 4 person .95 on labels 3/4
+        [50, 50, 60, 61],    # 5 car .6, a duplicate detection of 2
+    ], dtype=float)
+    inf = Inferences(np.zeros(6, int), np.array([CAR, TRUCK, CAR, PERSON, PERSON, CAR]), pbox,
+                     np.array([0.9, 0.8, 0.7, 0.9, 0.95, 0.6]), name="m")
+    return Dataset(classes, frames, labels, {"m": inf}), inf

@@ -5,8 +5,8 @@ answers what the service and the dashboard ask (metrics at matching options, fra
 tables, the rows of a confusion cell, projections, neighbours) by calling the matching
 engine, the metrics and the analyses. It is assembled from focused parts:
 :mod:`~aquaembed.explore.base` (dataset, evaluators, cached match tables),
-:mod:`~aquaembed.explore.metrics`, :mod:`~aquaembed.explore.matches` and
-:mod:`~aquaembed.explore.embeddings`.
+:mod:`~aquaembed.explore.metrics`, :mod:`~aquaembed.explore.matches`,
+:mod:`~aquaembed.explore.embeddings` and :mod:`~aquaembed.explore.review` (label issues).
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from aquaembed.errors import NotFoundError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
+from aquaembed.explore.review import ReviewPart
 from aquaembed.store import MANIFEST, Store
 from aquaembed.store.tables import check_name
 
 __all__ = ["Workspace", "DatasetView"]
 
 
-class DatasetView(MetricsPart, MatchesPart, EmbeddingsPart):
+class DatasetView(MetricsPart, MatchesPart, EmbeddingsPart, ReviewPart):
     """One stored dataset, ready to answer exploration queries.
 
     Parameters

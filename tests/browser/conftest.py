@@ -329,3 +329,13 @@ def _no_request_leaves_the_host(request: pytest.FixtureRequest) -> Iterator[None
     if "browser" in request.fixturenames:
         outside = request.getfixturevalue("browser").outside_requests()
         assert outside == [], f"the page requested outside hosts: {outside[:5]}"
+
+
+@pytest.fixture(scope="module")
+def demo_copy_app(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path]]:
+    """A server over a private copy of the small demo, for tests that write to the dataset."""
+    data = tmp_path_factory.mktemp("demo-copy") / "data"
+    shutil.copytree(demo_dir, data)
+    served = Served(data)
+    yield served, data
+    served.close()

@@ -103,7 +103,8 @@ def test_openapi_and_docs(client: TestClient) -> None:
     assert client.get(f"{API}/docs").status_code == 200
     for path, ops in schema["paths"].items():
         assert path.startswith(API)
-        op = ops.get("get") or ops["post"]  # the selection summary is a POST (its ids go in the body)
+        assert set(ops) <= {"get", "post"}
+        op = ops.get("get") or ops["post"]  # POST: the selection summary (ids in the body), label-issue verdicts
         ok = op["responses"]["200"]["content"]
         if path.endswith("/image"):
             assert "image/jpeg" in ok

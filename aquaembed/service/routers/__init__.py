@@ -6,7 +6,18 @@ dashboard takes that place.
 
 from __future__ import annotations
 
-from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches, selection, slices
+from aquaembed.service.routers import (
+    datasets,
+    embeddings,
+    frames,
+    health,
+    home,
+    images,
+    label_issues,
+    matches,
+    selection,
+    slices,
+)
 
 __all__ = ["API_ROUTERS", "home"]
 
@@ -19,5 +30,6 @@ API_ROUTERS = (
     embeddings.router,
     selection.router,
     images.router,
+    label_issues.router,
 )
 """Routers served under ``/api/v1``, in the order their routes are documented."""
