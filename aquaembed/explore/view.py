@@ -6,7 +6,7 @@ tables, the rows of a confusion cell, projections, neighbours) by calling the ma
 engine, the metrics and the analyses. It is assembled from focused parts:
 :mod:`~aquaembed.explore.base` (dataset, evaluators, cached match tables),
 :mod:`~aquaembed.explore.metrics`, :mod:`~aquaembed.explore.matches` and
-:mod:`~aquaembed.explore.embeddings`.
+:mod:`~aquaembed.explore.embeddings` and :mod:`~aquaembed.explore.report`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from aquaembed.errors import NotFoundError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
+from aquaembed.explore.report import ReportPart
 from aquaembed.store import Store
 
 __all__ = ["Workspace", "DatasetView"]
 
 
-class DatasetView(MetricsPart, MatchesPart, EmbeddingsPart):
+class DatasetView(MetricsPart, MatchesPart, ReportPart, EmbeddingsPart):
     """One stored dataset, ready to answer exploration queries.
 
     Parameters
