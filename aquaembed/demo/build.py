@@ -34,7 +34,7 @@ from aquaembed.errors import StoreError
 from aquaembed.geometry import box_iou, xyxy_to_xywh
 from aquaembed.store.atomic import atomic_write, atomic_write_bytes
 
-__all__ = ["CROP_PAD", "build_demo", "frame_plan"]
+__all__ = ["CROP_PAD", "TRAIN_FIRST_ID", "TRAIN_FRAME_OFFSET", "build_demo", "frame_plan", "train_plan"]
 
 CROP_PAD = 0.15
 """Context around boxes for the crop embeddings (fraction of width and height)."""
@@ -56,6 +56,32 @@ def frame_plan(cfg: DemoConfig, frames: int) -> list[tuple[int, int, int]]:
     for s in range(n_scenes):
         for f in range(base + (s < extra)):
             plan.append((image_id, s, f))
+            image_id += 1
+    return plan
+
+
+TRAIN_FIRST_ID = 100_001
+"""First image id of the demo's training set (its ids never collide with the evaluation set's)."""
+
+TRAIN_FRAME_OFFSET = 100_000
+"""Frame indices of the training set start here, so its frames are other frames of the
+same scenes (same look, other traffic) and never copies of evaluation frames."""
+
+
+def train_plan(cfg: DemoConfig, frames: int, *, share: float = 0.5) -> list[tuple[int, int, int]]:
+    """The demo's training set: ``share`` of its frames from the overfitted scene, the rest
+    spread evenly over the other scenes (``(image_id, scene index, frame index)``)."""
+    if not 0.0 <= share <= 1.0:
+        raise ParameterError(f"share must lie in [0, 1], got {share!r}", parameter="share")
+    heavy = int(round(frames * share))
+    others = [s for s in range(len(cfg.scenes)) if s != cfg.overfitted_scene]
+    base, extra = divmod(frames - heavy, len(others))
+    per_scene = {cfg.overfitted_scene: heavy, **{s: base + (i < extra) for i, s in enumerate(others)}}
+    plan = []
+    image_id = TRAIN_FIRST_ID
+    for s in range(len(cfg.scenes)):
+        for f in range(per_scene[s]):
+            plan.append((image_id, s, TRAIN_FRAME_OFFSET + f))
             image_id += 1
     return plan
 
@@ -148,6 +174,7 @@ def build_demo(
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     workers: int | None = None,
     progress: bool = False,
+    plan: list[tuple[int, int, int]] | None = None,
 ) -> dict[str, Any]:
     """Generate the demo dataset into ``out_dir``.
 
@@ -176,6 +203,9 @@ def build_demo(
         ``workers=1`` run in this process. The files do not depend on it.
     progress : bool, keyword-only
         Show a progress bar (tqdm) on stderr.
+    plan : list of (image id, scene index, frame index), optional, keyword-only
+        Which frames to make instead of :func:`frame_plan` (the training set uses
+        :func:`train_plan`); ``frames`` is then ignored.
 
     Returns
     -------
@@ -203,7 +233,7 @@ def build_demo(
         images_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"{out}: cannot create the demo folder ({exc})") from None
-    plan = frame_plan(cfg, int(frames))
+    plan = frame_plan(cfg, int(frames)) if plan is None else list(plan)
     wanted = {_file_name(i) for i, _, _ in plan}
     for p in images_dir.iterdir():
         if _IMAGE_NAME.match(p.name) and p.name not in wanted:
@@ -400,7 +430,7 @@ def build_demo(
         )
         _write_npz(
             out / "label_embeddings.npz",
-            ids=np.arange(1, len(annotations) + 1, dtype=np.int64),
+            ids=np.asarray([a["id"] for a in annotations], dtype=np.int64),
             embeddings=np.concatenate([r["label_vec"] for r in results]),
         )
         _write_npz(
