@@ -6,8 +6,9 @@ The generated files (images, COCO JSON, planted.json, embeddings) go to
 truth travels with it.
 
 A small training set, ``<data>/demo-train`` (built in ``<data>/_demo_build/train``), goes
-with it: other frames of the same scenes, half of them from the overfitted scene, with
-frame and label-crop embeddings made the same way. ``aquaembed report --name demo
+with it: half of its frames from the overfitted scene (copies of the
+evaluation frames of that scene: leakage), the rest other frames of the other scenes,
+with frame and label-crop embeddings made the same way. ``aquaembed report --name demo
 --train demo-train`` then shows why the model is suspiciously good there.
 """
 
@@ -60,7 +61,7 @@ def ensure_demo_train(
     if build.exists():
         shutil.rmtree(build)
     _say(progress, f"building the demo's training set ({size} frames) in {build}")
-    build_demo(build, seed=seed, plan=train_plan(load_config(None), size), progress=show_bars)
+    build_demo(build, seed=seed, plan=train_plan(load_config(None), size, eval_frames=frames), progress=show_bars)
     sd = ingest(
         data, TRAIN_NAME, gt=build / "gt.json", images=build / "images",
         frame_embeddings=build / "frame_embeddings.npz", label_embeddings=build / "label_embeddings.npz",

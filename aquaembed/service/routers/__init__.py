@@ -6,7 +6,18 @@ dashboard takes that place.
 
 from __future__ import annotations
 
-from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches, selection, slices
+from aquaembed.service.routers import (
+    datasets,
+    embeddings,
+    failures,
+    frames,
+    health,
+    home,
+    images,
+    matches,
+    selection,
+    slices,
+)
 
 __all__ = ["API_ROUTERS", "home"]
 
@@ -14,6 +25,7 @@ API_ROUTERS = (
     health.router,
     datasets.router,
     frames.router,
+    failures.router,
     slices.router,
     matches.router,
     embeddings.router,
