@@ -26,12 +26,16 @@ __all__ = ["PlantedFailures", "make_failure_dataset"]
 
 @dataclass
 class PlantedFailures:
-    """A generated dataset, its embeddings and the planted truth."""
+    """A generated dataset, its embeddings and the planted truth.
+
+    ``pred_vectors`` are the crop embeddings of the inferences ``pred_ids`` (clutter has none).
+    """
 
     dataset: Dataset
     frame_vectors: np.ndarray
     label_vectors: np.ndarray
     pred_vectors: np.ndarray
+    pred_ids: np.ndarray
     truth: dict[str, Any]
 
 
@@ -40,12 +44,17 @@ def make_failure_dataset(
     *,
     labels_per_frame: float = 5.0,
     fp_per_frame: float = 1.0,
+    clutter_per_frame: int = 0,
     planted: bool = True,
     n_classes: int = 4,
     dim: int = 16,
     seed: int = 0,
 ) -> PlantedFailures:
-    """Generate the dataset (see the module docstring); all arrays vectorised."""
+    """Generate the dataset (see the module docstring); all arrays vectorised.
+
+    ``clutter_per_frame`` low-confidence inferences (scores below 0.3, random boxes, no
+    crop embeddings) are added per frame, as a detector's raw top-k output would have.
+    """
     rng = np.random.default_rng(seed)
     f = int(n_frames)
     site = rng.integers(0, 8, f)
@@ -76,12 +85,20 @@ def make_failure_dataset(
     fp_score = rng.uniform(0.3, 0.9, fp_frame.size)
     poster_frames = np.flatnonzero(weather == 2) if planted else np.zeros(0, np.int64)
     po_box = np.tile([[400.0, 300.0, 440.0, 360.0]], (poster_frames.size, 1))
-    frame_all = np.concatenate([lab_frame[det], fp_frame, poster_frames])
+    n_cl = f * int(clutter_per_frame)
+    cl_frame = np.repeat(np.arange(f), int(clutter_per_frame))
+    cxy = rng.uniform(0, 560, (n_cl, 2))
+    cl_box = np.concatenate([cxy, cxy + rng.uniform(10, 80, (n_cl, 2))], axis=1)
+    frame_all = np.concatenate([lab_frame[det], fp_frame, poster_frames, cl_frame])
     order = np.argsort(frame_all, kind="stable")
-    cls_all = np.concatenate([tp_cls, fp_cls, np.zeros(poster_frames.size, np.int64)])[order]
-    box_all = np.concatenate([tp_box, fp_box, po_box])[order]
-    score_all = np.concatenate([tp_score, fp_score, rng.uniform(0.7, 0.95, poster_frames.size)])[order]
-    origin = np.concatenate([np.zeros(det.size, np.int8), np.ones(fp_frame.size, np.int8), np.full(poster_frames.size, 2, np.int8)])[order]
+    cls_all = np.concatenate([tp_cls, fp_cls, np.zeros(poster_frames.size, np.int64), rng.integers(0, n_classes, n_cl)])[order]
+    box_all = np.concatenate([tp_box, fp_box, po_box, cl_box])[order]
+    score_all = np.concatenate(
+        [tp_score, fp_score, rng.uniform(0.7, 0.95, poster_frames.size), rng.uniform(0.0, 0.3, n_cl)]
+    )[order]
+    origin = np.concatenate(
+        [np.zeros(det.size, np.int8), np.ones(fp_frame.size, np.int8), np.full(poster_frames.size, 2, np.int8), np.full(n_cl, 3, np.int8)]
+    )[order]
 
     centres = rng.normal(size=(n_classes, dim))
     obj = centres[lab_cls] + rng.normal(0, 0.8, (n_l, dim))
@@ -92,8 +109,11 @@ def make_failure_dataset(
             obj[det] + rng.normal(0, 0.05, (det.size, dim)),
             rng.normal(size=(fp_frame.size, dim)) * 1.5,
             poster_dir + rng.normal(0, 0.05, (poster_frames.size, dim)),
+            np.zeros((n_cl, dim)),
         ]
     )[order]
+    pred_ids = np.flatnonzero(origin != 3)
+    pred_vec = pred_vec[pred_ids]
     frame_vec = rng.normal(size=(f, dim))
 
     names = tuple(f"class{i}" for i in range(n_classes))
@@ -120,4 +140,4 @@ def make_failure_dataset(
         "poster_weather": "fog" if planted else None,
         "poster_pred_indices": np.flatnonzero(origin == 2).tolist(),
     }
-    return PlantedFailures(ds, frame_vec, label_vec, pred_vec, truth)
+    return PlantedFailures(ds, frame_vec, label_vec, pred_vec, pred_ids, truth)

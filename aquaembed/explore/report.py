@@ -134,7 +134,7 @@ class ReportPart(EmbeddingsPart):
             k = n_regions or int(np.clip(np.sqrt(len(ids) / 4), 2, 32))
             if len(ids) < 2 * k:
                 return np.full(len(self.dataset.frames), -1, dtype=np.int64)
-            km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, spherical=True)
+            km = faiss.Kmeans(x.shape[1], k, niter=10, seed=seed, spherical=True)
             km.train(x)
             _, assign = km.index.search(x, 1)
             out = np.full(len(self.dataset.frames), -1, dtype=np.int64)
@@ -198,7 +198,8 @@ class ReportPart(EmbeddingsPart):
             ok = label_rows >= 0
             t_mask = t_table[:, 0] == t_sources.index("label")
             label_sim = np.full(len(ds.labels), np.nan)
-            label_sim[ok], _ = nearest(train.index("crop"), self.index("crop").vectors(label_rows[ok]), subset=t_mask)
+            subset = None if t_mask.all() else t_mask
+            label_sim[ok], _ = nearest(train.index("crop"), self.index("crop").vectors(label_rows[ok]), subset=subset)
             lt, _ = label_types(match)
             label_hit = lt == TP
         return coverage_report(

@@ -32,7 +32,7 @@ def data(tmp_path_factory):
         sd = Store(data).create(name, gen.dataset)
         sd.set_embeddings("frame", gen.dataset.frames.id, gen.frame_vectors)
         sd.set_embeddings("label", gen.dataset.labels.id, gen.label_vectors)
-        sd.set_embeddings("pred-model", np.arange(len(gen.pred_vectors)), gen.pred_vectors)
+        sd.set_embeddings("pred-model", gen.pred_ids, gen.pred_vectors)
         with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
             ingest_mod.build_artifacts(sd)
     return data
