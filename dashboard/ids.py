@@ -20,13 +20,13 @@ HEADLINE = "headline"
 ERROR = "error-banner"
 NOTICE = "notice-banner"  # what a bad URL asked for and what is shown instead
 
-VIEWS = ("embedding", "metrics", "frames")
+VIEWS = ("embedding", "metrics", "frames", "report")
 """The pages, in tab order (also the ``view`` value in the URL)."""
 
 PAGE_PREFIX = "page-"
 """Each page's container is ``PAGE_PREFIX + view``."""
 
-LAZY_VIEWS = ("metrics", "frames")
+LAZY_VIEWS = ("metrics", "frames", "report")
 """Pages whose content is mounted the first time they are shown (see ``pages.shell``)."""
 
 MOUNTED = "pages-mounted"  # the lazy pages mounted so far (a list of view names)
@@ -80,3 +80,12 @@ FR_GRID = "fr-grid"
 FR_SLICE_FIELD = "fr-slice-field"
 FR_SLICE_CLASS = "fr-slice-class"
 FR_SLICE_TABLE = "fr-slice-table"
+
+# ---- failure report (aquaembed.dashboard.pages.report)
+REP_STATUS = "rep-status"  # "computing ..." while the report runs
+REP_CLUSTERS = "rep-clusters"
+REP_SLICES = "rep-slices"
+REP_CLUSTER_CARD = "rep-cluster-card"  # pattern-matching id type: {"type": REP_CLUSTER_CARD, "index": cluster id}
+REP_SLICE_CARD = "rep-slice-card"  # {"type": REP_SLICE_CARD, "index": rank of the slice}
+REP_FOCUS = "rep-focus"  # the focus banner on the map and the grid (what is isolated, and a clear button)
+REP_CLEAR = "rep-clear"

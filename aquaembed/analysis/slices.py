@@ -45,7 +45,7 @@ from scipy.stats import false_discovery_control, norm
 from aquaembed.matching import CONFUSION, FN, FP, TP, MatchTable
 from aquaembed.metrics import json_value
 
-__all__ = ["SliceSet", "frame_counts", "build_slices", "slice_departures", "METRICS"]
+__all__ = ["SliceSet", "frame_counts", "build_slices", "slice_departures", "slice_mask", "METRICS"]
 
 METRICS: tuple[str, ...] = ("precision", "recall", "f1")
 
@@ -214,6 +214,25 @@ def _membership(groups: list[np.ndarray], n_frames: int) -> sp.csr_matrix:
     rows = np.repeat(np.arange(len(groups)), [g.size for g in groups])
     cols = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
     return sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(len(groups), n_frames))
+
+
+def slice_mask(metadata: Mapping[str, np.ndarray], fields: Sequence[str], values: Sequence[str]) -> np.ndarray:
+    """Frames of a metadata slice (one or two fields), as :func:`build_slices` names it.
+
+    A value of a binned numeric field (``"[lo, hi)"``, the last bin closed) selects its range.
+    """
+    n = len(next(iter(metadata.values()))) if metadata else 0
+    keep = np.ones(n, dtype=bool)
+    for f, v in zip(fields, values):
+        col = np.asarray(metadata[f])
+        text = str(v)
+        if col.dtype.kind in "iuf" and text.startswith("[") and "," in text:
+            lo, hi = (float(t) for t in text[1:-1].split(","))
+            x = col.astype(np.float64)
+            keep &= (x >= lo) & ((x <= hi) if text.endswith("]") else (x < hi))
+        else:
+            keep &= col.astype(str) == text
+    return keep
 
 
 def _ratio_parts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -167,6 +167,20 @@ class ReportPart(EmbeddingsPart):
             lambda: slice_departures(match, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha, limit=limit),
         )
 
+    def slice_frame_ids(self, record: dict[str, Any]) -> np.ndarray:
+        """Frame ids of a slice record (as :meth:`slice_departures` lists them), in id order."""
+        ds = self.dataset
+        if record["field"] == "region":
+            if "frame_ids" in record:
+                return np.sort(np.asarray(record["frame_ids"], dtype=np.int64))
+            reg = self.frame_regions()
+            return np.sort(ds.frames.id[reg == int(record["value"])]) if reg is not None else np.zeros(0, np.int64)
+        fields = record["field"] if isinstance(record["field"], list) else [record["field"]]
+        values = record["value"] if isinstance(record["field"], list) else [record["value"]]
+        from aquaembed.analysis.slices import slice_mask
+
+        return np.sort(ds.frames.id[slice_mask(ds.frames.metadata, fields, values)])
+
     def coverage(
         self,
         train: "ReportPart",

@@ -6,10 +6,10 @@ from dash import dcc, html
 
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
-from aquaembed.dashboard.pages import embedding, frames, metrics
+from aquaembed.dashboard.pages import embedding, frames, metrics, report
 from aquaembed.matching import DEFAULT_MODE
 
-VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid"}
+VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid", "report": "Failure report"}
 """Tab label of each view (a new page adds its entry here, in ``ids.VIEWS`` and in ``PAGES``)."""
 
 MODE_OPTIONS = [
@@ -30,7 +30,7 @@ def _slider(id_: str, value: float, low: float) -> dcc.Slider:
     )
 
 
-PAGES = {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout}
+PAGES = {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout, "report": report.layout}
 """The layout function of each view."""
 
 
@@ -79,5 +79,6 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
         header,
         html.Div(id=ids.ERROR, className="ae-error"),
         html.Div(id=ids.NOTICE, className="ae-notice", role="status"),
+        html.Div(id=ids.REP_FOCUS, className="ae-focus"),
         html.Main(children=[html.Div(pages[v], id=ids.PAGE_PREFIX + v, className="ae-page") for v in ids.VIEWS]),
     ])
