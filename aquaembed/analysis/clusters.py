@@ -92,7 +92,9 @@ def restrict_graph(graph: CropGraph, rows: np.ndarray, *, eps: float | None = No
     -------
     scipy.sparse.csr_matrix, shape (m, m)
         Entry ``[i, j]`` is the distance (``1 - similarity``, at least 1e-9 so that it is
-        stored) when ``rows[j]`` is among the neighbours of ``rows[i]`` or the converse.
+        stored) when ``rows[j]`` is among the neighbours of ``rows[i]`` or the converse;
+        the diagonal is stored as explicit zeros, and each row's entries are stored by
+        increasing distance.
     """
     rows = np.asarray(rows, dtype=np.int64)
     n = graph.neighbors.shape[0]
@@ -108,7 +110,22 @@ def restrict_graph(graph: CropGraph, rows: np.ndarray, *, eps: float | None = No
     r = np.broadcast_to(np.arange(rows.size)[:, None], col.shape)[keep]
     d = np.maximum(dist[keep], 1e-9)
     m = sp.csr_matrix((d, (r, col[keep])), shape=(rows.size, rows.size))
-    return m.maximum(m.T).tocsr()
+    m = m.maximum(m.T).tocsr()
+    # each row starts with an explicit zero on the diagonal (a point is its own neighbour,
+    # as DBSCAN counts it) followed by its entries by increasing distance: scikit-learn's
+    # neighbour search wants that order and would otherwise sort row by row in Python
+    n_rows = rows.size
+    row_of = np.repeat(np.arange(n_rows), np.diff(m.indptr))
+    order = np.lexsort((m.data, row_of))
+    indptr = m.indptr + np.arange(n_rows + 1)
+    data = np.zeros(m.nnz + n_rows)
+    indices = np.empty(m.nnz + n_rows, dtype=np.int64)
+    diag = indptr[:-1]
+    indices[diag] = np.arange(n_rows)
+    rest = np.ones(data.size, dtype=bool)
+    rest[diag] = False
+    data[rest], indices[rest] = m.data[order], m.indices[order]
+    return sp.csr_matrix((data, indices, indptr), shape=m.shape)
 
 
 def core_threshold(k: int, base_rate: float, *, alpha: float = 1e-3, floor: int = 3) -> int:

@@ -87,6 +87,7 @@ class ReportPart(EmbeddingsPart):
         names = list(ds.classes.names_with_background)
         meta = ds.frames.metadata
         n_graph = graph.neighbors.shape[0]
+        eps = self._once("knn-eps", graph.distance_scale)
         out: list[dict[str, Any]] = []
         for kind in kinds:
             if kind == "FP":
@@ -105,7 +106,7 @@ class ReportPart(EmbeddingsPart):
                 ref_frames, ref_cls = ds.labels.frame[ref], ds.labels.cls[ref]
             if rows.size == 0:
                 continue
-            labels = cluster_rows(graph, rows, base_rate=rows.size / n_graph, min_cluster_size=min_size, alpha=alpha)
+            labels = cluster_rows(graph, rows, base_rate=rows.size / n_graph, min_cluster_size=min_size, alpha=alpha, eps=eps)
             if not (labels >= 0).any():
                 continue
             keep = labels >= 0
@@ -134,7 +135,7 @@ class ReportPart(EmbeddingsPart):
             k = n_regions or int(np.clip(np.sqrt(len(ids) / 4), 2, 32))
             if len(ids) < 2 * k:
                 return np.full(len(self.dataset.frames), -1, dtype=np.int64)
-            km = faiss.Kmeans(x.shape[1], k, niter=10, seed=seed, spherical=True)
+            km = faiss.Kmeans(x.shape[1], k, niter=10, seed=seed, spherical=True, max_points_per_centroid=64)
             km.train(x)
             _, assign = km.index.search(x, 1)
             out = np.full(len(self.dataset.frames), -1, dtype=np.int64)
