@@ -40,7 +40,13 @@ def _build(data: Path, frames: int, clutter: int) -> None:
     labels and the *confident* inferences only (the store takes crop embeddings for all
     inferences of a set or none, and 1.9M clutter crops are not what a user embeds), with
     the same library calls ``build_artifacts`` makes."""
-    from aquaembed.artifacts import CROP_INDEX, CROP_KNN, CROP_KNN_SIM, CROP_PROJECTION, CROP_TABLE
+    from aquaembed.artifacts import (
+        CROP_INDEX,
+        CROP_KNN,
+        CROP_KNN_SIM,
+        CROP_PROJECTION,
+        CROP_TABLE,
+    )
     from aquaembed.embeddings.graph import knn_graph
     from aquaembed.embeddings.index import VectorIndex
     from aquaembed.embeddings.projection import DEFAULT_SAMPLE_SIZE, project_with_info

@@ -15,7 +15,7 @@ import numpy as np
 
 from aquaembed.errors import AquaembedError
 
-__all__ = ["valid_focus", "focus_record", "focus_rows", "focus_frame_ids"]
+__all__ = ["focus_frame_ids", "focus_record", "focus_rows", "valid_focus"]
 
 _FOCUS = re.compile(r"^(cluster|slice):(\d{1,9})$")
 

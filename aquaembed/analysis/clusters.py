@@ -33,8 +33,9 @@ value).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +43,7 @@ from scipy.stats import binom
 
 from aquaembed.errors import ParameterError
 
-__all__ = ["CropGraph", "restrict_graph", "core_threshold", "cluster_rows", "describe_clusters", "ERROR_KINDS"]
+__all__ = ["ERROR_KINDS", "CropGraph", "cluster_rows", "core_threshold", "describe_clusters", "restrict_graph"]
 
 ERROR_KINDS: tuple[str, ...] = ("FP", "FN", "confusion")
 """Error types clustered separately, in ranking-tie order."""
@@ -175,6 +176,10 @@ def cluster_rows(
     """
     from sklearn.cluster import DBSCAN
 
+    if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, (int, np.integer)) or min_cluster_size < 2:
+        raise ParameterError(f"min_cluster_size must be an integer >= 2, got {min_cluster_size!r}", parameter="min_cluster_size")
+    if not 0.0 < float(alpha) < 1.0:
+        raise ParameterError(f"alpha must lie in (0, 1), got {alpha!r}", parameter="alpha")
     rows = np.asarray(rows, dtype=np.int64)
     labels = np.full(rows.size, -1, dtype=np.int64)
     if rows.size < min_cluster_size:

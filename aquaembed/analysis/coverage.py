@@ -9,16 +9,17 @@ datasets must be embedded the same way (same embedder, same dimension).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from aquaembed.embeddings.index import VectorIndex
-from aquaembed.errors import InputError
+from aquaembed.errors import InputError, ParameterError
 from aquaembed.matching import MatchTable
 from aquaembed.metrics import json_value, slice_report
 
-__all__ = ["DEFAULT_BINS", "nearest", "coverage_report"]
+__all__ = ["DEFAULT_BINS", "coverage_report", "nearest"]
 
 DEFAULT_BINS: tuple[float, ...] = (-1.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0)
 """Edges of the similarity bins (the last bin is closed)."""
@@ -90,6 +91,8 @@ def coverage_report(
     (recall by crop-similarity bin) and ``by_slice`` (per metadata value: frames, mean
     similarity, share of near-duplicates)
     """
+    if not 0.0 < float(near_duplicate) <= 1.0:
+        raise ParameterError(f"near_duplicate must lie in (0, 1], got {near_duplicate!r}", parameter="near_duplicate")
     sim = np.asarray(frame_sim, dtype=np.float64)
     groups = _bins(sim, bins)
     n_bins = len(bins) - 1

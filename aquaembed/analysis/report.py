@@ -18,12 +18,13 @@ never imports the explore facade): whatever it offers (``failure_clusters``,
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aquaembed.matching import MatchOptions
 
-__all__ = ["ReportContext", "SECTIONS", "build_report", "options_json"]
+__all__ = ["SECTIONS", "ReportContext", "build_report", "options_json"]
 
 Progress = Callable[[str, float], None]
 

@@ -34,18 +34,20 @@ correlated, so **frames are the unit**:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import false_discovery_control, norm
 
+from aquaembed.errors import ParameterError
 from aquaembed.matching import CONFUSION, FN, FP, TP, MatchTable
 from aquaembed.metrics import json_value
 
-__all__ = ["SliceSet", "frame_counts", "build_slices", "slice_departures", "slice_mask", "METRICS"]
+__all__ = ["METRICS", "SliceSet", "build_slices", "frame_counts", "slice_departures", "slice_mask"]
 
 METRICS: tuple[str, ...] = ("precision", "recall", "f1")
 
@@ -304,10 +306,16 @@ def slice_departures(
     contract: field, value, class, metric, in_slice, rest, interval, direction, q_value,
     frames, plus difference, p_value, tp/fp/fn; regions add frame_ids)
     """
+    for name, value, lo, hi in (("alpha", alpha, 0.0, 1.0), ("level", level, 0.0, 1.0)):
+        if not isinstance(value, (int, float)) or not lo < float(value) < hi:
+            raise ParameterError(f"{name} must lie in ({lo:g}, {hi:g}), got {value!r}", parameter=name)
+    for name, value in (("min_count", min_count), ("min_frames", min_frames), ("n_boot", n_boot)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ParameterError(f"{name} must be an integer >= 1, got {value!r}", parameter=name)
     counts = frame_counts(table)
     a, b = _ratio_parts(counts)  # (3, F, K)
     m, f, k = a.shape
-    flat = lambda x: x.transpose(1, 0, 2).reshape(f, m * k)  # noqa: E731
+    flat = lambda x: x.transpose(1, 0, 2).reshape(f, m * k)
     parts = [flat(a), flat(b), flat(a * a), flat(b * b), flat(a * b), np.ones((f, 1))]
     x = np.hstack(parts)
     sums = np.asarray(slices.membership @ x)  # (S, 5*m*k + 1)

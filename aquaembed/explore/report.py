@@ -9,7 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from aquaembed.analysis.clusters import ERROR_KINDS, CropGraph, cluster_rows, describe_clusters
+from aquaembed.analysis.clusters import (
+    ERROR_KINDS,
+    CropGraph,
+    cluster_rows,
+    describe_clusters,
+)
 from aquaembed.analysis.coverage import coverage_report, nearest
 from aquaembed.analysis.slices import build_slices, slice_departures
 from aquaembed.artifacts import CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
@@ -184,7 +189,7 @@ class ReportPart(EmbeddingsPart):
 
     def coverage(
         self,
-        train: "ReportPart",
+        train: ReportPart,
         model: str | None = None,
         options: MatchOptions | None = None,
         *,
@@ -204,7 +209,7 @@ class ReportPart(EmbeddingsPart):
         sim[rows], near[rows] = nearest(train.index("frame"), fi.vectors(ids))
         label_sim = label_hit = None
         try:
-            table, sources = self.crop_table()
+            _table, sources = self.crop_table()
             t_table, t_sources = train.crop_table()
         except NotFoundError:
             sources = t_sources = []

@@ -7,13 +7,13 @@ from dataclasses import replace
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State as DashState, html, no_update
-
-from aquaembed.errors import AquaembedError
-
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.focus import describe, focus_record
+from dash import ALL, Input, Output, html, no_update
+from dash import State as DashState
+
+from aquaembed.errors import AquaembedError
 
 MAX_CLUSTERS = 30
 MAX_SLICES = 40
@@ -63,7 +63,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.REP_STATUS, "children"),
         Input(ids.STATE, "data"),
     )
-    def cards(data):  # noqa: ANN001, ANN202
+    def cards(data):
         if not data or data["view"] != "report":
             return no_update, no_update, no_update
         st = State(**data)
@@ -91,7 +91,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.STATE, "data"),
         prevent_initial_call=True,
     )
-    def open_card(_c, _s, data):  # noqa: ANN001, ANN202
+    def open_card(_c, _s, data):
         trig = dash.ctx.triggered_id
         if not data or not trig or not any(t.get("value") for t in dash.ctx.triggered):
             return no_update
@@ -100,7 +100,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         return _open(data, view="frames", focus=f"slice:{trig['index']}")
 
     @app.callback(Output(ids.REP_FOCUS, "children"), Input(ids.STATE, "data"))
-    def banner(data):  # noqa: ANN001, ANN202
+    def banner(data):
         if not data or not data.get("focus"):
             return None
         st = State(**data)
@@ -118,7 +118,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(ids.STATE, "data"),
         prevent_initial_call=True,
     )
-    def clear(n, data):  # noqa: ANN001, ANN202
+    def clear(n, data):
         if not n or not data:
             return no_update
         return _open(data, focus="")

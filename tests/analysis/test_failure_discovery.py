@@ -8,15 +8,18 @@ from unittest import mock
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from scipy.stats import binom
 
 import aquaembed.ingest as ingest_mod
-from aquaembed.analysis.clusters import CropGraph, cluster_rows, core_threshold, restrict_graph
+from aquaembed.analysis.clusters import (
+    CropGraph,
+    cluster_rows,
+    core_threshold,
+    restrict_graph,
+)
 from aquaembed.analysis.report import SECTIONS, build_report
-from aquaembed.analysis.slices import SliceSet, build_slices, frame_counts, slice_departures
+from aquaembed.analysis.slices import build_slices, frame_counts, slice_departures
 from aquaembed.embeddings.projection import Projection
-from aquaembed.evaluate import Evaluator
 from aquaembed.explore import Workspace
 from aquaembed.matching import MatchOptions
 from aquaembed.store import Store
@@ -114,7 +117,7 @@ def test_ratio_variance_and_bootstrap_by_hand():
 
 
 def test_frame_counts_partition_the_table(planted):
-    gen, view = planted
+    _gen, view = planted
     table = view.table()
     c = frame_counts(table)
     fm = view.frame_metrics()
@@ -178,7 +181,7 @@ def test_pairs_and_complements_are_not_duplicated():
 
 
 def test_reslicing_at_other_options_changes_with_the_table(planted):
-    gen, view = planted
+    _gen, view = planted
     a = view.slice_departures(options=MatchOptions(conf=0.5))
     b = view.slice_departures(options=MatchOptions(conf=0.8))
     assert a["slices"] != b["slices"]
@@ -211,10 +214,11 @@ def test_coverage_near_duplicates_and_cli(tmp_path, planted):
 
 
 def test_cli_report_writes_json_and_html(tmp_path, planted):
-    from aquaembed.cli import main
     import orjson
 
-    gen, view = planted
+    from aquaembed.cli import main
+
+    _gen, view = planted
     out, page = tmp_path / "r.json", tmp_path / "r.html"
     assert main(["report", "--data", str(view.stored.path.parent), "--name", "planted", "--json", str(out), "--html", str(page)]) == 0
     rep = orjson.loads(out.read_bytes())
@@ -222,3 +226,30 @@ def test_cli_report_writes_json_and_html(tmp_path, planted):
     text = page.read_text()
     assert "Failure clusters" in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")
     assert main(["report", "--data", str(view.stored.path.parent), "--name", "planted", "--conf", "2", "--json", str(out)]) == 2
+
+
+@pytest.mark.parametrize("kw", [{"alpha": 0.0}, {"alpha": 1.5}, {"min_frames": 0}, {"n_boot": 0}])
+def test_bad_slice_parameters_are_refused(planted, kw):
+    from aquaembed.errors import ParameterError
+
+    gen, view = planted
+    s = build_slices(gen.dataset.frames.metadata, len(gen.dataset.frames), pairs=False)
+    with pytest.raises(ParameterError) as err:
+        slice_departures(view.table(), s, list(gen.dataset.classes.names), frame_ids=gen.dataset.frames.id, **kw)
+    assert err.value.parameter == next(iter(kw))
+
+
+def test_null_dataset_false_discoveries_over_seeds():
+    """Across several null datasets, the share of tests significant at q < 0.05 stays tiny."""
+    from aquaembed.evaluate import Evaluator
+
+    hits, tested = 0, 0
+    for seed in range(4):
+        gen = make_failure_dataset(400, planted=False, seed=100 + seed)
+        table = Evaluator(gen.dataset, gen.dataset.inference_set("model")).table(MatchOptions())
+        s = build_slices(gen.dataset.frames.metadata, len(gen.dataset.frames))
+        res = slice_departures(table, s, list(gen.dataset.classes.names), frame_ids=gen.dataset.frames.id)
+        hits += len(res["slices"])
+        tested += res["tested"]
+    assert tested > 1000
+    assert hits <= 4

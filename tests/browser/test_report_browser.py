@@ -8,23 +8,23 @@ from __future__ import annotations
 import re
 
 import pytest
+from aquaembed.dashboard import ids
 from selenium.webdriver.common.by import By
 
-from aquaembed.dashboard import ids
 from aquaembed.explore import Workspace
 
 pytestmark = pytest.mark.browser
 
 
-def _tab(browser, label: str) -> None:  # noqa: ANN001
+def _tab(browser, label: str) -> None:
     browser.driver.find_element(By.XPATH, f"//*[contains(@class, 'tab') and normalize-space()='{label}']").click()
 
 
-def _cards(browser, test_id: str) -> list:  # noqa: ANN001
+def _cards(browser, test_id: str) -> list:
     return browser.driver.find_elements(By.CSS_SELECTOR, f"[data-testid='{test_id}']")
 
 
-def _drawn(browser) -> int:  # noqa: ANN001
+def _drawn(browser) -> int:
     """Points on the map, from the legend entries ("FN (57)")."""
     total = 0
     for t in browser.graph_data(ids.EMB_GRAPH) or []:
@@ -33,13 +33,13 @@ def _drawn(browser) -> int:  # noqa: ANN001
     return total
 
 
-def _grid_total(browser) -> int:  # noqa: ANN001
+def _grid_total(browser) -> int:
     text = browser.driver.find_element(By.ID, ids.FR_TITLE).text
     m = re.match(r"([\d,]+) frames", text)
     return int(m.group(1).replace(",", "")) if m else -1
 
 
-def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:  # noqa: ANN001
+def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
     view = Workspace(demo_dir).get("demo")
     clusters = view.failure_clusters()
     assert clusters, "the small demo has failure clusters"
@@ -70,7 +70,7 @@ def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
     browser.wait(lambda: _grid_total(browser) == len(view.dataset.frames), what="all frames again")
 
 
-def test_slice_card_filters_the_grid(browser, demo_app, demo_dir) -> None:  # noqa: ANN001
+def test_slice_card_filters_the_grid(browser, demo_app, demo_dir) -> None:
     view = Workspace(demo_dir).get("demo")
     slices = view.slice_departures()["slices"]
     assert slices
