@@ -95,10 +95,16 @@ def _fresh_report(data: Path) -> float:
         f"r=build_report(Workspace({str(data)!r}).get('bench'));"
         "print(time.perf_counter()-t, len(r['clusters']), len(r['slices']))"
     )
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     wall = time.perf_counter() - t
-    print(f"full report, fresh process: {wall:.2f} s wall (inside: {float(out[0]):.2f} s); {out[1]} clusters, {out[2]} slices")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"full report, fresh process: {wall:.2f} s wall, {cpu:.2f} s CPU (user+sys; inside the process after "
+          f"imports: {float(out[0]):.2f} s wall); {out[1]} clusters, {out[2]} slices; load avg {os.getloadavg()[0]:.1f}")
     return wall
 
 
@@ -141,14 +147,15 @@ def main() -> None:
     t = time.perf_counter()
     table = view.table(None, moved)
     t_match = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     clusters = view.failure_clusters(None, moved)
-    t_cluster = time.perf_counter() - t
-    t = time.perf_counter()
+    t_cluster, c_cluster = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     sl = view.slice_departures(None, moved)
-    t_slices = time.perf_counter() - t
-    print(f"after a move to conf 0.55: matching {t_match:.2f} s, re-cluster {t_cluster:.3f} s, slices {t_slices:.3f} s "
-          f"({len(clusters)} clusters, {len(sl['slices'])} of {sl['tested']} tests significant)")
+    t_slices, c_slices = time.perf_counter() - t, time.process_time() - c
+    print(f"after a move to conf 0.55: matching {t_match:.2f} s, re-cluster {t_cluster:.3f} s ({c_cluster:.3f} s CPU), "
+          f"slices {t_slices:.3f} s ({c_slices:.3f} s CPU) ({len(clusters)} clusters, {len(sl['slices'])} of "
+          f"{sl['tested']} tests significant); load avg {os.getloadavg()[0]:.1f}")
 
     # ---- cluster step: ours vs HDBSCAN on the 2-D UMAP coordinates of the same FP crops
     from sklearn.cluster import HDBSCAN

@@ -53,6 +53,9 @@ def main() -> None:
         v = s["value"]
         vals = set(v) if isinstance(v, list) else {v}
         tag = "night" if vals & (night | {"night"}) else ""
+        if s["field"] == "region":
+            share = len(set(s["frame_ids"]) & set(truth["hard_condition"]["image_ids"])) / max(len(s["frame_ids"]), 1)
+            tag = f"{share:.0%} night frames"
         print(f"  {s['field']}={v} [{s['class'] or 'all'}] {s['metric']} {s['in_slice']} vs {s['rest']} {tag}")
     cov = rep.get("coverage")
     if cov:

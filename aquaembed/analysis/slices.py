@@ -27,8 +27,9 @@ correlated, so **frames are the unit**:
 * ``q_value`` is the Benjamini-Hochberg adjustment (``scipy.stats.false_discovery_control``)
   over everything tested; a slice is reported when ``q < alpha`` and the difference is
   at least ``min_effect``, once per (slice, class) with the metric that departs most. A
-  pair of values is reported only when it departs from the rest by more than each of
-  its one-field parents does (by ``max(min_effect, 1.96 SE)``). Ranking: the
+  pair of values (or a region lying mostly inside metadata values) is reported only when
+  it departs from the rest by more than each of its one-field parents does (by
+  ``max(min_effect, 1.96 SE)``). Ranking: the
   conservative effect ``|difference| - 1.96 SE``, largest first.
 """
 
@@ -65,7 +66,8 @@ class SliceSet:
     values : list
         Per slice: the value (str), a pair of values, or the region number (int).
     parents : list of tuple of int
-        Per slice: the single-field slices a pair is the intersection of (empty otherwise).
+        Per slice: the single-field slices a pair is the intersection of, or that hold at
+        least 80% of a region's frames (empty otherwise).
     """
 
     membership: sp.csr_matrix
@@ -206,6 +208,10 @@ def build_slices(
             inter = (mem[first:] @ mem[:n_single].T).toarray()
             union = sizes[first:, None] + sizes[None, :n_single] - inter
             drop = set((first + np.flatnonzero((inter / union).max(axis=1) >= 0.8)).tolist())
+            # a region mostly inside metadata values has those as parents (tested like a pair)
+            inside = inter / sizes[first:, None]
+            for j in range(inside.shape[0]):
+                parents[first + j] = tuple(np.flatnonzero(inside[j] >= 0.8).tolist())
             keep = [i for i in range(len(groups)) if i not in drop]
             fields, values, groups, parents = ([x[i] for i in keep] for x in (fields, values, groups, parents))
     mem = _membership(groups, n_frames)
