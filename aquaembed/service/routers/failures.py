@@ -3,9 +3,10 @@ and ``/report`` (the ``aquaembed report`` JSON). Every route calls the library."
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from aquaembed.analysis.report import build_report, options_json
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
@@ -14,11 +15,89 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["failures"])
 
+
+class _Open(BaseModel):
+    """Response records: the documented fields, and any the library adds later (extended, never renamed)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class CropRef(_Open):
+    source: Literal["pred", "label"]
+    id: int
+
+
+class OverRepresented(_Open):
+    field: str
+    value: str
+    share: float
+    share_rest: float
+    lift: float
+
+
+class Cluster(_Open):
+    id: int
+    type: Literal["FP", "FN", "confusion"]
+    size: int
+    score: float
+    crops: list[CropRef]
+    classes: dict[str, int]
+    over_represented: list[OverRepresented]
+    typical: list[CropRef]
+    frames: list[int]
+
+
+class Options(_Open):
+    conf: float
+    iou: float
+    mode: str
+    class_aware: bool
+    crowd: bool
+
+
+class ClusterList(_Open):
+    model: str
+    options: Options
+    clusters: list[Cluster]
+
+
+class SliceDeparture(_Open):
+    field: str | list[str]
+    value: str | int | list[str]
+    class_: str | None = Field(alias="class")
+    metric: Literal["precision", "recall", "f1"]
+    in_slice: float
+    rest: float
+    interval: list[float | None]
+    direction: Literal["better", "worse"]
+    q_value: float
+    frames: int
+
+
+class SliceList(_Open):
+    model: str
+    options: Options
+    tested: int
+    slices: list[SliceDeparture]
+
+
+class Coverage(_Open):
+    train: str
+    near_duplicates: list[dict[str, Any]]
+    by_similarity: list[dict[str, Any]]
+
+
+class Report(_Open):
+    options: Options
+    clusters: list[Cluster] = []
+    slices: list[SliceDeparture] = []
+    coverage: Coverage | None = None
+
 TrainQuery = Annotated[str | None, Query(description="a stored dataset that is the training set", max_length=200)]
 AlphaQuery = Annotated[float, Query(gt=0.0, lt=1.0, allow_inf_nan=False, description="false-discovery rate (BH) of the slices")]
 
 
-@router.get("/datasets/{ds}/clusters", summary="Failure clusters: error crops that gather in embedding space, ranked")
+@router.get("/datasets/{ds}/clusters", response_model=ClusterList, response_model_by_alias=True, summary="Failure clusters: error crops that gather in embedding space, ranked")
 def clusters(
     view: ViewDep,
     options: OptionsDep,
@@ -34,7 +113,7 @@ def clusters(
     return {"model": resolved, "options": options_json(options), "clusters": rows}
 
 
-@router.get("/datasets/{ds}/slices/departing", summary="Slices whose precision, recall or F1 departs from the rest")
+@router.get("/datasets/{ds}/slices/departing", response_model=SliceList, response_model_by_alias=True, summary="Slices whose precision, recall or F1 departs from the rest")
 def departing(
     view: ViewDep,
     options: OptionsDep,
@@ -49,7 +128,7 @@ def departing(
     return {"model": resolved, "options": options_json(options), "tested": out["tested"], "slices": rows}
 
 
-@router.get("/datasets/{ds}/coverage", summary="Similarity of every frame and label crop to a training set")
+@router.get("/datasets/{ds}/coverage", response_model=Coverage, response_model_by_alias=True, summary="Similarity of every frame and label crop to a training set")
 def coverage(
     view: ViewDep,
     workspace: WorkspaceDep,
@@ -63,7 +142,7 @@ def coverage(
     return view.coverage(workspace.get(train), resolved, options, near_duplicate=near_duplicate)
 
 
-@router.get("/datasets/{ds}/report", summary="The failure report (as `aquaembed report --json` writes it)")
+@router.get("/datasets/{ds}/report", response_model=Report, response_model_by_alias=True, response_model_exclude_unset=True, summary="The failure report (as `aquaembed report --json` writes it)")
 def report(
     view: ViewDep,
     workspace: WorkspaceDep,
