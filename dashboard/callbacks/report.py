@@ -99,18 +99,15 @@ def register(app: dash.Dash, ctx: Context) -> None:
             return _open(data, view="embedding", kind="crop", colour="type", focus=f"cluster:{trig['index']}")
         return _open(data, view="frames", focus=f"slice:{trig['index']}")
 
-    @app.callback(Output(ids.REP_FOCUS, "children"), Input(ids.STATE, "data"))
+    @app.callback(Output(ids.REP_FOCUS, "children"), Output(ids.REP_FOCUS_BAR, "style"), Input(ids.STATE, "data"))
     def banner(data):
+        hidden = {"display": "none"}
         if not data or not data.get("focus"):
-            return None
-        st = State(**data)
-        hit = focus_record(ctx, st)
+            return None, hidden
+        hit = focus_record(ctx, State(**data))
         if hit is None:
-            return None
-        return html.Div(className="ae-focus-bar", **{"data-testid": "focus-banner"}, children=[
-            html.Span(f"Isolated: {describe(*hit)}"),
-            html.Button("show everything", id=ids.REP_CLEAR, className="ae-btn"),
-        ])
+            return None, hidden
+        return f"Isolated: {describe(*hit)}", {}
 
     @app.callback(
         Output(ids.URL, "search", allow_duplicate=True),

@@ -12,6 +12,15 @@ from aquaembed.dashboard.context import Context
 from dash import dcc, html
 
 
+def focus_bar() -> html.Div:
+    """The banner over every view naming what a card isolated, with a button to show everything."""
+    return html.Div(id=ids.REP_FOCUS_BAR, className="ae-focus-bar", style={"display": "none"},
+                    **{"data-testid": "focus-banner"}, children=[
+                        html.Span(id=ids.REP_FOCUS),
+                        html.Button("show everything", id=ids.REP_CLEAR, className="ae-btn"),
+                    ])
+
+
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-report", children=[
         html.P("Found without being told where to look, at the current thresholds: clusters of error crops that gather "

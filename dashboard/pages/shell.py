@@ -79,6 +79,6 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
         header,
         html.Div(id=ids.ERROR, className="ae-error"),
         html.Div(id=ids.NOTICE, className="ae-notice", role="status"),
-        html.Div(id=ids.REP_FOCUS, className="ae-focus"),
+        report.focus_bar(),
         html.Main(children=[html.Div(pages[v], id=ids.PAGE_PREFIX + v, className="ae-page") for v in ids.VIEWS]),
     ])

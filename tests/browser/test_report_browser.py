@@ -56,7 +56,8 @@ def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
     browser.wait(lambda: "focus=cluster" in browser.driver.current_url and "view=embedding" in browser.driver.current_url,
                  what="the map to open")
     browser.wait(lambda: _drawn(browser) == first["size"], what="exactly the cluster's crops on the map")
-    banner = browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='focus-banner']").text
+    banner = browser.wait(lambda: browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='focus-banner']").text,
+                          what="the focus banner")
     assert f"cluster #{first['id']}" in banner and f"{first['size']}" in banner
     browser.screenshot("report_cluster_isolated.png")
 
@@ -67,6 +68,8 @@ def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
     # "show everything" lifts the isolation
     browser.driver.find_element(By.ID, ids.REP_CLEAR).click()
     browser.wait(lambda: "focus=" not in browser.driver.current_url, what="the focus to clear")
+    browser.wait(lambda: not browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='focus-banner']").is_displayed(),
+                 what="the banner to hide")
     browser.wait(lambda: _grid_total(browser) == len(view.dataset.frames), what="all frames again")
 
 
@@ -83,6 +86,8 @@ def test_slice_card_filters_the_grid(browser, demo_app, demo_dir) -> None:
                  what="the grid to open")
     want = len(view.slice_frame_ids(slices[rank]))
     browser.wait(lambda: _grid_total(browser) == want, what="the slice's frames")
-    banner = browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='focus-banner']").text
+    banner = browser.wait(lambda: browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='focus-banner']").text,
+                          what="the focus banner")
     assert "slice" in banner and f"{slices[rank]['in_slice']:.3f}" in banner
     browser.screenshot("report_slice_frames.png")
+    assert browser.severe_logs() == []
