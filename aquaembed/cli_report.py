@@ -11,6 +11,9 @@ __all__ = ["add_report_parser"]
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from aquaembed.extras import require
+
+    require("app", what="aquaembed report")
     from aquaembed.analysis.report import build_report
     from aquaembed.cli import write_json_atomic
     from aquaembed.explore import Workspace
