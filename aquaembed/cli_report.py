@@ -5,9 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_report_parser"]
+
+
+def _write_json(path: str, obj: Any) -> None:
+    """Write the report atomically (temporary name, then rename); NaN becomes null."""
+    import orjson
+
+    from aquaembed.errors import ParameterError
+    from aquaembed.store.atomic import atomic_write_bytes
+
+    target = Path(path)
+    if not (target.parent if str(target.parent) else Path(".")).is_dir():
+        raise ParameterError(f"--json: the folder {str(target.parent)!r} does not exist", parameter="json")
+    atomic_write_bytes(target, orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -15,7 +29,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     require("app", what="aquaembed report")
     from aquaembed.analysis.report import build_report
-    from aquaembed.cli import write_json_atomic
     from aquaembed.explore import Workspace
     from aquaembed.matching import MatchOptions
 
@@ -35,7 +48,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from aquaembed.report_html import write_report_html
 
         write_report_html(args.html, report, view)
-    write_json_atomic(args.json, report)
+    _write_json(args.json, report)
     clusters, slices = report.get("clusters", []), report.get("slices", [])
     print(f"{len(clusters)} failure clusters, {len(slices)} departing slices -> {args.json}")
     for c in clusters[:5]:

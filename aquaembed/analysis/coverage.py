@@ -97,15 +97,9 @@ def coverage_report(
     groups = _bins(sim, bins)
     n_bins = len(bins) - 1
     rep = slice_report(table, groups, n_bins)
-    by_sim = [
-        {
-            "bin": [float(bins[i]), float(bins[i + 1])],
-            "frames": int(rep["frames"][i]),
-            **{m: int(rep[m][i]) for m in ("tp", "fp", "fn")},
-            **{m: json_value(rep[m][i]) for m in ("precision", "recall", "f1")},
-        }
-        for i in range(n_bins)
-    ]
+    by_sim = [{"bin": [float(bins[i]), float(bins[i + 1])], **row} for i, row in enumerate(rep.to_json())]
+    for row in by_sim:
+        row.pop("value", None)
     dup = np.flatnonzero(sim >= near_duplicate)
     dup = dup[np.lexsort((frame_ids[dup], -sim[dup]))]
     near = [

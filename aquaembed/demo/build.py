@@ -34,7 +34,7 @@ from aquaembed.errors import StoreError
 from aquaembed.geometry import box_iou, xyxy_to_xywh
 from aquaembed.store.atomic import atomic_write, atomic_write_bytes
 
-__all__ = ["CROP_PAD", "TRAIN_FIRST_ID", "TRAIN_FRAME_OFFSET", "build_demo", "frame_plan", "train_plan"]
+__all__ = ["CROP_PAD", "build_demo", "frame_plan"]
 
 CROP_PAD = 0.15
 """Context around boxes for the crop embeddings (fraction of width and height)."""
@@ -56,39 +56,6 @@ def frame_plan(cfg: DemoConfig, frames: int) -> list[tuple[int, int, int]]:
     for s in range(n_scenes):
         for f in range(base + (s < extra)):
             plan.append((image_id, s, f))
-            image_id += 1
-    return plan
-
-
-TRAIN_FIRST_ID = 100_001
-"""First image id of the demo's training set (its ids never collide with the evaluation set's)."""
-
-TRAIN_FRAME_OFFSET = 100_000
-"""Frame indices of the training set start here, so its frames are other frames of the
-same scenes (same look, other traffic) and never copies of evaluation frames."""
-
-
-def train_plan(cfg: DemoConfig, frames: int, *, share: float = 0.5, eval_frames: int = 3000) -> list[tuple[int, int, int]]:
-    """The demo's training set: ``share`` of its frames from the overfitted scene, the rest
-    spread evenly over the other scenes (``(image_id, scene index, frame index)``).
-
-    The overfitted scene's training frames are the evaluation demo's own frames of that
-    scene (of a demo of ``eval_frames`` frames), cycled when there are more: leakage, the
-    cause the coverage section is meant to reveal. The other scenes get frames of their
-    own (frame indices from :data:`TRAIN_FRAME_OFFSET`)."""
-    if not 0.0 <= share <= 1.0:
-        raise ParameterError(f"share must lie in [0, 1], got {share!r}", parameter="share")
-    heavy = int(round(frames * share))
-    others = [s for s in range(len(cfg.scenes)) if s != cfg.overfitted_scene]
-    base, extra = divmod(frames - heavy, len(others))
-    per_scene = {cfg.overfitted_scene: heavy, **{s: base + (i < extra) for i, s in enumerate(others)}}
-    in_eval = sum(1 for _, s, _ in frame_plan(cfg, eval_frames) if s == cfg.overfitted_scene)
-    plan = []
-    image_id = TRAIN_FIRST_ID
-    for s in range(len(cfg.scenes)):
-        for f in range(per_scene[s]):
-            index = f % max(in_eval, 1) if s == cfg.overfitted_scene else TRAIN_FRAME_OFFSET + f
-            plan.append((image_id, s, index))
             image_id += 1
     return plan
 
@@ -212,7 +179,7 @@ def build_demo(
         Show a progress bar (tqdm) on stderr.
     plan : list of (image id, scene index, frame index), optional, keyword-only
         Which frames to make instead of :func:`frame_plan` (the training set uses
-        :func:`train_plan`); ``frames`` is then ignored.
+        :func:`aquaembed.demo.train.train_plan`); ``frames`` is then ignored.
 
     Returns
     -------

@@ -19,8 +19,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from aquaembed.demo.build import build_demo, train_plan
-from aquaembed.demo.scenes import load_config
+from aquaembed.demo.build import build_demo
+from aquaembed.demo.config import load_config
+from aquaembed.demo.train import train_plan
 from aquaembed.ingest import add_inferences, ingest
 from aquaembed.store import Store, StoredDataset
 

@@ -121,9 +121,9 @@ def test_frame_counts_partition_the_table(planted):
     table = view.table()
     c = frame_counts(table)
     fm = view.frame_metrics()
-    np.testing.assert_array_equal(c[0, :, -1], fm["tp"])
-    np.testing.assert_array_equal(c[1, :, -1], fm["fp"])
-    np.testing.assert_array_equal(c[2, :, -1], fm["fn"])
+    np.testing.assert_array_equal(c[0, :, -1], fm.tp)
+    np.testing.assert_array_equal(c[1, :, -1], fm.fp)
+    np.testing.assert_array_equal(c[2, :, -1], fm.fn)
 
 
 def test_slice_z_test_against_direct_computation(planted):
