@@ -321,8 +321,8 @@ def slice_departures(
     counts = frame_counts(table)
     a, b = _ratio_parts(counts)  # (3, F, K)
     m, f, k = a.shape
-    flat = lambda x: x.transpose(1, 0, 2).reshape(f, m * k)
-    parts = [flat(a), flat(b), flat(a * a), flat(b * b), flat(a * b), np.ones((f, 1))]
+    # per frame: the numerators, denominators and their squares / products, (F, m * k) each
+    parts = [v.transpose(1, 0, 2).reshape(f, m * k) for v in (a, b, a * a, b * b, a * b)] + [np.ones((f, 1))]
     x = np.hstack(parts)
     sums = np.asarray(slices.membership @ x)  # (S, 5*m*k + 1)
     total = x.sum(axis=0)

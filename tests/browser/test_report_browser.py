@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from aquaembed.dashboard import ids
 from selenium.webdriver.common.by import By
 
+from aquaembed.dashboard import ids
 from aquaembed.explore import Workspace
 
 pytestmark = pytest.mark.browser
