@@ -29,7 +29,7 @@ table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-botto
 """
 
 
-def _thumb(view: Any, model: str, crop: dict[str, Any], size: int = 96) -> str | None:
+def _thumb(view: Any, model: str | None, crop: dict[str, Any], size: int = 96) -> str | None:
     """A base64 JPEG data URI of one crop, or None when the image is unavailable."""
     root = view.image_root
     if root is None:
@@ -63,7 +63,8 @@ def _interval_svg(value: float, rest: float, interval: Sequence[float | None], w
     def x(v: float) -> float:
         return 10 + v * (width - 20)
 
-    lo, hi = interval if interval and interval[0] is not None else (value, value)
+    lo = float(interval[0]) if interval and interval[0] is not None else value
+    hi = float(interval[1]) if interval and interval[1] is not None else value
     return (
         f'<svg width="{width}" height="18" xmlns="http://www.w3.org/2000/svg">'
         f'<line x1="10" y1="9" x2="{width - 10}" y2="9" stroke="#ddd"/>'

@@ -106,7 +106,7 @@ def coverage_report(
         {"frame": int(frame_ids[i]), "train_frame": int(frame_nearest[i]), "similarity": round(float(sim[i]), 4)}
         for i in dup[:max_listed].tolist()
     ]
-    by_slice = []
+    by_slice: list[dict[str, Any]] = []
     for field, col in metadata.items():
         values, codes = np.unique(np.asarray(col).astype(str), return_inverse=True)
         if values.size < 2 or values.size > 50:

@@ -213,7 +213,10 @@ def build_slices(
             for j in range(inside.shape[0]):
                 parents[first + j] = tuple(np.flatnonzero(inside[j] >= 0.8).tolist())
             keep = [i for i in range(len(groups)) if i not in drop]
-            fields, values, groups, parents = ([x[i] for i in keep] for x in (fields, values, groups, parents))
+            fields = [fields[i] for i in keep]
+            values = [values[i] for i in keep]
+            groups = [groups[i] for i in keep]
+            parents = [parents[i] for i in keep]
     mem = _membership(groups, n_frames)
     return SliceSet(mem, fields, values, parents)
 
