@@ -65,6 +65,11 @@ def options_json(options: MatchOptions) -> dict[str, Any]:
 
 
 def _clusters(ctx: ReportContext) -> list[dict[str, Any]]:
+    """Failure clusters; an empty list for a dataset without crop embeddings."""
+    from aquaembed.artifacts import CROP_INDEX
+
+    if CROP_INDEX not in ctx.view.stored.artifact_names:
+        return []
     kw = {k: ctx.params[k] for k in ("min_cluster_size",) if k in ctx.params}
     return ctx.view.failure_clusters(ctx.model, ctx.options, **kw)
 

@@ -17,7 +17,7 @@ from aquaembed.analysis.clusters import (
 )
 from aquaembed.analysis.coverage import coverage_report, nearest
 from aquaembed.analysis.slices import build_slices, slice_departures
-from aquaembed.artifacts import CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
+from aquaembed.artifacts import CROP_INDEX, CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.matching import CONFUSION, FN, FP, TP, MatchOptions
@@ -30,8 +30,18 @@ class ReportPart(EmbeddingsPart):
     """Failure clusters, slices that depart from the rest, and coverage by a training set."""
 
     def crop_graph(self) -> CropGraph:
-        """The crops' kNN graph stored at ingest (loaded once)."""
-        self._artifact(CROP_KNN, "crop kNN graph (re-ingest to build it)")
+        """The crops' kNN graph stored at ingest (loaded once); for a dataset ingested before
+        the graph existed, computed from the crop index in memory."""
+        names = self.stored.artifact_names
+        if CROP_KNN not in names or CROP_KNN_SIM not in names:
+            self._artifact(CROP_INDEX, "crop embeddings")
+
+            def compute() -> CropGraph:
+                from aquaembed.embeddings.graph import knn_graph
+
+                return CropGraph(*knn_graph(self.index("crop")))
+
+            return self._once(CROP_KNN, compute)
 
         def load() -> CropGraph:
             return CropGraph(np.asarray(self.stored.load_array(CROP_KNN)), np.asarray(self.stored.load_array(CROP_KNN_SIM)))

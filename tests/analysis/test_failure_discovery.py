@@ -253,3 +253,22 @@ def test_null_dataset_false_discoveries_over_seeds():
         tested += res["tested"]
     assert tested > 1000
     assert hits <= 4
+
+
+def test_without_the_stored_graph_or_crop_embeddings(tmp_path):
+    """A dataset ingested before the graph existed gets it from its index; without crop
+    embeddings the report still has its slices (and no clusters)."""
+    gen = make_failure_dataset(300, seed=4)
+    data = _store(tmp_path, "old", gen)
+    sd = Store(data).open("old")
+    want = Workspace(data).get("old").failure_clusters()
+    sd.delete_artifact("knn-crop")
+    sd.delete_artifact("knn-crop-sim")
+    assert Workspace(data).get("old").failure_clusters() == want
+    bare = make_failure_dataset(300, seed=4)
+    sd2 = Store(data).create("bare", bare.dataset)
+    sd2.set_embeddings("frame", bare.dataset.frames.id, bare.frame_vectors)
+    with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
+        ingest_mod.build_artifacts(sd2)
+    rep = build_report(Workspace(data).get("bare"))
+    assert rep["clusters"] == [] and rep["slices"]
