@@ -7,12 +7,12 @@ from dataclasses import replace
 from typing import Any
 
 import dash
-from aquaembed.dashboard import ids
-from aquaembed.dashboard.context import Context, State
-from aquaembed.dashboard.focus import describe, focus_record
 from dash import ALL, Input, Output, html, no_update
 from dash import State as DashState
 
+from aquaembed.dashboard import ids
+from aquaembed.dashboard.context import Context, State
+from aquaembed.dashboard.focus import describe, focus_record
 from aquaembed.errors import AquaembedError
 
 MAX_CLUSTERS = 30

@@ -7,9 +7,10 @@ slice's metrics against the rest in the banner.
 
 from __future__ import annotations
 
+from dash import dcc, html
+
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import Context
-from dash import dcc, html
 
 
 def focus_bar() -> html.Div:
