@@ -25,11 +25,11 @@ def _cards(browser, test_id: str) -> list:
 
 
 def _drawn(browser) -> int:
-    """Points on the map, from the legend entries ("FN (57)")."""
+    """Points on the map, from the legend entries ("FN (57)", "TP (3 labels + 2 inferences)")."""
     total = 0
     for t in browser.graph_data(ids.EMB_GRAPH) or []:
-        m = re.search(r"\(([\d,]+)\)$", t.get("name") or "")
-        total += int(m.group(1).replace(",", "")) if m else 0
+        _, _, rest = (t.get("name") or "").partition(" (")
+        total += sum(int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", rest))
     return total
 
 
