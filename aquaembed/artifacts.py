@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_EMBEDDER", "FRAME_INDEX", "CROP_INDEX", "FRAME_PROJECTION", "CROP_PROJECTION", "CROP_TABLE",
-    "PROJECTION_KINDS", "crop_sources",
+    "PROJECTION_KINDS", "crop_sources", "CROP_KNN", "CROP_KNN_SIM",
 ]
 
 FRAME_INDEX = "index-frame"
@@ -22,6 +22,11 @@ FRAME_PROJECTION = "projection-frame"
 CROP_PROJECTION = "projection-crop"
 CROP_TABLE = "crops"
 """Artefact names: the crop table is (n, 2) int64 ``[source, id]`` in index row order."""
+CROP_KNN = "knn-crop"
+CROP_KNN_SIM = "knn-crop-sim"
+"""The crops' kNN graph (built from the crop index at ingest): (n, k) int32 neighbour rows
+in crop-index order, most similar first (-1 padding), and their (n, k) float32 cosine
+similarities (NaN padding); see :mod:`aquaembed.embeddings.graph`."""
 
 BUILTIN_EMBEDDER = "aquaembed.embed"
 """How a manifest records embeddings made by the built-in embedder (kept as first written,

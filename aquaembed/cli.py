@@ -482,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print JSON")
     sim.set_defaults(func=_cmd_similar)
 
+    from aquaembed.cli_report import add_report_parser
+
+    add_report_parser(sub, _default_data, _probability)
+
     for cmd, helptext, func in (
         ("demo", "build the demo dataset if absent, then serve the dashboard", _cmd_demo),
         ("serve", "serve stored datasets: the dashboard at / and the JSON API at /api/v1", _cmd_serve),

@@ -29,6 +29,7 @@ APP_MODULES: Mapping[str, str] = {
     "fastapi_offline": "fastapi-offline",
     "PIL": "pillow",
     "tqdm": "tqdm",
+    "sklearn": "scikit-learn",
 }
 """Module name -> distribution of the ``app`` extra (keep in step with pyproject.toml)."""
 

@@ -36,6 +36,8 @@ from aquaembed._typing import BoxFormat, Difficult
 from aquaembed.artifacts import (
     BUILTIN_EMBEDDER,
     CROP_INDEX,
+    CROP_KNN,
+    CROP_KNN_SIM,
     CROP_PROJECTION,
     CROP_TABLE,
     FRAME_INDEX,
@@ -398,9 +400,7 @@ def _build_all(
     sources = crop_sources(sd)
     if sources:
         inputs = {**sd.current_inputs(sources), "sources": sources, "seed": seed}
-        if sd.has_artifact(CROP_TABLE, inputs=inputs) and sd.has_artifact(CROP_INDEX, inputs=inputs) and sd.has_artifact(
-            CROP_PROJECTION, inputs=inputs
-        ):
+        if all(sd.has_artifact(a, inputs=inputs) for a in (CROP_TABLE, CROP_INDEX, CROP_PROJECTION, CROP_KNN, CROP_KNN_SIM)):
             _say(progress, "crop index and projection are up to date")
             return
         parts, table = [], []
@@ -415,10 +415,24 @@ def _build_all(
             sd, CROP_INDEX, CROP_PROJECTION, np.arange(len(crop_table), dtype=np.int64), vectors,
             {"source": crop_table[:, 0]}, inputs, cache_dir, progress, show_bars, seed, "crops", projector, run,
         )
+        _build_knn(sd, inputs, progress)
     else:
-        for art in (CROP_TABLE, CROP_INDEX, CROP_PROJECTION):
+        for art in (CROP_TABLE, CROP_INDEX, CROP_PROJECTION, CROP_KNN, CROP_KNN_SIM):
             if art in sd.artifact_names:
                 sd.delete_artifact(art)
+
+
+def _build_knn(sd: StoredDataset, inputs: dict[str, Any], progress: Progress | None) -> None:
+    """The crops' kNN graph from the crop index (what failure clustering restricts)."""
+    if sd.has_artifact(CROP_KNN, inputs=inputs) and sd.has_artifact(CROP_KNN_SIM, inputs=inputs):
+        return
+    from aquaembed.embeddings.graph import knn_graph
+
+    index = VectorIndex.load(sd.artifact_path(CROP_INDEX) / "index.faiss")
+    _say(progress, f"building the crops' kNN graph ({len(index)} crops)")
+    neighbors, similarity = knn_graph(index)
+    sd.save_array(CROP_KNN, neighbors, inputs=inputs, replace=True)
+    sd.save_array(CROP_KNN_SIM, similarity, inputs=inputs, replace=True)
 
 
 def _build_pair(

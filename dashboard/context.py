@@ -50,6 +50,9 @@ class State:
     mode: str = DEFAULT_MODE
     class_aware: bool = False
     crowd: bool = False
+    focus: str = ""
+    """What the failure report isolated: ``"cluster:<id>"`` or ``"slice:<rank>"`` (see
+    :mod:`aquaembed.dashboard.focus`); empty for nothing."""
 
     @property
     def options(self) -> MatchOptions:
@@ -76,6 +79,8 @@ class State:
             q["class_aware"] = "1"
         if self.crowd:
             q["crowd"] = "1"
+        if self.focus:
+            q["focus"] = self.focus
         return "?" + urlencode(q)
 
     @classmethod
@@ -129,7 +134,7 @@ def parse_query(search: str | None) -> tuple[State, list[str]]:
         dataset=q.get("dataset", ""), model=q.get("model", ""),
         conf=num("conf", CONF_DEFAULT, 0.0), iou=num("iou", IOU_DEFAULT, 0.01),
         view=q.get("view", VIEWS[0]), kind=q.get("kind", "crop"), colour=q.get("colour", ""),
-        mode=mode, class_aware=flag("class_aware"), crowd=flag("crowd"),
+        mode=mode, class_aware=flag("class_aware"), crowd=flag("crowd"), focus=q.get("focus", ""),
     )
     return state, notes
 
@@ -191,7 +196,10 @@ class Context:
         conf = round(min(max(float(state.conf), 0.0), 1.0), 4)
         iou = round(min(max(float(state.iou), 0.01), 1.0), 4)
         mode = state.mode if state.mode in MATCH_MODES else DEFAULT_MODE
-        return State(ds, model, conf, iou, view_name, kind, colour, mode, bool(state.class_aware), bool(state.crowd))
+        from aquaembed.dashboard.focus import valid_focus
+
+        return State(ds, model, conf, iou, view_name, kind, colour, mode, bool(state.class_aware), bool(state.crowd),
+                     valid_focus(state.focus))
 
     @staticmethod
     def kinds(view: DatasetView) -> list[str]:
@@ -227,6 +235,12 @@ class Context:
         """Projection, trace grouping and whether the drawn points are a sample."""
         proj = self.projection(state)
         rows, sampled = figures.visible_rows(proj["x"], proj["y"], max_points=self.max_points, viewport=viewport)
+        if state.focus:
+            from aquaembed.dashboard.focus import focus_rows
+
+            keep = focus_rows(self, state, proj)
+            if keep is not None:
+                rows, sampled = keep, False
         groups = figures.embedding_groups(proj, state.colour, class_names=self.class_names(self.view(state.dataset)), rows=rows)
         return proj, groups, sampled
 

@@ -20,13 +20,13 @@ HEADLINE = "headline"
 ERROR = "error-banner"
 NOTICE = "notice-banner"  # what a bad URL asked for and what is shown instead
 
-VIEWS = ("embedding", "metrics", "frames", "review")
+VIEWS = ("embedding", "metrics", "frames", "report", "review")
 """The pages, in tab order (also the ``view`` value in the URL)."""
 
 PAGE_PREFIX = "page-"
 """Each page's container is ``PAGE_PREFIX + view``."""
 
-LAZY_VIEWS = ("metrics", "frames", "review")
+LAZY_VIEWS = ("metrics", "frames", "report", "review")
 """Pages whose content is mounted the first time they are shown (see ``pages.shell``)."""
 
 MOUNTED = "pages-mounted"  # the lazy pages mounted so far (a list of view names)
@@ -98,3 +98,12 @@ REV_PREV = "rev-prev"
 REV_NEXT = "rev-next"
 REV_NEIGHBOURS = "rev-neighbours"
 REV_QUEUE = "rev-queue"
+# ---- failure report (aquaembed.dashboard.pages.report)
+REP_STATUS = "rep-status"  # "computing ..." while the report runs
+REP_CLUSTERS = "rep-clusters"
+REP_SLICES = "rep-slices"
+REP_CLUSTER_CARD = "rep-cluster-card"  # pattern-matching id type: {"type": REP_CLUSTER_CARD, "index": cluster id}
+REP_SLICE_CARD = "rep-slice-card"  # {"type": REP_SLICE_CARD, "index": rank of the slice}
+REP_FOCUS_BAR = "rep-focus-bar"  # the focus banner over every view (hidden without a focus)
+REP_FOCUS = "rep-focus"  # its text: what is isolated
+REP_CLEAR = "rep-clear"  # its "show everything" button

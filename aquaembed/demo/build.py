@@ -148,6 +148,7 @@ def build_demo(
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     workers: int | None = None,
     progress: bool = False,
+    plan: list[tuple[int, int, int]] | None = None,
 ) -> dict[str, Any]:
     """Generate the demo dataset into ``out_dir``.
 
@@ -176,6 +177,9 @@ def build_demo(
         ``workers=1`` run in this process. The files do not depend on it.
     progress : bool, keyword-only
         Show a progress bar (tqdm) on stderr.
+    plan : list of (image id, scene index, frame index), optional, keyword-only
+        Which frames to make instead of :func:`frame_plan` (the training set uses
+        :func:`aquaembed.demo.train.train_plan`); ``frames`` is then ignored.
 
     Returns
     -------
@@ -203,7 +207,7 @@ def build_demo(
         images_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"{out}: cannot create the demo folder ({exc})") from None
-    plan = frame_plan(cfg, int(frames))
+    plan = frame_plan(cfg, int(frames)) if plan is None else list(plan)
     wanted = {_file_name(i) for i, _, _ in plan}
     for p in images_dir.iterdir():
         if _IMAGE_NAME.match(p.name) and p.name not in wanted:
@@ -400,7 +404,7 @@ def build_demo(
         )
         _write_npz(
             out / "label_embeddings.npz",
-            ids=np.arange(1, len(annotations) + 1, dtype=np.int64),
+            ids=np.asarray([a["id"] for a in annotations], dtype=np.int64),
             embeddings=np.concatenate([r["label_vec"] for r in results]),
         )
         _write_npz(

@@ -4,6 +4,12 @@ The generated files (images, COCO JSON, planted.json, embeddings) go to
 ``<data>/_demo_build/``; the stored dataset is ``<data>/demo`` with one inference set,
 ``detector``. ``planted.json`` is also kept inside the dataset as an artefact so the
 truth travels with it.
+
+A small training set, ``<data>/demo-train`` (built in ``<data>/_demo_build/train``), goes
+with it: half of its frames from the overfitted scene (copies of the
+evaluation frames of that scene: leakage), the rest other frames of the other scenes,
+with frame and label-crop embeddings made the same way. ``aquaembed report --name demo
+--train demo-train`` then shows why the model is suspiciously good there.
 """
 
 from __future__ import annotations
@@ -14,15 +20,55 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aquaembed.demo.build import build_demo
+from aquaembed.demo.config import load_config
+from aquaembed.demo.train import train_plan
 from aquaembed.ingest import add_inferences, ingest
 from aquaembed.store import Store, StoredDataset
 
-__all__ = ["DEMO_NAME", "DEMO_MODEL", "BUILD_DIR", "ensure_demo"]
+__all__ = ["DEMO_NAME", "DEMO_MODEL", "BUILD_DIR", "TRAIN_NAME", "ensure_demo", "ensure_demo_train"]
 
 DEMO_NAME = "demo"
 DEMO_MODEL = "detector"
 BUILD_DIR = "_demo_build"
 PLANTED = "planted"
+TRAIN_NAME = "demo-train"
+TRAIN_BUILD = "train"
+
+
+def train_size(frames: int) -> int:
+    """Frames of the training set for a demo of ``frames`` frames (a fifth, at least 60)."""
+    return max(60, frames // 5)
+
+
+def ensure_demo_train(
+    data_dir: str | os.PathLike[str],
+    *,
+    frames: int = 3000,
+    seed: int = 0,
+    rebuild: bool = False,
+    progress: Callable[[str], None] | None = None,
+    show_bars: bool = True,
+) -> StoredDataset:
+    """The demo's training set ``demo-train``, built and ingested if absent (see the module docstring)."""
+    data = Path(data_dir)
+    store = Store(data)
+    size = train_size(frames)
+    wanted = {"frames": size, "seed": int(seed), "train_of": int(frames)}
+    if store.exists(TRAIN_NAME) and not rebuild:
+        sd = store.open(TRAIN_NAME)
+        if sd.manifest.source.get("demo") == wanted:
+            return sd
+    build = data / BUILD_DIR / TRAIN_BUILD
+    if build.exists():
+        shutil.rmtree(build)
+    _say(progress, f"building the demo's training set ({size} frames) in {build}")
+    build_demo(build, seed=seed, plan=train_plan(load_config(None), size, eval_frames=frames), progress=show_bars)
+    sd = ingest(
+        data, TRAIN_NAME, gt=build / "gt.json", images=build / "images",
+        frame_embeddings=build / "frame_embeddings.npz", label_embeddings=build / "label_embeddings.npz",
+        replace=True, embed=False, source={"demo": wanted}, progress=progress, show_bars=show_bars,
+    )
+    return sd
 
 
 def _say(progress: Callable[[str], None] | None, text: str) -> None:
@@ -61,6 +107,7 @@ def ensure_demo(
         sd = store.open(DEMO_NAME)
         complete = DEMO_MODEL in sd.inference_names and PLANTED in sd.artifact_names
         if sd.manifest.source.get("demo") == wanted and complete:
+            ensure_demo_train(data, frames=frames, seed=seed, progress=progress, show_bars=show_bars)
             _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
             return sd
     build = data / BUILD_DIR
@@ -95,6 +142,7 @@ def ensure_demo(
         show_bars=show_bars,
     )
     sd.write_artifact_bytes(PLANTED, (build / "planted.json").read_bytes(), suffix=".json", replace=True)
+    ensure_demo_train(data, frames=frames, seed=seed, rebuild=True, progress=progress, show_bars=show_bars)
     _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
     return store.open(DEMO_NAME)
 

@@ -6,7 +6,8 @@ tables, the rows of a confusion cell, projections, neighbours) by calling the ma
 engine, the metrics and the analyses. It is assembled from focused parts:
 :mod:`~aquaembed.explore.base` (dataset, evaluators, cached match tables),
 :mod:`~aquaembed.explore.metrics`, :mod:`~aquaembed.explore.matches`,
-:mod:`~aquaembed.explore.embeddings` and :mod:`~aquaembed.explore.review` (label issues).
+:mod:`~aquaembed.explore.embeddings`, :mod:`~aquaembed.explore.review` (label issues) and
+:mod:`~aquaembed.explore.report` (the failure report).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aquaembed.errors import NotFoundError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
+from aquaembed.explore.report import ReportPart
 from aquaembed.explore.review import ReviewPart
 from aquaembed.store import MANIFEST, Store
 from aquaembed.store.tables import check_name
@@ -26,7 +28,7 @@ from aquaembed.store.tables import check_name
 __all__ = ["Workspace", "DatasetView"]
 
 
-class DatasetView(MetricsPart, MatchesPart, EmbeddingsPart, ReviewPart):
+class DatasetView(MetricsPart, MatchesPart, ReportPart, EmbeddingsPart, ReviewPart):
     """One stored dataset, ready to answer exploration queries.
 
     Parameters

@@ -112,7 +112,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         shown = sum(int(g.rows.size) for g in groups)
         noun = "crops (labels and inferences)" if st.kind == "crop" else "frames"
         title = f"{n:,} {noun} of {st.dataset} · {st.model}"
-        fig = figures.embedding_figure(proj, groups, title=title, uirevision=f"{st.dataset}|{st.model}|{st.kind}|{st.colour}")
+        fig = figures.embedding_figure(proj, groups, title=title, uirevision=f"{st.dataset}|{st.model}|{st.kind}|{st.colour}|{st.focus}")
         note = ""
         if sampled:
             note = f"showing a sample of {shown:,} of {n:,} points; zoom in to see every point of a region"

@@ -78,6 +78,12 @@ def register(app: dash.Dash, ctx: Context) -> None:
         view = ctx.view(st.dataset)
         ranges = {metric: (lo, hi)} if metric and (lo is not None or hi is not None) else None
         equals = {field: list(values)} if field and values else None
+        if st.focus:
+            from aquaembed.dashboard.focus import focus_frame_ids
+
+            focused = focus_frame_ids(ctx, st)
+            if focused is not None:
+                equals = {**(equals or {}), "id": [str(i) for i in focused]}
         query: dict[str, Any] = {"options": st.options, "sort": sort or "f1", "order": order or "asc", "equals": equals,
                                  "ranges": ranges}
         try:
@@ -101,8 +107,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
         what = []
         if ranges:
             what.append(f"{lo if lo is not None else '−∞'} ≤ {metric} ≤ {hi if hi is not None else '∞'}")
-        if equals:
+        if field and values:
             what.append(f"{field} ∈ {{{', '.join(values)}}}")
+        if st.focus and equals and "id" in equals:
+            what.append(f"frame ∈ the isolated {st.focus.split(':')[0]}")
         title = (f"{total:,} frames" + (f" where {' and '.join(what)}" if what else "") +
                  f" · sorted by {sort} ({'low' if order == 'asc' else 'high'} first) · page {page_no + 1} of {pages}")
         return cards, title

@@ -62,7 +62,8 @@ def register(app: dash.Dash, ctx: Context) -> None:
             flags = list(flags or [])
             raw = State(ds or "", model or "", conf if conf is not None else 0.5, iou if iou is not None else 0.5,
                         view or ids.VIEWS[0], kind or "crop", colour or "", mode or "optimal",
-                        "class_aware" in flags, "crowd" in flags)
+                        "class_aware" in flags, "crowd" in flags,
+                        (previous or {}).get("focus", "") if trig == ids.VIEW else "")
         names = ctx.names()
         if not names:
             err = html.Div(f"No datasets in {ctx.workspace.root}: run `aquaembed demo` or `aquaembed ingest` first.")

@@ -6,10 +6,13 @@ from dash import dcc, html
 
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
-from aquaembed.dashboard.pages import embedding, frames, metrics, review
+from aquaembed.dashboard.pages import embedding, frames, metrics, report, review
 from aquaembed.matching import DEFAULT_MODE
 
-VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid", "review": "Label review"}
+VIEW_LABELS = {
+    "embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid",
+    "report": "Failure report", "review": "Label review",
+}
 """Tab label of each view (a new page adds its entry here, in ``ids.VIEWS`` and in ``PAGES``)."""
 
 MODE_OPTIONS = [
@@ -30,7 +33,10 @@ def _slider(id_: str, value: float, low: float) -> dcc.Slider:
     )
 
 
-PAGES = {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout, "review": review.layout}
+PAGES = {
+    "embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout,
+    "report": report.layout, "review": review.layout,
+}
 """The layout function of each view."""
 
 
@@ -79,5 +85,6 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
         header,
         html.Div(id=ids.ERROR, className="ae-error"),
         html.Div(id=ids.NOTICE, className="ae-notice", role="status"),
+        report.focus_bar(),
         html.Main(children=[html.Div(pages[v], id=ids.PAGE_PREFIX + v, className="ae-page") for v in ids.VIEWS]),
     ])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aquaembed.service.routers import (
     datasets,
     embeddings,
+    failures,
     frames,
     health,
     home,
@@ -25,6 +26,7 @@ API_ROUTERS = (
     health.router,
     datasets.router,
     frames.router,
+    failures.router,
     slices.router,
     matches.router,
     embeddings.router,

@@ -1,0 +1,238 @@
+"""Failure discovery of a stored dataset: clusters, departing slices, training-set coverage
+(a part of :class:`DatasetView`). The analyses live in :mod:`aquaembed.analysis`; this part
+feeds them the match table, the stored kNN graph and the indexes, and caches what does not
+depend on the thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aquaembed.analysis.clusters import (
+    ERROR_KINDS,
+    CropGraph,
+    cluster_rows,
+    describe_clusters,
+)
+from aquaembed.analysis.coverage import coverage_report, nearest
+from aquaembed.analysis.slices import build_slices, slice_departures
+from aquaembed.artifacts import CROP_INDEX, CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
+from aquaembed.errors import NotFoundError, ParameterError
+from aquaembed.explore.embeddings import EmbeddingsPart
+from aquaembed.matching import CONFUSION, FN, FP, TP, MatchOptions
+from aquaembed.metrics import inference_types, label_types
+
+__all__ = ["ReportPart"]
+
+
+class ReportPart(EmbeddingsPart):
+    """Failure clusters, slices that depart from the rest, and coverage by a training set."""
+
+    def crop_graph(self) -> CropGraph:
+        """The crops' kNN graph stored at ingest (loaded once); for a dataset ingested before
+        the graph existed, computed from the crop index in memory."""
+        names = self.stored.artifact_names
+        if CROP_KNN not in names or CROP_KNN_SIM not in names:
+            self._artifact(CROP_INDEX, "crop embeddings")
+
+            def compute() -> CropGraph:
+                from aquaembed.embeddings.graph import knn_graph
+
+                return CropGraph(*knn_graph(self.index("crop")))
+
+            return self._once(CROP_KNN, compute)
+
+        def load() -> CropGraph:
+            return CropGraph(np.asarray(self.stored.load_array(CROP_KNN)), np.asarray(self.stored.load_array(CROP_KNN_SIM)))
+
+        return self._once(CROP_KNN, load)
+
+    def _crop_rows(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """Crop-index row of every inference of ``model`` and of every label row (-1 if none)."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            table, sources = self.crop_table()
+            ds = self.dataset
+            pred_rows = np.full(len(ds.inference_set(model)), -1, dtype=np.int64)
+            label_rows = np.full(len(ds.labels), -1, dtype=np.int64)
+            if f"pred-{model}" in sources:
+                hit = np.flatnonzero(table[:, 0] == sources.index(f"pred-{model}"))
+                pred_rows[table[hit, 1]] = hit
+            if "label" in sources:
+                hit = np.flatnonzero(table[:, 0] == sources.index("label"))
+                lr = self._label_rows(table[hit, 1])
+                label_rows[lr[lr >= 0]] = hit[lr >= 0]
+            return pred_rows, label_rows
+
+        return self._once(f"crop-rows-{model}", compute)
+
+    def failure_clusters(
+        self,
+        model: str | None = None,
+        options: MatchOptions | None = None,
+        *,
+        kinds: tuple[str, ...] = ERROR_KINDS,
+        min_cluster_size: int = 8,
+        alpha: float = 1e-3,
+    ) -> list[dict[str, Any]]:
+        """Clusters of error crops at these options, ranked (best first), ids 0...
+
+        See :mod:`aquaembed.analysis.clusters` for the method. Each record follows the
+        report's ``clusters`` contract.
+        """
+        bad = [k for k in kinds if k not in ERROR_KINDS]
+        if bad:
+            raise ParameterError(f"kinds: unknown error type {bad[0]!r}; use {', '.join(ERROR_KINDS)}", parameter="kinds")
+        model = self.model(model)
+        match = self.table(model, options)
+        return self._derived.get(
+            ("clusters", model, match.options, tuple(kinds), min_cluster_size, alpha),
+            lambda: self._clusters(model, match, kinds, min_cluster_size, alpha),
+        )
+
+    def _clusters(self, model: str, match: Any, kinds: tuple[str, ...], min_size: int, alpha: float) -> list[dict[str, Any]]:
+        graph = self.crop_graph()
+        index = self.index("crop")
+        ds = self.dataset
+        inf = ds.inference_set(model)
+        pred_rows, label_rows = self._crop_rows(model)
+        l_types, l_other = label_types(match)
+        p_types, _ = inference_types(match)
+        names = list(ds.classes.names_with_background)
+        meta = ds.frames.metadata
+        n_graph = graph.neighbors.shape[0]
+        eps = self._once("knn-eps", graph.distance_scale)
+        out: list[dict[str, Any]] = []
+        for kind in kinds:
+            if kind == "FP":
+                sel = np.flatnonzero((p_types == FP) & (pred_rows >= 0))
+                rows, ids, cls, frames = pred_rows[sel], sel, inf.cls[sel], inf.frame[sel]
+                score, other, source = inf.score[sel], None, "pred"
+                ref = (pred_rows >= 0) & (p_types >= 0)
+                ref_frames, ref_cls = inf.frame[ref], inf.cls[ref]
+            else:
+                code = FN if kind == "FN" else CONFUSION
+                sel = np.flatnonzero((l_types == code) & (label_rows >= 0))
+                rows, ids, cls, frames = label_rows[sel], ds.labels.id[sel], ds.labels.cls[sel], ds.labels.frame[sel]
+                score, source = None, "label"
+                other = l_other[sel] if kind == "confusion" else None
+                ref = label_rows >= 0
+                ref_frames, ref_cls = ds.labels.frame[ref], ds.labels.cls[ref]
+            if rows.size == 0:
+                continue
+            labels = cluster_rows(graph, rows, base_rate=rows.size / n_graph, min_cluster_size=min_size, alpha=alpha, eps=eps)
+            if not (labels >= 0).any():
+                continue
+            keep = labels >= 0
+            vectors = np.zeros((rows.size, index.dim), np.float32)
+            vectors[keep] = index.vectors(rows[keep])
+            out += describe_clusters(
+                kind, labels, rows, vectors=vectors, source=source, ids=ids, cls=cls, frame_rows=frames,
+                score=score, ref_frame_rows=ref_frames, ref_cls=ref_cls, class_names=names,
+                frame_ids=ds.frames.id, metadata=meta, n_errors=int(rows.size), other_cls=other,
+            )
+        out.sort(key=lambda r: -r["score"])
+        return [{"id": i, **r} for i, r in enumerate(out)]
+
+    def frame_regions(self, *, n_regions: int | None = None, seed: int = 0) -> np.ndarray | None:
+        """Region (a k-means cell of the frame embeddings, FAISS) of every frame row, or None
+        without frame embeddings. ``n_regions`` defaults to ``clip(sqrt(F / 4), 2, 32)``."""
+        if FRAME_INDEX not in self.stored.artifact_names:
+            return None
+
+        def compute() -> np.ndarray:
+            import faiss
+
+            index = self.index("frame")
+            ids = np.asarray(index.ids)
+            x = index.vectors(ids)
+            k = n_regions or int(np.clip(np.sqrt(len(ids) / 4), 2, 32))
+            if len(ids) < 2 * k:
+                return np.full(len(self.dataset.frames), -1, dtype=np.int64)
+            km = faiss.Kmeans(x.shape[1], k, niter=10, seed=seed, spherical=True, max_points_per_centroid=64)
+            km.train(x)
+            _, assign = km.index.search(x, 1)
+            out = np.full(len(self.dataset.frames), -1, dtype=np.int64)
+            out[self.dataset.frames.index_of_ids(ids)] = assign[:, 0]
+            return out
+
+        return self._once(f"regions-{n_regions}-{seed}", compute)
+
+    def slice_departures(
+        self,
+        model: str | None = None,
+        options: MatchOptions | None = None,
+        *,
+        alpha: float = 0.05,
+        pairs: bool = True,
+        regions: bool = True,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Slices whose precision, recall or F1 departs from the rest (see :mod:`aquaembed.analysis.slices`)."""
+        model = self.model(model)
+        match = self.table(model, options)
+        ds = self.dataset
+        reg = self.frame_regions() if regions else None
+        slices = self._once(
+            f"slices-{pairs}-{regions}",
+            lambda: build_slices(ds.frames.metadata, len(ds.frames), regions=reg, pairs=pairs),
+        )
+        return self._derived.get(
+            ("departures", model, match.options, alpha, pairs, regions, limit),
+            lambda: slice_departures(match, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha, limit=limit),
+        )
+
+    def slice_frame_ids(self, record: dict[str, Any]) -> np.ndarray:
+        """Frame ids of a slice record (as :meth:`slice_departures` lists them), in id order."""
+        ds = self.dataset
+        if record["field"] == "region":
+            if "frame_ids" in record:
+                return np.sort(np.asarray(record["frame_ids"], dtype=np.int64))
+            reg = self.frame_regions()
+            return np.sort(ds.frames.id[reg == int(record["value"])]) if reg is not None else np.zeros(0, np.int64)
+        fields = record["field"] if isinstance(record["field"], list) else [record["field"]]
+        values = record["value"] if isinstance(record["field"], list) else [record["value"]]
+        from aquaembed.analysis.slices import slice_mask
+
+        return np.sort(ds.frames.id[slice_mask(ds.frames.metadata, fields, values)])
+
+    def coverage(
+        self,
+        train: ReportPart,
+        model: str | None = None,
+        options: MatchOptions | None = None,
+        *,
+        near_duplicate: float = 0.98,
+    ) -> dict[str, Any]:
+        """How close every frame and label crop is to training dataset ``train`` (its view)."""
+        model = self.model(model)
+        match = self.table(model, options)
+        ds = self.dataset
+        if FRAME_INDEX not in self.stored.artifact_names or FRAME_INDEX not in train.stored.artifact_names:
+            raise NotFoundError(f"coverage needs frame embeddings in both {self.name!r} and {train.name!r}")
+        fi = self.index("frame")
+        ids = np.asarray(fi.ids)
+        sim = np.full(len(ds.frames), np.nan)
+        near = np.full(len(ds.frames), -1, dtype=np.int64)
+        rows = ds.frames.index_of_ids(ids)
+        sim[rows], near[rows] = nearest(train.index("frame"), fi.vectors(ids))
+        label_sim = label_hit = None
+        try:
+            _table, sources = self.crop_table()
+            t_table, t_sources = train.crop_table()
+        except NotFoundError:
+            sources = t_sources = []
+        if "label" in sources and "label" in t_sources:
+            _, label_rows = self._crop_rows(model)
+            ok = label_rows >= 0
+            t_mask = t_table[:, 0] == t_sources.index("label")
+            label_sim = np.full(len(ds.labels), np.nan)
+            subset = None if t_mask.all() else t_mask
+            label_sim[ok], _ = nearest(train.index("crop"), self.index("crop").vectors(label_rows[ok]), subset=subset)
+            lt, _ = label_types(match)
+            label_hit = lt == TP
+        return coverage_report(
+            match, train=train.name, frame_sim=sim, frame_nearest=near, frame_ids=ds.frames.id,
+            metadata=ds.frames.metadata, label_sim=label_sim, label_hit=label_hit, near_duplicate=near_duplicate,
+        )

@@ -1,0 +1,78 @@
+"""What the failure report isolates on the other views: a cluster or a slice.
+
+The page state carries ``focus`` (``"cluster:<id>"`` or ``"slice:<rank>"``), resolved here
+against the report the library computes at the state's options: the embedding map draws
+only the cluster's crops, the frame grid shows only the focused frames, and a banner says
+what is isolated (with the slice's metrics against the rest).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from aquaembed.errors import AquaembedError
+
+__all__ = ["focus_frame_ids", "focus_record", "focus_rows", "valid_focus"]
+
+_FOCUS = re.compile(r"^(cluster|slice):(\d{1,9})$")
+
+
+def valid_focus(text: str | None) -> str:
+    """The focus when well-formed, else ``""``."""
+    return text if text and _FOCUS.match(text) else ""
+
+
+def focus_record(ctx: Any, st: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(kind, record)`` of the focused cluster or slice, or None."""
+    m = _FOCUS.match(st.focus or "")
+    if not m:
+        return None
+    view = ctx.view(st.dataset)
+    kind, n = m.group(1), int(m.group(2))
+    try:
+        rows = view.failure_clusters(st.model, st.options) if kind == "cluster" else view.slice_departures(st.model, st.options)["slices"]
+    except AquaembedError:
+        return None
+    return (kind, rows[n]) if n < len(rows) else None
+
+
+def focus_rows(ctx: Any, st: Any, proj: dict[str, Any]) -> np.ndarray | None:
+    """Projection rows of the focused cluster's crops (crop map), or of the slice's frames (frame map)."""
+    hit = focus_record(ctx, st)
+    if hit is None:
+        return None
+    kind, rec = hit
+    if proj.get("kind") == "crop":
+        if kind != "cluster":
+            frames = focus_frame_ids(ctx, st)
+            return np.flatnonzero(np.isin(np.asarray(proj["frame_id"]), frames))
+        src = 0 if rec["crops"] and rec["crops"][0]["source"] == "label" else 1
+        ids = np.asarray([c["id"] for c in rec["crops"]], dtype=np.int64)
+        return np.flatnonzero((np.asarray(proj["source"]) == src) & np.isin(np.asarray(proj["ids"]), ids))
+    frames = focus_frame_ids(ctx, st)
+    return np.flatnonzero(np.isin(np.asarray(proj["ids"]), frames))
+
+
+def focus_frame_ids(ctx: Any, st: Any) -> np.ndarray | None:
+    """Frame ids of the focused cluster or slice."""
+    hit = focus_record(ctx, st)
+    if hit is None:
+        return None
+    kind, rec = hit
+    if kind == "cluster":
+        return np.asarray(rec["frames"], dtype=np.int64)
+    return ctx.view(st.dataset).slice_frame_ids(rec)
+
+
+def describe(rec_kind: str, rec: dict[str, Any]) -> str:
+    """One line naming the focused cluster or slice."""
+    if rec_kind == "cluster":
+        classes = ", ".join(f"{k} {v}" for k, v in list(rec["classes"].items())[:3])
+        return f"cluster #{rec['id']}: {rec['size']} {rec['type']} crops ({classes}) in {len(rec['frames'])} frames"
+    field = " & ".join(rec["field"]) if isinstance(rec["field"], list) else rec["field"]
+    value = " & ".join(map(str, rec["value"])) if isinstance(rec["value"], list) else rec["value"]
+    return (f"slice {field} = {value} ({rec['class'] or 'all classes'}): {rec['metric']} {rec['in_slice']:.3f} "
+            f"in the slice vs {rec['rest']:.3f} elsewhere, {rec['frames']} frames, TP {rec['tp']} · FP {rec['fp']} · FN {rec['fn']}")
