@@ -420,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--rebuild", action="store_true", help="rebuild the demo even if it exists")
             sp.add_argument("--no-serve", action="store_true", help="build only")
         sp.set_defaults(func=func)
+    from aquaembed.cli_workflows import add_workflow_parsers
+
+    add_workflow_parsers(sub, _default_data, _probability)
     return parser
 
 

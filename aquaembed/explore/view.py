@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from aquaembed.errors import NotFoundError
+from aquaembed.explore.compare import ComparePart
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
@@ -23,7 +24,7 @@ from aquaembed.store import Store
 __all__ = ["Workspace", "DatasetView"]
 
 
-class DatasetView(MetricsPart, MatchesPart, EmbeddingsPart):
+class DatasetView(MetricsPart, MatchesPart, ComparePart, EmbeddingsPart):
     """One stored dataset, ready to answer exploration queries.
 
     Parameters
