@@ -50,10 +50,17 @@ class ScenarioStore:
     def __init__(self, stored: StoredDataset) -> None:
         self.stored = stored
 
+    def _current(self) -> StoredDataset:
+        """The dataset as it is on disk now (another process may have saved a scenario)."""
+        from aquaembed.store import Store
+
+        return Store(self.stored.path.parent).open(self.stored.name)
+
     def _read(self) -> dict[str, dict[str, Any]]:
-        if ARTIFACT not in self.stored.artifact_names:
+        current = self._current()
+        if ARTIFACT not in current.artifact_names:
             return {}
-        doc = orjson.loads(self.stored.read_artifact_bytes(ARTIFACT))
+        doc = orjson.loads(current.read_artifact_bytes(ARTIFACT))
         return dict(doc.get("scenarios", {}))
 
     def list(self) -> dict[str, dict[str, Any]]:
@@ -118,6 +125,7 @@ class ScenarioStore:
 
     def _write(self, scenarios: dict[str, Any]) -> None:
         data = orjson.dumps({"version": 1, "scenarios": scenarios})
+        # the artefact API re-reads the manifest under the dataset's lock before it commits
         self.stored.write_artifact_bytes(ARTIFACT, data, suffix=".json", replace=True)
 
 

@@ -184,7 +184,7 @@ def test_scalar_metrics_sort_filter_and_slice(data_dir: Path, tmp_path: Path) ->
     fr = frame_report(view.table("yolo"))
     assert sum(r["tp"] for r in sl["rows"]) == int(fr["tp"][1:].sum())
     bad = tmp_path / "bad.csv"
-    bad.write_text("image_id,scene\n1,2\n")
+    bad.write_text(f"image_id,scene\n{int(ids[0])},2\n")
     with pytest.raises(InputError, match="scene"):
         from aquaembed.analysis.custom_metrics import read_scalar_file
 
