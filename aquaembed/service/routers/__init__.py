@@ -6,7 +6,9 @@ dashboard takes that place.
 
 from __future__ import annotations
 
-from aquaembed.service.routers import datasets, embeddings, frames, health, home, images, matches, selection, slices
+from aquaembed.service.routers import (
+    datasets, embeddings, frames, health, home, images, matches, selection, slices, workflows,
+)
 
 __all__ = ["API_ROUTERS", "home"]
 
@@ -19,5 +21,6 @@ API_ROUTERS = (
     embeddings.router,
     selection.router,
     images.router,
+    workflows.router,
 )
 """Routers served under ``/api/v1``, in the order their routes are documented."""
