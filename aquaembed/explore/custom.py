@@ -88,6 +88,12 @@ class CustomPart(ViewBase):
         """``{name: {"frames", "source", "where"}}``."""
         return ScenarioStore(self.stored).list()
 
+    def scenarios_record(self, name: str) -> dict[str, Any]:
+        """``{"frames": [ids], "source", "where"}`` of one scenario."""
+        rec = self.scenarios().get(name)
+        ids = ScenarioStore(self.stored).frame_ids(name)
+        return {"frames": ids.tolist(), "source": (rec or {}).get("source"), "where": (rec or {}).get("where")}
+
     def scenario_mask(self, scenario: str | None) -> np.ndarray | None:
         """Bool mask over frame rows of a scenario, shape (F,) (None for no scenario)."""
         if scenario is None:

@@ -26,7 +26,6 @@ def matrix_evaluation(dataset: Dataset, fm: FrameMatrices, options: MatchOptions
         "confusion_matrix": cm.tolist(),
         "per_class": dict(zip(dataset.classes.names, per_class)),
         "overall": fm.overall().to_json(),
-        "frames": int(np.unique(fm.frame).size) if fm.frame.size else 0,
     }
 
 

@@ -40,14 +40,14 @@ class MetricsPart(CustomPart):
             fm = self.frame_matrices(model, options, metric)
             mask = self.scenario_mask(scenario)
             out = matrix_evaluation(self.dataset, fm if mask is None else fm.restrict(mask), options)
-            out.update(model=model, metric=metric or "builtin", scenario=scenario)
+            out.update(model=model, metric=None if metric == "builtin" else metric, scenario=scenario)
             return out
         table = self.table(model, options)
         ev = self.evaluator(model)
         curves = self._derived.get(("pr", model, table.options.replace(conf=0.0)), lambda: pr_curve(ev.candidates, table.options)) if pr else None
         coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
         out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
-        out["model"] = model
+        out.update(model=model, metric=None, scenario=None)
         return out
 
     def frame_metrics(

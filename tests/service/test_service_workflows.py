@@ -64,7 +64,8 @@ def test_scenarios_routes_and_scenario_parameter(client: TestClient, data_dir: P
     ids = view.dataset.frames.id[:3].tolist()
     assert client.post(url, json={"name": "three", "frames": ids, "source": "lasso"}).status_code == 201
     listed = client.get(url).json()["scenarios"]
-    assert listed["reef"]["frames"] == n_reef and listed["three"] == {"frames": 3, "source": "lasso", "where": None}
+    assert listed["reef"]["frames"] == n_reef and listed["three"] == {"name": "three", "frames": 3, "source": "lasso", "where": None}
+    assert client.get(f"{url}/three").json()["frames"] == sorted(ids)
     bad = client.post(url, json={"name": "x", "where": "scene ==="})
     assert bad.status_code == 422 and "'='" in bad.text
     assert client.post(url, json={"name": "y", "frames": [-12345]}).status_code == 422

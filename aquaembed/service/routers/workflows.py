@@ -43,13 +43,36 @@ class ScenarioBody(BaseModel):
     replace: bool = False
 
 
+class ChangedPairs(BaseModel):
+    """The changed pairs behind one cell of the difference matrix."""
+
+    model_config = ConfigDict(extra="allow")
+    gt_class: str
+    pred_class: str
+    total: int
+    rows: list[dict[str, Any]]
+
+
+class ScenarioInfo(BaseModel):
+    """One scenario: its frame ids and where they came from."""
+
+    name: str
+    frames: list[int] | int = Field(description="frame ids (GET one) or their number (list, save)")
+    source: str | None = None
+    where: str | None = None
+
+
+class ScenarioList(BaseModel):
+    scenarios: dict[str, ScenarioInfo]
+
+
 @router.get("/datasets/{ds}/compare", response_model=Comparison, summary="Compare two inference sets")
 def compare(view: ViewDep, options: OptionsDep, a: ModelName, b: ModelName, scenario: ScenarioQuery = None) -> dict[str, Any]:
     """What B fixed and broke relative to A, per label and per frame (ΔF1), at the options."""
     return view.compare(a, b, options, scenario=scenario)
 
 
-@router.get("/datasets/{ds}/compare/cell", summary="The changed pairs behind a cell of the difference matrix")
+@router.get("/datasets/{ds}/compare/cell", response_model=ChangedPairs, summary="The changed pairs behind a cell of the difference matrix")
 def compare_cell(
     view: ViewDep, options: OptionsDep, a: ModelName, b: ModelName,
     gt_class: Annotated[str, Query(max_length=200)], pred_class: Annotated[str, Query(max_length=200)],
@@ -59,12 +82,18 @@ def compare_cell(
     return view.compare_cell(a, b, options, gt_class=gt_class, pred_class=pred_class, limit=limit)
 
 
-@router.get("/datasets/{ds}/scenarios", summary="List the saved scenarios")
+@router.get("/datasets/{ds}/scenarios", response_model=ScenarioList, summary="List the saved scenarios")
 def list_scenarios(view: ViewDep) -> dict[str, Any]:
-    return {"scenarios": view.scenarios()}
+    """Every scenario with its number of frames and where it came from."""
+    return {"scenarios": {k: {"name": k, **v} for k, v in view.scenarios().items()}}
 
 
-@router.post("/datasets/{ds}/scenarios", status_code=201, summary="Save a scenario")
+@router.get("/datasets/{ds}/scenarios/{name}", response_model=ScenarioInfo, summary="One scenario's frame ids")
+def get_scenario(view: ViewDep, name: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+    return {"name": name, **view.scenarios_record(name)}
+
+
+@router.post("/datasets/{ds}/scenarios", status_code=201, response_model=ScenarioInfo, summary="Save a scenario")
 def save_scenario(view: ViewDep, options: OptionsDep, body: ScenarioBody) -> dict[str, Any]:
     """Save ``{"name", "where"}`` or ``{"name", "frames"}``; a bad expression is a 422 naming the token."""
     return view.save_scenario(body.name, where=body.where, frames=body.frames, source=body.source,
