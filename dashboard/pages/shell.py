@@ -6,10 +6,11 @@ from dash import dcc, html
 
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
-from aquaembed.dashboard.pages import embedding, frames, metrics
+from aquaembed.dashboard.pages import embedding, frames, metrics, workflows
 from aquaembed.matching import DEFAULT_MODE
 
-VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid"}
+VIEW_LABELS = {"embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid",
+               "compare": "Compare & scenarios"}
 """Tab label of each view (a new page adds its entry here, in ``ids.VIEWS`` and in ``PAGES``)."""
 
 MODE_OPTIONS = [
@@ -30,7 +31,8 @@ def _slider(id_: str, value: float, low: float) -> dcc.Slider:
     )
 
 
-PAGES = {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout}
+PAGES = {"embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout,
+         "compare": workflows.layout}
 """The layout function of each view."""
 
 

@@ -1,0 +1,163 @@
+"""The comparison page driven as a person does: the metric control, the scenario control,
+comparison mode (ΔF1 map, transitions, both models' crops, difference matrix drill-down).
+
+A copy of the small demo (two inference sets) gets a custom metric (the per-frame matrices
+of greedy class-aware matching at IoU 0.75, a different rule from the built-in one).
+Screenshots go to ``artifacts/screenshots``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from aquaembed.dashboard import workflow_ids as w
+from aquaembed.explore import Workspace
+from aquaembed.matching import MatchOptions
+
+pytestmark = pytest.mark.browser
+
+PLOT = "#{} .js-plotly-plot"
+
+
+@pytest.fixture(scope="module")
+def wf_app(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("browser_conftest", Path(__file__).with_name("conftest.py"))
+    served_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(served_mod)  # the browser conftest's Served (the real serve process)
+    Served = served_mod.Served  # noqa: N806
+
+    from aquaembed.analysis.custom_metrics import CustomMetricStore
+    from aquaembed.metrics import frame_confusion
+
+    data = tmp_path_factory.mktemp("wf") / "data"
+    shutil.copytree(demo_dir, data, symlinks=True)
+    view = Workspace(data).get("demo")
+    stack = frame_confusion(view.table("detector", MatchOptions(mode="greedy", class_aware=True, iou=0.75)))
+    CustomMetricStore(view.stored).save_matrices("detector", "greedy_ca", stack)
+    served = Served(data)
+    yield served, data
+    served.close()
+
+
+def _choose(browser, component_id: str, text: str) -> None:  # noqa: ANN001
+    """Open a dropdown, type, and press Enter (as a person picks an option)."""
+    root = browser.driver.find_element(By.ID, component_id)
+    root.click()
+    time.sleep(0.3)
+    active = browser.driver.switch_to.active_element
+    active.send_keys(text)
+    time.sleep(0.3)
+    active.send_keys(Keys.ENTER)
+    time.sleep(0.2)
+
+
+def _open_page(browser, url: str) -> None:  # noqa: ANN001
+    browser.get(url)
+    browser.wait(lambda: browser.driver.find_element(By.ID, w.METRIC).is_displayed(), what="the compare page")
+
+
+def _kpi_text(browser) -> str:  # noqa: ANN001
+    return browser.driver.find_element(By.ID, w.OVERALL).text
+
+
+def _report(browser) -> dict[str, list[str]]:  # noqa: ANN001
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, f"#{w.REPORT} tr")
+    out = {}
+    for r in rows[1:]:
+        cells = [c.text for c in r.find_elements(By.CSS_SELECTOR, "td")]
+        if cells:
+            out[cells[0]] = cells[1:]
+    return out
+
+
+def test_metric_control_switches_to_the_custom_metric(browser, wf_app) -> None:  # noqa: ANN001
+    served, data = wf_app
+    _open_page(browser, served.url + "?view=compare&model=detector")
+    browser.wait(lambda: "overall" in _report(browser), what="class report")
+    before = _report(browser)["overall"]
+    _choose(browser, w.METRIC, "greedy_ca")
+    browser.wait(lambda: "greedy_ca" in _kpi_text(browser), what="the custom metric's numbers")
+    after = _report(browser)["overall"]
+    want = Workspace(data).get("demo").metrics("detector", metric="greedy_ca")["overall"]
+    assert after[:3] == [str(want["tp"]), str(want["fp"]), str(want["fn"])]
+    assert after != before
+    browser.screenshot("compare_metric_control.png")
+    assert browser.severe_logs() == []
+
+
+def test_scenario_saved_from_an_expression_restricts_the_page(browser, wf_app) -> None:  # noqa: ANN001
+    served, data = wf_app
+    _open_page(browser, served.url + "?view=compare&model=detector")
+    browser.wait(lambda: "overall" in _report(browser), what="class report")
+    browser.driver.find_element(By.ID, w.SC_NAME).send_keys("night_bad")
+    box = browser.driver.find_element(By.ID, w.SC_WHERE)
+    box.send_keys('time_of_day == "night" and f1 < 0.7', Keys.ENTER)
+    browser.wait(lambda: "saved scenario" in browser.driver.find_element(By.ID, w.SC_MSG).text, what="saved")
+    browser.wait(lambda: "scenario night_bad" in _kpi_text(browser), what="restricted numbers")
+    view = Workspace(data).get("demo")
+    want = view.metrics("detector", scenario="night_bad")["overall"]
+    assert _report(browser)["overall"][:3] == [str(want["tp"]), str(want["fp"]), str(want["fn"])]
+    browser.screenshot("compare_scenario_saved.png")
+    # a bad expression names its token and saves nothing
+    browser.driver.find_element(By.ID, w.SC_NAME).send_keys("2")
+    box.clear()
+    box.send_keys("scene === 1", Keys.ENTER)
+    browser.wait(lambda: "not saved" in browser.driver.find_element(By.ID, w.SC_MSG).text, what="refusal")
+    assert "'='" in browser.driver.find_element(By.ID, w.SC_MSG).text
+    assert set(Workspace(data).get("demo").scenarios()) == {"night_bad"}
+    assert browser.severe_logs() == []
+
+
+def test_comparison_mode_maps_and_difference_matrix(browser, wf_app) -> None:  # noqa: ANN001
+    served, data = wf_app
+    _open_page(browser, served.url + "?view=compare&model=detector")
+    _choose(browser, w.MODEL_B, "detector_v2")
+    browser.wait(lambda: browser.graph_data(w.CMP_DIFF), what="difference matrix")
+    view = Workspace(data).get("demo")
+    c = view.compare("detector", "detector_v2")
+    counts = browser.driver.find_element(By.ID, w.CMP_COUNTS).text
+    assert f"fixed {c['labels']['counts']['fixed']:,}" in counts and f"broken {c['labels']['counts']['broken']:,}" in counts
+    crop = {t["name"]: t["n"] for t in browser.graph_data(w.CMP_CROP)}
+    assert crop["label: fixed (TP only in B)"] == c["labels"]["counts"]["fixed"]
+    assert crop["label: broken (TP only in A)"] == c["labels"]["counts"]["broken"]
+    assert crop["inference of detector"] > 0 and crop["inference of detector_v2"] > 0
+    frame = browser.graph_data(w.CMP_FRAME)
+    assert sum(t["n"] for t in frame) == len(view.dataset.frames)
+    browser.driver.execute_script("document.getElementById(arguments[0]).scrollIntoView();", w.CMP_COUNTS)
+    time.sleep(0.8)
+    browser.screenshot("compare_maps.png")
+    # click the cell with the largest change on a label row: its changed pairs open
+    import numpy as np
+
+    diff = np.asarray(c["confusion_matrix_diff"])
+    diff[-1, :] = 0
+    g, p = np.unravel_index(np.abs(diff).argmax(), diff.shape)
+    names = c["classes"]
+    browser.driver.execute_script("document.getElementById(arguments[0]).scrollIntoView();", w.CMP_DIFF)
+    pos = browser.js(
+        "var g = document.querySelector(arguments[0]); var L = g._fullLayout;"
+        "var xi = g.data[0].x.indexOf(arguments[1]), yi = g.data[0].y.indexOf(arguments[2]);"
+        "return [L.xaxis.d2p(xi), L.yaxis.d2p(yi)];", PLOT.format(w.CMP_DIFF), names[p], names[g])
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    el = browser.driver.find_element(By.CSS_SELECTOR, f"{PLOT.format(w.CMP_DIFF)} .nsewdrag")
+    rect = browser.js("var r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", el)
+    ActionChains(browser.driver).move_to_element_with_offset(el, int(pos[0] - rect[2] / 2), int(pos[1] - rect[3] / 2)).click().perform()
+    browser.wait(lambda: "changed" in browser.driver.find_element(By.ID, w.CMP_CELL_TITLE).text, what="drill-down")
+    title = browser.driver.find_element(By.ID, w.CMP_CELL_TITLE).text
+    assert title.startswith(f"label {names[g]} → predicted {names[p]}")
+    cell = view.compare_cell("detector", "detector_v2", gt_class=names[g], pred_class=names[p])
+    assert f"{cell['total']} changed" in title
+    browser.driver.execute_script("document.getElementById(arguments[0]).scrollIntoView();", w.CMP_CELL_TITLE)
+    time.sleep(0.5)
+    browser.screenshot("compare_cell_drilldown.png")
+    assert browser.severe_logs() == []
