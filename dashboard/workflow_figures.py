@@ -33,10 +33,10 @@ def delta_frame_figure(proj: Mapping[str, Any], models: Sequence[str]) -> go.Fig
     lim = float(np.nanmax(np.abs(d))) if ok.any() else 1.0
     fig = go.Figure()
     fig.add_trace(go.Scattergl(
-        x=x[~ok], y=y[~ok], mode="markers", name="ΔF1 undefined", customdata=ids[~ok],
+        x=x[~ok], y=y[~ok], mode="markers", name="ΔF1 undefined", customdata=ids[~ok].tolist(),
         marker={"color": "#cccccc", "size": 5}, hovertemplate="frame %{customdata}<br>ΔF1 —<extra></extra>"))
     fig.add_trace(go.Scattergl(
-        x=x[ok], y=y[ok], mode="markers", name="ΔF1", customdata=ids[ok],
+        x=x[ok], y=y[ok], mode="markers", name="ΔF1", customdata=ids[ok].tolist(),
         marker={"color": d[ok], "colorscale": "RdYlGn", "cmin": -max(lim, 1e-9), "cmax": max(lim, 1e-9), "size": 6,
                 "colorbar": {"title": {"text": f"ΔF1<br>{models[1]} − {models[0]}"}, "thickness": 12}},
         hovertemplate="frame %{customdata}<br>ΔF1 %{marker.color:.3f}<extra></extra>"))

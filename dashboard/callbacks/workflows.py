@@ -26,9 +26,9 @@ def _kpis(o: dict[str, Any], label: str = "") -> list[Any]:
 def register(app: dash.Dash, ctx: Context) -> None:
     @app.callback(
         Output(w.METRIC, "options"), Output(w.SCENARIO, "options"), Output(w.MODEL_B, "options"),
-        Input(STATE, "data"), Input(w.SC_VERSION, "data"),
+        Input(STATE, "data"),
     )
-    def choices(data, _version):  # noqa: ANN001, ANN202
+    def choices(data):  # noqa: ANN001, ANN202
         if not data:
             return no_update, no_update, no_update
         st = State(**data)
@@ -36,8 +36,6 @@ def register(app: dash.Dash, ctx: Context) -> None:
         metrics = [{"label": "built-in matching", "value": "builtin"}] + [
             {"label": name, "value": name} for name in view.custom_metrics(st.model)]
         scenarios = [{"label": f"{k} ({v['frames']} frames)", "value": k} for k, v in view.scenarios().items()]
-        if dash.ctx.triggered_id == w.SC_VERSION:
-            scenarios = no_update  # the save / delete callback already set them
         others = [m for m in view.models() if m != st.model]
         return metrics, scenarios, others
 
