@@ -51,15 +51,16 @@ def wf_app(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def _choose(browser, component_id: str, text: str) -> None:  # noqa: ANN001
-    """Open a dropdown, type, and press Enter (as a person picks an option)."""
-    root = browser.driver.find_element(By.ID, component_id)
-    root.click()
+    """Open a dropdown and click the option whose text starts with ``text`` (as a person picks one)."""
+    browser.driver.find_element(By.ID, component_id).click()
+
+    def option():  # noqa: ANN202
+        found = [e for e in browser.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
+                 if e.is_displayed() and e.text.strip().startswith(text)]
+        return found[0] if found else None
+
+    browser.wait(option, what=f"option {text!r} of {component_id}").click()
     time.sleep(0.3)
-    active = browser.driver.switch_to.active_element
-    active.send_keys(text)
-    time.sleep(0.3)
-    active.send_keys(Keys.ENTER)
-    time.sleep(0.2)
 
 
 def _open_page(browser, url: str) -> None:  # noqa: ANN001
@@ -208,10 +209,10 @@ def test_scalar_metric_colours_the_map_and_slices_the_frames(browser, wf_app) ->
     from aquaembed.dashboard import ids
 
     served, data = wf_app
-    browser.get(served.url + "?view=embedding&kind=frame&colour=f1")
+    browser.get(served.url + "?view=embedding&kind=frame&colour=meta:scene")
     browser.wait(lambda: browser.graph_data(ids.EMB_GRAPH), what="frame map")
     _choose(browser, ids.EMB_COLOUR, "severity")
-    browser.wait(lambda: [t["name"] for t in browser.graph_data(ids.EMB_GRAPH)][0] == "severity", what="severity colours")
+    browser.wait(lambda: browser.graph_data(ids.EMB_GRAPH)[0]["name"].startswith("severity ("), what="severity colours")
     assert "colour=meta%3Aseverity" in browser.driver.current_url or "colour=meta:severity" in browser.driver.current_url
     browser.screenshot("embedding_frames_by_severity.png")
     browser.driver.find_element(By.XPATH, "//*[contains(@class, 'tab') and normalize-space()='Frame grid']").click()
