@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["add_workflow_parsers"]
 
@@ -38,7 +39,12 @@ def _pct(v: float | None) -> str:
 
 def _cmd_add_metric(args: argparse.Namespace) -> int:
     from aquaembed.analysis.custom_metrics import (
-        CustomMetricStore, check_metric_name, load_plugin, read_metric_file, read_scalar_file, run_plugin,
+        CustomMetricStore,
+        check_metric_name,
+        load_plugin,
+        read_metric_file,
+        read_scalar_file,
+        run_plugin,
     )
     from aquaembed.errors import ParameterError
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import importlib
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import orjson
@@ -235,7 +236,7 @@ def load_plugin(spec: str) -> Callable[[FrameBatch, MatchOptions], Any]:
     module_name, func_name = spec.split(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure of user code is one line
+    except Exception as exc:
         raise ParameterError(f"plugin {spec}: cannot import {module_name!r} ({type(exc).__name__}: {exc})",
                              parameter="plugin") from None
     func = getattr(module, func_name, None)
@@ -303,7 +304,7 @@ def run_plugin(
     for lo, hi, batch in _batches(dataset, inferences, batch_size):
         try:
             res = func(batch, options)
-        except Exception as exc:  # noqa: BLE001 - user code: name the frame
+        except Exception as exc:
             raise InputError(f"plugin {spec} failed on frame {_failing_frame(func, batch, options)}: "
                              f"{type(exc).__name__}: {exc}") from None
         arr = np.asarray(res)
@@ -325,7 +326,7 @@ def _failing_frame(func: Callable[..., Any], batch: FrameBatch, options: MatchOp
     for k in range(len(batch)):
         try:
             func(_one_frame(batch, k), options)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return str(int(batch.image_id[k]))
     return f"{int(batch.image_id[0])}..{int(batch.image_id[-1])} (fails only in a batch)"
 

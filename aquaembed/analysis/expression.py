@@ -22,8 +22,9 @@ compare as numbers; a comparison with an undefined value (NaN) is false. Example
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -88,7 +88,7 @@ def test_scenario_save_list_delete_and_export_round_trip(data_dir: Path, tmp_pat
                  'scene == "reef" and f1 <= 0.6']) == 0
     view = Workspace(data_dir).get(DS)
     fm = view.frame_metrics("yolo")
-    want = (view.dataset.frames.metadata["scene"] == "reef") & (fm["f1"] <= 0.6)
+    want = (view.dataset.frames.metadata["scene"] == "reef") & (fm.f1 <= 0.6)
     assert want.any()
     np.testing.assert_array_equal(view.scenario_mask("reef-bad"), want)
     ids = tmp_path / "ids.txt"

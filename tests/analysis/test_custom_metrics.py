@@ -59,7 +59,7 @@ def test_frame_confusion_sums_to_the_confusion_matrix(data_dir: Path) -> None:
         ref = frame_report(table)
         got = FrameMatrices.from_stack(stack).per_frame()
         for k in ("tp", "fp", "fn"):
-            np.testing.assert_array_equal(getattr(got, k), ref[k])
+            np.testing.assert_array_equal(getattr(got, k), getattr(ref, k))
 
 
 def test_file_metric_reproduces_hand_numbers_in_every_view(data_dir: Path, tmp_path: Path, capsys) -> None:
@@ -83,7 +83,7 @@ def test_file_metric_reproduces_hand_numbers_in_every_view(data_dir: Path, tmp_p
     # per-frame numbers and the frame grid (sorted by FP, filtered)
     fm = view.frame_metrics("yolo", MatchOptions(), metric="greedy")
     for k in ("tp", "fp", "fn"):
-        np.testing.assert_array_equal(fm[k], hand[k])
+        np.testing.assert_array_equal(getattr(fm, k), hand[k])
     page = view.frames("yolo", metric="greedy", sort="fp", order="desc", limit=1000)
     got = [r["fp"] for r in page["rows"]]
     assert got == sorted(hand["fp"].tolist(), reverse=True)
@@ -182,7 +182,7 @@ def test_scalar_metrics_sort_filter_and_slice(data_dir: Path, tmp_path: Path) ->
     sl = view.slices("yolo", field="severity", bins=2)
     assert sum(r["frames"] for r in sl["rows"]) == len(ids) - 1
     fr = frame_report(view.table("yolo"))
-    assert sum(r["tp"] for r in sl["rows"]) == int(fr["tp"][1:].sum())
+    assert sum(r["tp"] for r in sl["rows"]) == int(fr.tp[1:].sum())
     bad = tmp_path / "bad.csv"
     bad.write_text(f"image_id,scene\n{int(ids[0])},2\n")
     with pytest.raises(InputError, match="scene"):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -33,7 +33,7 @@ def wf_app(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     spec = importlib.util.spec_from_file_location("browser_conftest", Path(__file__).with_name("conftest.py"))
     served_mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(served_mod)  # the browser conftest's Served (the real serve process)
-    Served = served_mod.Served  # noqa: N806
+    Served = served_mod.Served
 
     from aquaembed.analysis.custom_metrics import CustomMetricStore
     from aquaembed.metrics import frame_confusion
@@ -50,11 +50,11 @@ def wf_app(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     served.close()
 
 
-def _choose(browser, component_id: str, text: str) -> None:  # noqa: ANN001
+def _choose(browser, component_id: str, text: str) -> None:
     """Open a dropdown and click the option whose text starts with ``text`` (as a person picks one)."""
     browser.driver.find_element(By.ID, component_id).click()
 
-    def option():  # noqa: ANN202
+    def option():
         found = [e for e in browser.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
                  if e.is_displayed() and e.text.strip().startswith(text)]
         return found[0] if found else None
@@ -63,16 +63,16 @@ def _choose(browser, component_id: str, text: str) -> None:  # noqa: ANN001
     time.sleep(0.3)
 
 
-def _open_page(browser, url: str) -> None:  # noqa: ANN001
+def _open_page(browser, url: str) -> None:
     browser.get(url)
     browser.wait(lambda: browser.driver.find_element(By.ID, w.METRIC).is_displayed(), what="the compare page")
 
 
-def _kpi_text(browser) -> str:  # noqa: ANN001
+def _kpi_text(browser) -> str:
     return browser.driver.find_element(By.ID, w.OVERALL).text
 
 
-def _report(browser) -> dict[str, list[str]]:  # noqa: ANN001
+def _report(browser) -> dict[str, list[str]]:
     rows = browser.driver.find_elements(By.CSS_SELECTOR, f"#{w.REPORT} tr")
     out = {}
     for r in rows[1:]:
@@ -82,7 +82,7 @@ def _report(browser) -> dict[str, list[str]]:  # noqa: ANN001
     return out
 
 
-def test_metric_control_switches_to_the_custom_metric(browser, wf_app) -> None:  # noqa: ANN001
+def test_metric_control_switches_to_the_custom_metric(browser, wf_app) -> None:
     served, data = wf_app
     _open_page(browser, served.url + "?view=compare&model=detector")
     browser.wait(lambda: "overall" in _report(browser), what="class report")
@@ -97,7 +97,7 @@ def test_metric_control_switches_to_the_custom_metric(browser, wf_app) -> None: 
     assert browser.severe_logs() == []
 
 
-def test_scenario_saved_from_an_expression_restricts_the_page(browser, wf_app) -> None:  # noqa: ANN001
+def test_scenario_saved_from_an_expression_restricts_the_page(browser, wf_app) -> None:
     served, data = wf_app
     _open_page(browser, served.url + "?view=compare&model=detector")
     browser.wait(lambda: "overall" in _report(browser), what="class report")
@@ -120,7 +120,7 @@ def test_scenario_saved_from_an_expression_restricts_the_page(browser, wf_app) -
     assert browser.severe_logs() == []
 
 
-def test_comparison_mode_maps_and_difference_matrix(browser, wf_app) -> None:  # noqa: ANN001
+def test_comparison_mode_maps_and_difference_matrix(browser, wf_app) -> None:
     served, data = wf_app
     _open_page(browser, served.url + "?view=compare&model=detector")
     _choose(browser, w.MODEL_B, "detector_v2")
@@ -166,7 +166,7 @@ def test_comparison_mode_maps_and_difference_matrix(browser, wf_app) -> None:  #
     assert browser.severe_logs() == []
 
 
-def _lasso(browser, graph: str) -> None:  # noqa: ANN001
+def _lasso(browser, graph: str) -> None:
     """Drag a lasso over the left half of a plot (its dragmode is lasso)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -177,7 +177,7 @@ def _lasso(browser, graph: str) -> None:  # noqa: ANN001
      .move_by_offset(0, int(-ht * 0.9)).release().perform())
 
 
-def test_lasso_saves_a_scenario_and_the_scenario_control_restricts(browser, wf_app) -> None:  # noqa: ANN001
+def test_lasso_saves_a_scenario_and_the_scenario_control_restricts(browser, wf_app) -> None:
     served, data = wf_app
     Workspace(data).get("demo").save_scenario("day_only", where='time_of_day == "day"', replace=True)
     _open_page(browser, served.url + "?view=compare&model=detector")
@@ -205,7 +205,7 @@ def test_lasso_saves_a_scenario_and_the_scenario_control_restricts(browser, wf_a
     assert browser.severe_logs() == []
 
 
-def test_scalar_metric_colours_the_map_and_slices_the_frames(browser, wf_app) -> None:  # noqa: ANN001
+def test_scalar_metric_colours_the_map_and_slices_the_frames(browser, wf_app) -> None:
     from aquaembed.dashboard import ids
 
     served, data = wf_app

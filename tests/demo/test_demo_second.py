@@ -22,7 +22,7 @@ def demo(tmp_path_factory) -> Path:
 
 def _pooled_f1(view, model: str, mask: np.ndarray) -> float:
     fm = view.frame_metrics(model)
-    tp, fp, fn = (int(fm[k][mask].sum()) for k in ("tp", "fp", "fn"))
+    tp, fp, fn = (int(getattr(fm, k)[mask].sum()) for k in ("tp", "fp", "fn"))
     return 2 * tp / (2 * tp + fp + fn)
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
-from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 from aquaembed.service.schemas import DatasetList, DatasetSummary, Metrics
+from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 
 __all__ = ["router"]
 
