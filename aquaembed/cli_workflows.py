@@ -28,6 +28,9 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _view(args: argparse.Namespace) -> Any:
+    from aquaembed.extras import require
+
+    require("app", what=f"aquaembed {args.command}")  # the stored datasets are read through explore
     from aquaembed.explore import Workspace
 
     return Workspace(args.data).get(args.name)
