@@ -85,14 +85,25 @@ def _cmd_add_metric(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from aquaembed.cli import write_json_atomic
+def _write_json(path: str, obj: Any) -> None:
+    """``obj`` as JSON, atomically (NaN as null)."""
+    import orjson
 
+    from aquaembed.errors import ParameterError
+    from aquaembed.store.atomic import atomic_write_bytes
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise ParameterError(f"--json: the folder {str(folder)!r} does not exist", parameter="json")
+    atomic_write_bytes(path, orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
     view = _view(args)
     a, b = args.models
     result = view.compare(a, b, _options(args), scenario=args.scenario)
     if args.json is not None:
-        write_json_atomic(args.json, result)
+        _write_json(args.json, result)
     for m in result["models"]:
         o = result["overall"][m]
         print(f"{m:>20}: TP {o['tp']:>7} FP {o['fp']:>7} FN {o['fn']:>7}  precision {_pct(o['precision'])} "
