@@ -348,7 +348,7 @@ class CustomMetricStore:
     def _name(self, model: str, metric: str) -> str:
         return f"{_PREFIX}{model}.{check_metric_name(metric)}"
 
-    def list(self, model: str | None = None) -> dict[str, dict[str, Any]]:
+    def names(self, model: str | None = None) -> dict[str, dict[str, Any]]:
         """``{metric: {"model", "kind" ("matrices" | "plugin"), "plugin"?}}`` (of one model if given)."""
         out: dict[str, dict[str, Any]] = {}
         for art in self.stored.artifact_names:
@@ -387,7 +387,7 @@ class CustomMetricStore:
         name = self._name(model, metric)
         info = self.stored.artifact_info(name)
         if info is None:
-            known = ", ".join(self.list(model)) or "none"
+            known = ", ".join(self.names(model)) or "none"
             raise NotFoundError(f"metric: inference set {model!r} has no custom metric {metric!r}; known: {known}")
         return str((info.get("inputs") or {}).get("kind"))
 
@@ -410,14 +410,14 @@ class CustomMetricStore:
         if values.shape != (len(self.stored.dataset.frames), len(columns)):
             raise ParameterError("scalars: one row per frame and one column per name", parameter="scalars")
         taken = set(self.scalar_columns()) - set(self._scalar_sets().get(name, []))
-        clash = sorted(set(columns) & taken)
+        clash: list[str] = sorted(set(columns) & taken)
         if clash:
             raise InputError(f"scalars {name}: column(s) {', '.join(clash)} already stored by another scalar set")
         self.stored.save_array(_SCALARS + name, values, inputs={"scalars": name, "columns": list(columns)},
                                replace=replace)
 
     def _scalar_sets(self) -> dict[str, list[str]]:
-        out = {}
+        out: dict[str, list[str]] = {}
         for art in self.stored.artifact_names:
             if art.startswith(_SCALARS):
                 info = (self.stored.artifact_info(art) or {}).get("inputs") or {}

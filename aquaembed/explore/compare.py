@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,14 @@ __all__ = ["ComparePart"]
 
 class ComparePart(EmbeddingsPart):
     """Comparison of inference sets A and B: the JSON, the map fields, the changed pairs."""
+
+    if TYPE_CHECKING:  # provided by CustomPart in the assembled DatasetView
+        from aquaembed.metrics import FrameMatrices
+
+        def frame_matrices(self, model: str | None = None, options: MatchOptions | None = None,
+                           metric: str | None = None) -> FrameMatrices: ...
+
+        def scenario_mask(self, scenario: str | None) -> np.ndarray | None: ...
 
     def _pair(self, a: str, b: str) -> tuple[str, str]:
         a, b = self.model(a), self.model(b)
@@ -33,6 +41,8 @@ class ComparePart(EmbeddingsPart):
         if scenario is None:
             return out
         mask = self.scenario_mask(scenario)
+        if mask is None:  # cannot happen for a named scenario; narrows the type
+            return out
         keep_ids = set(self.dataset.frames.id[mask].tolist())
         fa = self.frame_matrices(a, options).restrict(mask)
         fb = self.frame_matrices(b, options).restrict(mask)

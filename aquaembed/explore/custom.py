@@ -39,7 +39,7 @@ class CustomPart(ViewBase):
 
     def custom_metrics(self, model: str | None = None) -> dict[str, dict[str, Any]]:
         """The custom metrics stored (of inference set ``model`` if given)."""
-        return CustomMetricStore(self.stored).list(None if model is None else self.model(model))
+        return CustomMetricStore(self.stored).names(None if model is None else self.model(model))
 
     def frame_matrices(
         self, model: str | None = None, options: MatchOptions | None = None, metric: str | None = None
