@@ -20,7 +20,7 @@ from aquaembed.metrics import FrameMatrices, frame_report
 from aquaembed.synthetic import write_coco
 
 
-def best(fn, repeat: int = 5) -> float:  # noqa: ANN001
+def best(fn, repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()

@@ -219,9 +219,9 @@ class Context:
             if state.kind == "crop":
                 frames = view.dataset.frames
                 proj["metadata"] = crop_metadata(proj["frame_id"], frames.metadata, frames.index_of_ids)
-                rows = frames.index_of_ids(np.asarray(proj["frame_id"]))
+                rows = frames.index_of_ids(proj["frame_id"])
             else:
-                rows = view.dataset.frames.index_of_ids(np.asarray(proj["ids"]))
+                rows = view.dataset.frames.index_of_ids(proj["ids"])
             # per-frame scalar metrics (aquaembed add-metric) colour the map like metadata fields
             proj["metadata"] = {**proj["metadata"], **{k: v[rows] for k, v in view.scalar_columns().items()}}
             return proj

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State as DashState, html, no_update
+from dash import Input, Output, html, no_update
+from dash import State as DashState
 
-from aquaembed.dashboard import figures, workflow_figures, workflow_ids as w
+from aquaembed.dashboard import figures, workflow_figures
+from aquaembed.dashboard import workflow_ids as w
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.ids import STATE
 from aquaembed.errors import AquaembedError
@@ -28,7 +30,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(w.METRIC, "options"), Output(w.SCENARIO, "options"), Output(w.MODEL_B, "options"),
         Input(STATE, "data"),
     )
-    def choices(data):  # noqa: ANN001, ANN202
+    def choices(data):
         if not data:
             return no_update, no_update, no_update
         st = State(**data)
@@ -43,7 +45,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(w.OVERALL, "children"), Output(w.REPORT, "data"), Output(w.FRAMES, "data"),
         Input(STATE, "data"), Input(w.METRIC, "value"), Input(w.SCENARIO, "value"),
     )
-    def report(data, metric, scenario):  # noqa: ANN001, ANN202
+    def report(data, metric, scenario):
         if not data or data.get("view") != w.VIEW:
             return no_update, no_update, no_update
         st = State(**data)
@@ -66,7 +68,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(w.CMP_CROP, "figure"), Output(w.CMP_DIFF, "figure"),
         Input(STATE, "data"), Input(w.MODEL_B, "value"), Input(w.SCENARIO, "value"),
     )
-    def compare(data, model_b, scenario):  # noqa: ANN001, ANN202
+    def compare(data, model_b, scenario):
         if not data or data.get("view") != w.VIEW:
             return no_update, no_update, no_update, no_update, no_update
         st = State(**data)
@@ -92,7 +94,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(w.CMP_CELL_TITLE, "children"), Output(w.CMP_CELL, "data"),
         Input(w.CMP_DIFF, "clickData"), DashState(STATE, "data"), DashState(w.MODEL_B, "value"),
     )
-    def cell(click, data, model_b):  # noqa: ANN001, ANN202
+    def cell(click, data, model_b):
         if not click or not data or not model_b:
             return no_update, no_update
         st = State(**data)
@@ -113,7 +115,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         DashState(w.SCENARIO, "value"), DashState(w.METRIC, "value"), DashState(STATE, "data"),
         DashState(w.SC_VERSION, "data"), prevent_initial_call=True,
     )
-    def scenarios(_s, _e, _l, _d, name, where, selected, chosen, metric, data, version):  # noqa: ANN001, ANN202
+    def scenarios(_s, _e, _l, _d, name, where, selected, chosen, metric, data, version):
         trig = dash.ctx.triggered_id
         if not data or trig is None:
             return no_update, no_update, no_update, no_update

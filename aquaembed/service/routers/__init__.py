@@ -7,7 +7,16 @@ dashboard takes that place.
 from __future__ import annotations
 
 from aquaembed.service.routers import (
-    datasets, embeddings, frames, health, home, images, matches, selection, slices, workflows,
+    datasets,
+    embeddings,
+    frames,
+    health,
+    home,
+    images,
+    matches,
+    selection,
+    slices,
+    workflows,
 )
 
 __all__ = ["API_ROUTERS", "home"]
