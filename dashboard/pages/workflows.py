@@ -31,7 +31,8 @@ COUNTS = [("tp", "TP", "numeric"), ("fp", "FP", "numeric"), ("fn", "FN", "numeri
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-workflows", children=[
         html.Div(className="ae-toolbar", children=[
-            html.Label(["metric", dcc.Dropdown(id=w.METRIC, clearable=False, value="builtin", className="ae-dd")],
+            html.Label(["metric", dcc.Dropdown(id=w.METRIC, clearable=False, value="builtin", className="ae-dd",
+                                               options=[{"label": "built-in matching", "value": "builtin"}])],
                        className="ae-ctl"),
             html.Label(["scenario", dcc.Dropdown(id=w.SCENARIO, placeholder="all frames", className="ae-dd")],
                        className="ae-ctl"),
