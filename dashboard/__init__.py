@@ -102,7 +102,7 @@ def create_dash(
         Serve it with ``app.run(...)`` or mount ``app.server`` as a WSGI app.
     """
     from aquaembed.dashboard import thumbs
-    from aquaembed.dashboard.callbacks import embedding, frames, metrics, report, review, state
+    from aquaembed.dashboard.callbacks import embedding, frames, metrics, report, review, state, workflows
     from aquaembed.dashboard.context import Context
     from aquaembed.dashboard.pages import shell
 
@@ -132,7 +132,7 @@ def create_dash(
         "{%css%}", f'{{%css%}}\n        <link rel="preload" href="{url}" as="script">', 1).replace(
         "{%scripts%}", pin + "\n        {%scripts%}", 1)
     thumbs.register(app.server, ctx)
-    for module in (state, embedding, metrics, frames, report, review):
+    for module in (state, embedding, metrics, frames, report, review, workflows):
         module.register(app, ctx)
     if preload:
         threading.Thread(target=ctx.preload, name="aquaembed-dashboard-preload", daemon=True).start()

@@ -209,7 +209,7 @@ class Context:
 
     @staticmethod
     def metadata_fields(view: DatasetView) -> list[str]:
-        return list(view.dataset.frames.metadata)
+        return [*view.dataset.frames.metadata, *view.scalar_columns()]
 
     def class_names(self, view: DatasetView) -> list[str]:
         return [str(c) for c in view.dataset.classes.names]
@@ -227,6 +227,11 @@ class Context:
             if state.kind == "crop":
                 frames = view.dataset.frames
                 proj["metadata"] = crop_metadata(proj["frame_id"], frames.metadata, frames.index_of_ids)
+                rows = frames.index_of_ids(proj["frame_id"])
+            else:
+                rows = view.dataset.frames.index_of_ids(proj["ids"])
+            # per-frame scalar metrics (aquaembed add-metric) colour the map like metadata fields
+            proj["metadata"] = {**proj["metadata"], **{k: v[rows] for k, v in view.scalar_columns().items()}}
             return proj
 
         return self._proj.get(key, compute)

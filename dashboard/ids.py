@@ -20,13 +20,13 @@ HEADLINE = "headline"
 ERROR = "error-banner"
 NOTICE = "notice-banner"  # what a bad URL asked for and what is shown instead
 
-VIEWS = ("embedding", "metrics", "frames", "report", "review")
+VIEWS = ("embedding", "metrics", "frames", "report", "review", "compare")
 """The pages, in tab order (also the ``view`` value in the URL)."""
 
 PAGE_PREFIX = "page-"
 """Each page's container is ``PAGE_PREFIX + view``."""
 
-LAZY_VIEWS = ("metrics", "frames", "report", "review")
+LAZY_VIEWS = ("metrics", "frames", "report", "review", "compare")
 """Pages whose content is mounted the first time they are shown (see ``pages.shell``)."""
 
 MOUNTED = "pages-mounted"  # the lazy pages mounted so far (a list of view names)

@@ -1,8 +1,9 @@
 """Put the demo dataset into a data directory: build it, then ingest it like user data.
 
 The generated files (images, COCO JSON, planted.json, embeddings) go to
-``<data>/_demo_build/``; the stored dataset is ``<data>/demo`` with one inference set,
-``detector``. ``planted.json`` is also kept inside the dataset as an artefact so the
+``<data>/_demo_build/``; the stored dataset is ``<data>/demo`` with two inference sets,
+``detector`` and ``detector_v2`` (better at night, worse in daytime rain and fog; see
+:mod:`aquaembed.demo.second`). ``planted.json`` is also kept inside the dataset as an artefact so the
 truth travels with it.
 
 A small training set, ``<data>/demo-train`` (built in ``<data>/_demo_build/train``), goes
@@ -21,14 +22,19 @@ from pathlib import Path
 
 from aquaembed.demo.build import build_demo
 from aquaembed.demo.config import load_config
+from aquaembed.demo.second import SECOND_MODEL, build_second_model
 from aquaembed.demo.train import train_plan
-from aquaembed.ingest import add_inferences, ingest
+from aquaembed.ingest import build_artifacts, ingest
+from aquaembed.io.coco import load_coco_results
+from aquaembed.io.embeddings import read_embeddings
 from aquaembed.store import Store, StoredDataset
 
-__all__ = ["DEMO_NAME", "DEMO_MODEL", "BUILD_DIR", "TRAIN_NAME", "ensure_demo", "ensure_demo_train"]
+__all__ = ["DEMO_NAME", "DEMO_MODEL", "DEMO_MODEL_B", "BUILD_DIR", "TRAIN_NAME", "ensure_demo", "ensure_demo_train"]
 
 DEMO_NAME = "demo"
 DEMO_MODEL = "detector"
+DEMO_MODEL_B = SECOND_MODEL
+SECOND_STORY = "second-model"
 BUILD_DIR = "_demo_build"
 PLANTED = "planted"
 TRAIN_NAME = "demo-train"
@@ -105,7 +111,7 @@ def ensure_demo(
     wanted = {"frames": int(frames), "seed": int(seed)}
     if store.exists(DEMO_NAME) and not rebuild:
         sd = store.open(DEMO_NAME)
-        complete = DEMO_MODEL in sd.inference_names and PLANTED in sd.artifact_names
+        complete = {DEMO_MODEL, DEMO_MODEL_B} <= set(sd.inference_names) and PLANTED in sd.artifact_names
         if sd.manifest.source.get("demo") == wanted and complete:
             ensure_demo_train(data, frames=frames, seed=seed, progress=progress, show_bars=show_bars)
             _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
@@ -130,18 +136,20 @@ def ensure_demo(
         progress=progress,
         show_bars=show_bars,
     )
-    sd = add_inferences(
-        data,
-        DEMO_NAME,
-        model=DEMO_MODEL,
-        pred=build / "pred.json",
-        pred_embeddings=build / "pred_embeddings.npz",
-        replace=True,
-        embed=False,
-        progress=progress,
-        show_bars=show_bars,
-    )
-    sd.write_artifact_bytes(PLANTED, (build / "planted.json").read_bytes(), suffix=".json", replace=True)
+    _say(progress, f"building the second inference set {DEMO_MODEL_B!r}")
+    build_second_model(build, seed=seed)
+    # both sets are stored first, then the crop index and projection are built once over both
+    with sd.transaction():  # one commit: both sets, their crops' index and projection, the stories
+        for model, pred, emb in ((DEMO_MODEL, "pred.json", "pred_embeddings.npz"),
+                                 (DEMO_MODEL_B, "pred_v2.json", "pred_v2_embeddings.npz")):
+            _say(progress, f"storing the inference set {model!r}")
+            sd.add_inferences(load_coco_results(build / pred, sd.dataset, name=model), replace=True,
+                              source={"pred": str((build / pred).resolve())})
+            ids, vec = read_embeddings(build / emb)
+            sd.set_embeddings(f"pred-{model}", ids, vec, replace=True, source={"file": str((build / emb).resolve())})
+        build_artifacts(sd, progress=progress, show_bars=show_bars)
+        sd.write_artifact_bytes(SECOND_STORY, (build / "second_model.json").read_bytes(), suffix=".json", replace=True)
+        sd.write_artifact_bytes(PLANTED, (build / "planted.json").read_bytes(), suffix=".json", replace=True)
     ensure_demo_train(data, frames=frames, seed=seed, rebuild=True, progress=progress, show_bars=show_bars)
     _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
     return store.open(DEMO_NAME)

@@ -9,10 +9,11 @@ import numpy as np
 
 from aquaembed.errors import ParameterError
 from aquaembed.evaluate import evaluation
-from aquaembed.explore.base import ViewBase
+from aquaembed.explore.custom import CustomPart
+from aquaembed.explore.matrix_views import matrix_evaluation, slice_groups
 from aquaembed.explore.paging import check_page, sort_order
 from aquaembed.matching import MatchOptions
-from aquaembed.metrics import FrameReport, frame_report, json_value, pr_curve, slice_report
+from aquaembed.metrics import FrameReport, SliceReport, json_value, pr_curve
 
 __all__ = ["MetricsPart", "FRAME_SORT_KEYS"]
 
@@ -20,28 +21,47 @@ FRAME_SORT_KEYS = ("id", "tp", "fp", "fn", "precision", "recall", "f1")
 """Per-frame columns the frame table sorts by (metadata fields are allowed too)."""
 
 
-class MetricsPart(ViewBase):
+class MetricsPart(CustomPart):
     """Metrics at matching options, the frame table and per-slice metrics."""
 
     def metrics(
-        self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True
+        self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True,
+        metric: str | None = None, scenario: str | None = None,
     ) -> dict[str, Any]:
-        """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked."""
+        """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked.
+
+        With a custom ``metric`` or a ``scenario`` the numbers come from the per-frame
+        matrices (of that metric, restricted to the scenario's frames); PR curves and
+        mAP, which need re-matching, are then left out.
+        """
         model = self.model(model)
+        if metric not in (None, "builtin") or scenario is not None:
+            options = MatchOptions() if options is None else options
+            fm = self.frame_matrices(model, options, metric)
+            mask = self.scenario_mask(scenario)
+            out = matrix_evaluation(self.dataset, fm if mask is None else fm.restrict(mask), options)
+            out.update(model=model, metric=None if metric == "builtin" else metric, scenario=scenario)
+            return out
         table = self.table(model, options)
         ev = self.evaluator(model)
         curves = self._derived.get(("pr", model, table.options.replace(conf=0.0)), lambda: pr_curve(ev.candidates, table.options)) if pr else None
         coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
         out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
-        out["model"] = model
+        out.update(model=model, metric=None, scenario=None)
         return out
 
-    def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> FrameReport:
-        """Per-frame counts and ratios (shape (F,), frame-row order), cached."""
+    def frame_metrics(
+        self, model: str | None = None, options: MatchOptions | None = None, metric: str | None = None
+    ) -> FrameReport:
+        """Per-frame counts and ratios (shape (F,), frame-row order), cached; from the per-frame
+        matrices of the built-in matching or of custom ``metric``."""
         model = self.resolve(model)
-        table = self.table(model, options)
+        options = MatchOptions() if options is None else options
         ids = self.dataset.frames.id
-        return self._derived.get(("frames", model, table.options), lambda: frame_report(table, ids=ids))
+        return self._derived.get(
+            ("frames", model, options, metric),
+            lambda: FrameReport(self.frame_matrices(model, options, metric).per_frame(), ids),
+        )
 
     def frames(
         self,
@@ -54,6 +74,8 @@ class MetricsPart(ViewBase):
         offset: int = 0,
         equals: Mapping[str, Sequence[str]] | None = None,
         ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
+        metric: str | None = None,
+        scenario: str | None = None,
     ) -> dict[str, Any]:
         """Frames with their metrics and metadata, filtered, sorted and paged.
 
@@ -70,12 +92,18 @@ class MetricsPart(ViewBase):
         Returns
         -------
         dict with ``total`` (frames passing the filters) and ``rows`` (the page)
+
+        ``metric`` takes the per-frame counts from a custom metric; ``scenario`` keeps
+        only its frames; scalar metrics (``scalars`` of each row) sort and filter like
+        metrics.
         """
         ds = self.dataset
-        fm = self.frame_metrics(model, options)
-        cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm.counts.as_dict(), **ds.frames.metadata}
+        fm = self.frame_metrics(model, options, metric)
+        scalars = self.scalar_columns()
+        cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm.counts.as_dict(), **ds.frames.metadata, **scalars}
         check_page(limit, offset, order)
-        keep = np.ones(len(ds.frames), dtype=bool)
+        mask = self.scenario_mask(scenario)
+        keep = np.ones(len(ds.frames), dtype=bool) if mask is None else mask.copy()
         for key, allowed in (equals or {}).items():
             col = self._column(cols, key)
             keep &= np.isin(col.astype(str), np.asarray(list(allowed), dtype=str))
@@ -98,6 +126,7 @@ class MetricsPart(ViewBase):
             {
                 "id": int(ds.frames.id[i]), "file_name": str(ds.frames.file_name[i]), **counts,
                 "metadata": {k: json_value(v[i]) for k, v in ds.frames.metadata.items()},
+                "scalars": {k: json_value(float(v[i])) for k, v in scalars.items()},
             }
             for i, counts in zip(page.tolist(), fm.counts[page].to_json())
         ]
@@ -110,6 +139,9 @@ class MetricsPart(ViewBase):
         options: MatchOptions | None = None,
         field: str,
         cls: str | None = None,
+        metric: str | None = None,
+        scenario: str | None = None,
+        bins: int = 4,
     ) -> dict[str, Any]:
         """Metrics per value of a frame metadata field (per scene, camera, ...).
 
@@ -119,7 +151,9 @@ class MetricsPart(ViewBase):
         Parameters
         ----------
         field : str
-            A frame metadata field.
+            A frame metadata field, or a scalar metric (cut into ``bins`` quantile bins).
+        metric, scenario : str, optional
+            Counts from a custom metric; only the frames of a scenario.
         cls : str, optional
             A class name: count only that class; default all classes.
 
@@ -129,14 +163,16 @@ class MetricsPart(ViewBase):
         with ``value``, ``frames``, ``tp``, ``fp``, ``fn``, ``precision``, ``recall``,
         ``f1`` (undefined ratios are None)
         """
-        meta = self.dataset.frames.metadata
-        if field not in meta:
-            raise ParameterError(f"field: unknown metadata field {field!r}; use one of: {', '.join(meta) or 'none'}")
         class_index = None if cls is None else self.dataset.classes.index_of_name(cls)
         if class_index == self.dataset.classes.background:
             raise ParameterError("class: name a real class, not the background")
-        values, groups = np.unique(np.asarray(meta[field]).astype(str), return_inverse=True)
-        rep = slice_report(self.table(model, options), groups, values.size, values=values.tolist(), cls=class_index)
+        values, groups = slice_groups(self.dataset.frames.metadata, self.scalar_columns(), field, bins=bins)
+        mask = self.scenario_mask(scenario)
+        if mask is not None:
+            groups = np.where(mask, groups, -1)
+        counts = self.frame_matrices(model, options, metric).grouped(groups, values.size, cls=class_index)
+        frames = np.bincount(groups[groups >= 0], minlength=values.size)
+        rep = SliceReport(counts, tuple(str(v) for v in values.tolist()), frames)
         return {"field": field, "class": cls, "rows": rep.to_json()}
 
     @staticmethod

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from aquaembed.errors import NotFoundError
+from aquaembed.explore.compare import ComparePart
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.explore.matches import MatchesPart
 from aquaembed.explore.metrics import MetricsPart
@@ -28,7 +29,7 @@ from aquaembed.store.tables import check_name
 __all__ = ["Workspace", "DatasetView"]
 
 
-class DatasetView(MetricsPart, MatchesPart, ReportPart, EmbeddingsPart, ReviewPart):
+class DatasetView(MetricsPart, MatchesPart, ReportPart, ComparePart, EmbeddingsPart, ReviewPart):
     """One stored dataset, ready to answer exploration queries.
 
     Parameters

@@ -19,6 +19,7 @@ from aquaembed.metrics.coco import (
     coco_summarize,
 )
 from aquaembed.metrics.counts import ConfusionMatrix, Counts, json_value, overall_counts, per_class_counts, ratios
+from aquaembed.metrics.frames import FrameMatrices, frame_confusion
 from aquaembed.metrics.pr import pr_counts, pr_curve, pr_from_counts
 from aquaembed.metrics.reports import (
     BELOW_THRESHOLD,
@@ -35,7 +36,7 @@ from aquaembed.metrics.reports import (
 )
 
 __all__ = [
-    "BELOW_THRESHOLD", "COCO_STAT_NAMES", "ClassReport", "ConfusionMatrix", "Counts", "FrameReport",
+    "BELOW_THRESHOLD", "COCO_STAT_NAMES", "ClassReport", "ConfusionMatrix", "Counts", "FrameMatrices", "FrameReport", "frame_confusion",
     "SliceReport", "class_report", "coco_map", "confusion_matrix", "frame_report", "inference_types",
     "json_value", "label_types", "overall_counts", "overall_report", "per_class_counts", "pr_curve",
     "ratios", "slice_report",

@@ -126,6 +126,8 @@ class Metrics(BaseModel):
     coco: dict[str, float | None] | None = Field(
         default=None, description="COCO AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (map=true)"
     )
+    metric: str | None = Field(default=None, description="the custom metric the numbers come from (metric=)")
+    scenario: str | None = Field(default=None, description="the scenario the numbers are restricted to (scenario=)")
 
 
 class FrameRow(Counts):
@@ -134,6 +136,7 @@ class FrameRow(Counts):
     id: int = Field(description="frame id (COCO image_id)")
     file_name: str
     metadata: dict[str, MetaValue]
+    scalars: dict[str, float | None] = Field(default_factory=dict, description="per-frame scalar metrics (add-metric)")
 
 
 class FramePage(BaseModel):

@@ -44,7 +44,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
             uniq = np.unique(np.asarray(meta[field]).astype(str))
             values = uniq[:MAX_VALUES].tolist()
         sort = [{"label": n, "value": v} for v, n in METRICS] + [{"label": "frame id", "value": "id"}] + \
-            [{"label": f, "value": f} for f in meta]
+            [{"label": f, "value": f} for f in [*meta, *view.scalar_columns()]]
         return list(meta), values, sort
 
     @app.callback(
@@ -126,7 +126,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         if not data:
             return no_update, no_update, no_update
         view = ctx.view(data["dataset"])
-        fields = list(view.dataset.frames.metadata)
+        fields = [*view.dataset.frames.metadata, *view.scalar_columns()]  # scalar metrics slice by quantile bins
         if field not in fields:
             field = "scene" if "scene" in fields else (fields[0] if fields else None)
         return fields, field, list(view.dataset.classes.names)

@@ -6,12 +6,12 @@ from dash import dcc, html
 
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
-from aquaembed.dashboard.pages import embedding, frames, metrics, report, review
+from aquaembed.dashboard.pages import embedding, frames, metrics, report, review, workflows
 from aquaembed.matching import DEFAULT_MODE
 
 VIEW_LABELS = {
     "embedding": "Embedding map", "metrics": "Model metrics", "frames": "Frame grid",
-    "report": "Failure report", "review": "Label review",
+    "report": "Failure report", "review": "Label review", "compare": "Compare & scenarios",
 }
 """Tab label of each view (a new page adds its entry here, in ``ids.VIEWS`` and in ``PAGES``)."""
 
@@ -35,7 +35,7 @@ def _slider(id_: str, value: float, low: float) -> dcc.Slider:
 
 PAGES = {
     "embedding": embedding.layout, "metrics": metrics.layout, "frames": frames.layout,
-    "report": report.layout, "review": review.layout,
+    "report": report.layout, "review": review.layout, "compare": workflows.layout,
 }
 """The layout function of each view."""
 

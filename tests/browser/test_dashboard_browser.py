@@ -143,7 +143,7 @@ def test_matching_control_reaches_every_view(browser, demo_app) -> None:
                  what="the matching options in the URL")
     browser.wait(lambda: "greedy, class-aware" in browser.driver.find_element(By.ID, ids.HEADLINE).text, what="headline")
     # the header and the legend count what the library computes with the same options
-    want = _api(demo_app, "/api/v1/datasets/demo/metrics?pr=false&conf=0.4&mode=greedy&class_aware=true")["overall"]
+    want = _api(demo_app, "/api/v1/datasets/demo/metrics?model=detector&pr=false&conf=0.4&mode=greedy&class_aware=true")["overall"]
     browser.wait(lambda: _headline_counts(browser) == {k: want[k.lower()] for k in ("TP", "FP", "FN")},
                  what=f"headline counts {want}")
     browser.wait(lambda: f"TP ({want['tp']:,} labels + {want['tp']:,} inferences)" in _names(browser), what="legend counts")

@@ -88,7 +88,7 @@ def test_poster_crops_are_each_others_neighbours(demo):
     data, planted = demo
     view = Workspace(data).get(DEMO_NAME)
     poster = planted["recurring_false_positive"]["pred_indices"]
-    res = view.similar("crop", poster[0], source="pred", k=5)
+    res = view.similar("crop", poster[0], source="pred", k=5, model=DEMO_MODEL)
     near = [n["id"] for n in res["neighbors"] if n["source"] == "pred"]
     assert len(set(near) & set(poster)) >= 3
 

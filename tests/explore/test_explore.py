@@ -59,6 +59,7 @@ def test_metrics_equal_the_evaluator(view: DatasetView, evaluator: Evaluator, op
     got = view.metrics("detr", options, pr=False)
     want = evaluator.report(options, matches=False, per_frame=False)
     assert got.pop("model") == "detr"
+    assert got.pop("metric") is None and got.pop("scenario") is None  # the built-in matching, all frames
     assert same_json(got) == same_json(want)
 
 

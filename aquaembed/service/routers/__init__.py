@@ -18,6 +18,7 @@ from aquaembed.service.routers import (
     matches,
     selection,
     slices,
+    workflows,
 )
 
 __all__ = ["API_ROUTERS", "home"]
@@ -33,5 +34,6 @@ API_ROUTERS = (
     selection.router,
     images.router,
     label_issues.router,
+    workflows.router,
 )
 """Routers served under ``/api/v1``, in the order their routes are documented."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
 from aquaembed.service.schemas import DatasetList, DatasetSummary, Metrics
+from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 
 __all__ = ["router"]
 
@@ -33,6 +34,8 @@ def get_metrics(
     model: ModelQuery = None,
     map_: Annotated[bool, Query(alias="map", description="add COCO mAP (AP@[.50:.95], AP50, ..., AR100)")] = False,
     pr: Annotated[bool, Query(description="add PR curves (the confidence swept at this IoU threshold)")] = True,
+    metric: MetricQuery = None,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """The ``evaluate`` JSON (DESIGN.md) without ``matches`` and ``per_frame``.
 
@@ -40,4 +43,4 @@ def get_metrics(
     recall and F1 (``null`` when undefined), PR curves unless ``pr=false``, and COCO
     mAP with ``map=true``. Match tables are cached per (model, conf, iou).
     """
-    return view.metrics(model, options=options, coco=map_, pr=pr)
+    return view.metrics(model, options=options, coco=map_, pr=pr, metric=metric, scenario=scenario)

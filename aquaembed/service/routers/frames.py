@@ -12,6 +12,7 @@ from aquaembed.explore import FRAME_SORT_KEYS, DatasetView
 from aquaembed.service.deps import ModelQuery, OptionsDep, OrderQuery, PageDep, ViewDep
 from aquaembed.service.errors import ApiParameterError
 from aquaembed.service.schemas import FramePage
+from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 
 __all__ = ["router", "FRAMES_DESCRIPTION"]
 
@@ -23,7 +24,7 @@ _META = "meta."
 _META_MIN = "meta_min."
 _META_MAX = "meta_max."
 _DECLARED = frozenset(
-    {"model", "conf", "iou", "mode", "class_aware", "crowd", "sort", "order", "limit", "offset"}
+    {"model", "conf", "iou", "mode", "class_aware", "crowd", "sort", "order", "limit", "offset", "metric", "scenario"}
     | {f"{m}_{end}" for m in (*_COUNTS, *_RATIOS) for end in ("min", "max")}
 )
 
@@ -65,7 +66,7 @@ def _metadata_filters(
     request: Request, view: DatasetView
 ) -> tuple[dict[str, list[str]], dict[str, tuple[float | None, float | None]]]:
     """Parse the ``meta.*``, ``meta_min.*`` and ``meta_max.*`` parameters; refuse unknown ones."""
-    fields = view.dataset.frames.metadata
+    fields = {**view.dataset.frames.metadata, **view.scalar_columns()}
     grouped: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         grouped.setdefault(key, []).append(value)
@@ -128,11 +129,13 @@ def list_frames(
     recall_max: Ratio = None,
     f1_min: Ratio = None,
     f1_max: Ratio = None,
+    metric: MetricQuery = None,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """Per-frame metrics with metadata; see the operation description for the filters."""
     resolved = view.model(model)
     sort_key = sort[len(_META) :] if sort.startswith(_META) else sort
-    fields = view.dataset.frames.metadata
+    fields = {**view.dataset.frames.metadata, **view.scalar_columns()}
     if sort_key not in FRAME_SORT_KEYS and sort_key not in fields:
         known = [*FRAME_SORT_KEYS, *fields]
         raise ApiParameterError("sort", f"expected one of {', '.join(known)}, got {sort!r}")
@@ -158,5 +161,7 @@ def list_frames(
         offset=page.offset,
         equals=equals,
         ranges=ranges,
+        metric=metric,
+        scenario=scenario,
     )
     return page.envelope(resolved, options, out)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep
 from aquaembed.service.schemas import SliceTable
+from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 
 __all__ = ["router"]
 
@@ -28,6 +29,8 @@ def slices(
     class_: Annotated[
         str | None, Query(alias="class", description="count only this class (default: all classes)", max_length=200)
     ] = None,
+    metric: MetricQuery = None,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """TP/FP/FN/precision/recall/F1 of the frames sharing each value of ``field``.
 
@@ -35,7 +38,7 @@ def slices(
     suspiciously perfect on pedestrians; ``field=time_of_day`` a hard condition.
     """
     resolved = view.model(model)
-    out = view.slices(resolved, options=options, field=field, cls=class_)
+    out = view.slices(resolved, options=options, field=field, cls=class_, metric=metric, scenario=scenario)
     return {
         "model": resolved,
         "conf_threshold": options.conf,

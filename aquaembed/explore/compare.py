@@ -1,0 +1,146 @@
+"""Two inference sets on one map (a part of :class:`~aquaembed.explore.DatasetView`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aquaembed.analysis.compare import TRANSITIONS, compare_tables, frame_delta, label_transitions
+from aquaembed.errors import ParameterError
+from aquaembed.explore.embeddings import EmbeddingsPart
+from aquaembed.matching import FP, MatchOptions
+from aquaembed.metrics import json_value
+
+__all__ = ["ComparePart"]
+
+
+class ComparePart(EmbeddingsPart):
+    """Comparison of inference sets A and B: the JSON, the map fields, the changed pairs."""
+
+    if TYPE_CHECKING:  # provided by CustomPart in the assembled DatasetView
+        from aquaembed.metrics import FrameMatrices
+
+        def frame_matrices(self, model: str | None = None, options: MatchOptions | None = None,
+                           metric: str | None = None) -> FrameMatrices: ...
+
+        def scenario_mask(self, scenario: str | None) -> np.ndarray | None: ...
+
+    def _pair(self, a: str, b: str) -> tuple[str, str]:
+        a, b = self.model(a), self.model(b)
+        if a == b:
+            raise ParameterError(f"models: compare two different inference sets, got {a!r} twice", parameter="models")
+        return a, b
+
+    def compare(self, a: str, b: str, options: MatchOptions | None = None, *, scenario: str | None = None) -> dict[str, Any]:
+        """The ``compare`` JSON (see :func:`aquaembed.analysis.compare.compare_tables`)."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        out = self._derived.get(("compare", a, b, options),
+                                lambda: compare_tables(self.dataset, self.table(a, options), self.table(b, options), (a, b)))
+        if scenario is None:
+            return out
+        mask = self.scenario_mask(scenario)
+        if mask is None:  # cannot happen for a named scenario; narrows the type
+            return out
+        keep_ids = set(self.dataset.frames.id[mask].tolist())
+        fa = self.frame_matrices(a, options).restrict(mask)
+        fb = self.frame_matrices(b, options).restrict(mask)
+        trans = label_transitions(self.table(a, options), self.table(b, options))
+        trans = np.where(mask[self.dataset.labels.frame], trans, -1)
+        ids = self.dataset.labels.id
+        return {
+            **out,
+            "scenario": scenario,
+            "overall": {a: fa.overall().to_json(), b: fb.overall().to_json()},
+            "confusion_matrix_diff": (fb.confusion() - fa.confusion()).tolist(),
+            "labels": {
+                "fixed": ids[trans == 0].tolist(), "broken": ids[trans == 1].tolist(),
+                "counts": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)},
+            },
+            "frames": {k: v for k, v in out["frames"].items() if int(k) in keep_ids},
+        }
+
+    def compare_projection(self, kind: str, a: str, b: str, options: MatchOptions | None = None) -> dict[str, Any]:
+        """Projection fields for the comparison map.
+
+        ``kind="frame"``: the frame projection with ``f1_a``, ``f1_b`` and ``delta_f1``.
+        ``kind="crop"``: label crops with ``transition`` (code into ``TRANSITIONS``, -1
+        ignored) and the inference crops of both models, ``model`` naming which (the
+        label crops' ``model`` is ``""``).
+        """
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        if kind == "frame":
+            proj = self.projection("frame", a, options)
+            rows = self.dataset.frames.index_of_ids(proj["ids"])
+            d = frame_delta(self.table(a, options), self.table(b, options))
+            return {"kind": "frame", "ids": proj["ids"], "x": proj["x"], "y": proj["y"],
+                    **{k: v[rows] for k, v in d.items()}, "metadata": proj["metadata"]}
+        if kind != "crop":
+            raise ParameterError(f"kind must be 'frame' or 'crop', got {kind!r}", parameter="kind")
+        pa = self.projection("crop", a, options)
+        pb = self.projection("crop", b, options)
+        trans = label_transitions(self.table(a, options), self.table(b, options))
+        lab = pa["source"] == 0
+        lrows = self._label_rows(pa["ids"][lab])
+        inf_a, inf_b = ~lab, pb["source"] == 1
+        cat = np.concatenate
+        return {
+            "kind": "crop",
+            "x": cat([pa["x"][lab], pa["x"][inf_a], pb["x"][inf_b]]),
+            "y": cat([pa["y"][lab], pa["y"][inf_a], pb["y"][inf_b]]),
+            "source": cat([pa["source"][lab], pa["source"][inf_a], pb["source"][inf_b]]),
+            "ids": cat([pa["ids"][lab], pa["ids"][inf_a], pb["ids"][inf_b]]),
+            "model": np.asarray([""] * int(lab.sum()) + [a] * int(inf_a.sum()) + [b] * int(inf_b.sum()), dtype=object),
+            "transition": cat([trans[lrows], np.full(int(inf_a.sum() + inf_b.sum()), -1, dtype=np.int8)]),
+            "type": cat([pa["type"][lab], pa["type"][inf_a], pb["type"][inf_b]]),
+            "class": cat([pa["class"][lab], pa["class"][inf_a], pb["class"][inf_b]]),
+            "frame_id": cat([pa["frame_id"][lab], pa["frame_id"][inf_a], pb["frame_id"][inf_b]]),
+        }
+
+    def compare_cell(
+        self, a: str, b: str, options: MatchOptions | None = None, *, gt_class: str, pred_class: str, limit: int = 200
+    ) -> dict[str, Any]:
+        """The changed pairs behind one cell of the difference matrix.
+
+        For a label class row: the labels of that class whose cell differs between A and
+        B where one of the two cells is this one (with the class each model gave, or
+        ``"background"`` when missed). For the background row (unmatched inferences,
+        which have no counterpart in the other set): the FPs of that class of each model.
+        """
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        ds = self.dataset
+        names = ds.classes.names_with_background
+        g, p = ds.classes.index_of_name(gt_class), ds.classes.index_of_name(pred_class)
+        ta, tb = self.table(a, options), self.table(b, options)
+        if g != ds.classes.background:
+            cells = []
+            for t in (ta, tb):
+                col = np.full(ds.labels.id.size, ds.classes.background, dtype=np.int64)
+                has = t.label >= 0
+                col[t.label[has]] = t.pred_class[has]
+                cells.append(col)
+            of_class = ds.labels.cls == g
+            changed = of_class & ((cells[0] == p) != (cells[1] == p))
+            rows = np.flatnonzero(changed)
+            recs = [
+                {"gt_id": int(ds.labels.id[r]), "image_id": int(ds.frames.id[ds.labels.frame[r]]),
+                 "gt_class": names[g], f"pred_class_{a}": names[cells[0][r]], f"pred_class_{b}": names[cells[1][r]],
+                 "change": "entered" if cells[1][r] == p else "left"}
+                for r in rows[:limit].tolist()
+            ]
+            return {"gt_class": gt_class, "pred_class": pred_class, "total": int(rows.size), "rows": recs}
+        out: dict[str, Any] = {"gt_class": gt_class, "pred_class": pred_class, "rows": []}
+        total = 0
+        for name, t in ((a, ta), (b, tb)):
+            sel = np.flatnonzero((t.label < 0) & (t.pred_class == p) & (t.type == FP))
+            total += int(sel.size)
+            out["rows"] += [
+                {"model": name, "pred_index": int(t.pred[r]), "image_id": int(ds.frames.id[t.frame[r]]),
+                 "score": json_value(float(t.score[r]))}
+                for r in sel[:limit].tolist()
+            ]
+        out["total"] = total
+        return out
