@@ -503,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from aquaembed.cli_review import add_commands as add_review_commands
 
-    add_review_commands(sub, default_data=_default_data, probability=_probability)
+    add_review_commands(sub, default_data=_default_data, probability=_probability, report=False)
     from aquaembed.cli_workflows import add_workflow_parsers
 
     add_workflow_parsers(sub, _default_data, _probability)

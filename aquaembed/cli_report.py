@@ -43,6 +43,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     report = build_report(
         view, args.model, options, train=train, progress=progress, alpha=args.alpha, near_duplicate=args.near_duplicate,
+        min_score=args.min_score,
     )
     if args.html:
         from aquaembed.report_html import write_report_html
@@ -83,6 +84,8 @@ def add_report_parser(sub: Any, default_data: Callable[[], str], probability: Ca
     rp.add_argument("--alpha", type=probability("--alpha"), default=0.05, help="false-discovery rate of the slices (default 0.05)")
     rp.add_argument("--near-duplicate", type=probability("--near-duplicate"), default=0.98,
                     help="frame similarity at which a training frame is a near-duplicate (default 0.98)")
+    rp.add_argument("--min-score", type=probability("--min-score"), default=0.1,
+                    help="leave out label issues scoring below this (default 0.1)")
     rp.add_argument("--json", required=True, metavar="OUT", help="write the report JSON here (atomically)")
     rp.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML page")
     rp.set_defaults(func=_cmd_report)

@@ -5,10 +5,9 @@ Each section is one function ``section(ctx: ReportContext) -> value | None`` reg
 report is ``{"options": ..., **{name: section(ctx) for name in SECTIONS}}``, in
 registration order; adding an analysis to the report is one entry here.
 
-``label_issues`` (issue 11) plugs in the same way: its section calls
-``aquaembed.analysis.label_issues.report_section(ctx)``, which returns the ranked list of
-label-issue records; while that module is absent (or has no ``report_section``) the key
-is left out.
+``label_issues`` plugs in the same way: its section calls
+:func:`aquaembed.analysis.label_issues.label_issues_section`, which returns the ranked list of
+label-issue records.
 
 The context carries a duck-typed :class:`~aquaembed.explore.DatasetView` (this package
 never imports the explore facade): whatever it offers (``failure_clusters``,
@@ -17,7 +16,6 @@ never imports the explore facade): whatever it offers (``failure_clusters``,
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,13 +84,12 @@ def _coverage(ctx: ReportContext) -> dict[str, Any] | None:
     return ctx.view.coverage(ctx.train, ctx.model, ctx.options, **kw)
 
 
-def _label_issues(ctx: ReportContext) -> list[dict[str, Any]] | None:
-    try:
-        mod = importlib.import_module("aquaembed.analysis.label_issues")
-    except ImportError:
-        return None
-    section = getattr(mod, "report_section", None)
-    return None if section is None else section(ctx)
+def _label_issues(ctx: ReportContext) -> list[dict[str, Any]]:
+    """Probable label errors, most likely first (:mod:`aquaembed.analysis.label_issues`)."""
+    from aquaembed.analysis.label_issues import label_issues_section
+
+    kw = {k: ctx.params[k] for k in ("min_score",) if k in ctx.params}
+    return label_issues_section(ctx.view, ctx.model, **kw)
 
 
 SECTIONS: dict[str, Callable[[ReportContext], Any]] = {

@@ -41,7 +41,7 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(data):
     app = create_app(Settings(data_dir=data, faiss_threads=0), dashboard=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
 
 

@@ -26,7 +26,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def client(data_dir: Path) -> Iterator[TestClient]:
     app = create_app(Settings(data_dir=data_dir, max_limit=200, faiss_threads=0), dashboard=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
 
 
