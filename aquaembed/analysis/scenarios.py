@@ -109,19 +109,21 @@ class ScenarioStore:
         ids = np.unique(ids)
         if ids.size == 0:
             raise ParameterError(f"scenario {name!r}: selects no frames", parameter="frames")
-        current = self._read()
-        if name in current and not replace:
-            raise ParameterError(f"scenario {name!r} exists; delete it first or replace it", parameter="scenario")
-        current[name] = {"frames": ids.tolist(), "source": source, "where": where}
-        self._write(current)
+        with self.stored.transaction():  # the writer lock: a concurrent save or delete is not lost
+            current = self._read()
+            if name in current and not replace:
+                raise ParameterError(f"scenario {name!r} exists; delete it first or replace it", parameter="scenario")
+            current[name] = {"frames": ids.tolist(), "source": source, "where": where}
+            self._write(current)
         return int(ids.size)
 
     def delete(self, name: str) -> None:
-        current = self._read()
-        if name not in current:
-            raise NotFoundError(f"scenario: dataset {self.stored.name!r} has no scenario {name!r}")
-        del current[name]
-        self._write(current)
+        with self.stored.transaction():
+            current = self._read()
+            if name not in current:
+                raise NotFoundError(f"scenario: dataset {self.stored.name!r} has no scenario {name!r}")
+            del current[name]
+            self._write(current)
 
     def _write(self, scenarios: dict[str, Any]) -> None:
         data = orjson.dumps({"version": 1, "scenarios": scenarios})

@@ -47,9 +47,10 @@ class CustomPart(ViewBase):
         """Per-frame confusion matrices of the built-in matching or of custom metric ``metric``.
 
         A plugin metric is run at ``options`` (cached per options); a matrix metric does
-        not depend on the options.
+        not depend on the options. A dataset without inference sets has the matrices of
+        an empty one (every label a miss).
         """
-        model = self.model(model)
+        model = self.resolve(model)
         options = MatchOptions() if options is None else options
         if metric is None or metric == BUILTIN_METRIC:
             table = self.table(model, options)

@@ -59,6 +59,7 @@ the embedding map and similarity search, and rendered frames and crops.
 """
 
 _COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "a request body that is not valid JSON, or a Host not allowed"},
     404: {"model": ErrorBody, "description": "unknown dataset, inference set, class or id"},
     422: {"model": ErrorBody, "description": "invalid parameter (named in `parameter`)"},
     500: {"model": ErrorBody, "description": "internal error (no details in the response; see the server log)"},

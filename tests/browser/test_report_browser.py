@@ -41,7 +41,7 @@ def _grid_total(browser) -> int:
 
 def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
     view = Workspace(demo_dir).get("demo")
-    clusters = view.failure_clusters()
+    clusters = view.failure_clusters("detector")
     assert clusters, "the small demo has failure clusters"
     browser.get(demo_app.url)
     browser.wait(lambda: browser.graph_data(ids.EMB_GRAPH), what="the map")
@@ -75,7 +75,7 @@ def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
 
 def test_slice_card_filters_the_grid(browser, demo_app, demo_dir) -> None:
     view = Workspace(demo_dir).get("demo")
-    slices = view.slice_departures()["slices"]
+    slices = view.slice_departures("detector")["slices"]
     assert slices
     browser.get(demo_app.url + "?view=report")
     browser.wait(lambda: len(_cards(browser, "slice-card")) > 0, what="slice cards")

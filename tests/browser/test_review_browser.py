@@ -97,9 +97,9 @@ def test_review_accept_export_reimport(browser, demo_copy_app) -> None:
     # export, re-import, re-evaluate
     from aquaembed.explore import Workspace
 
-    report_issues = Workspace(data).get("demo").label_issue_records()
+    report_issues = Workspace(data).get("demo").label_issue_records("detector")
     out = data.parent / "fixed.json"
-    r = subprocess.run([sys.executable, "-m", "aquaembed", "export-fixes", "--data", str(data), "--name", "demo",
+    r = subprocess.run([sys.executable, "-m", "aquaembed", "export-fixes", "--data", str(data), "--name", "demo", "--model", "detector",
                         "--out", str(out), "--csv", str(data.parent / "items.csv")], check=False, capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     before = load_coco_gt(data / "_demo_build" / "gt.json")

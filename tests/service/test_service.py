@@ -103,7 +103,7 @@ def test_openapi_and_docs(client: TestClient) -> None:
     assert client.get(f"{API}/docs").status_code == 200
     for path, ops in schema["paths"].items():
         assert path.startswith(API)
-        assert set(ops) <= {"get", "post"}
+        assert set(ops) <= {"get", "post", "delete"}
         op = ops.get("get") or ops["post"]  # POST: the selection summary (ids in the body), label-issue verdicts
         ok = op["responses"]["200"]["content"]
         if path.endswith("/image"):
