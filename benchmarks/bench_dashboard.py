@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from aquaembed.explore import Workspace
+from aquaembed.explore import Workspace  # noqa: E402  (after the sys.path line: runs from a checkout)
 
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader", "--window-size=1500,1100")
@@ -302,6 +302,7 @@ def bundle_cost(data: Path, bundles: list[str], repeat: int) -> dict[str, list[f
 def server_share(data: Path) -> list[tuple[str, float]]:
     """Projection + crop types at a new threshold + grouping, and the figure's JSON, in this process."""
     import plotly.io as pio
+
     from aquaembed.dashboard import figures
     from aquaembed.dashboard.context import Context, State
 

@@ -103,7 +103,7 @@ def take_shard(dataset: Dataset, inferences: Inferences, lo: int, hi: int, *, in
     p_rows = np.flatnonzero((inferences.frame >= lo) & (inferences.frame < hi)).astype(np.int64)
     inf = Inferences(
         frame=inferences.frame[p_rows], cls=inferences.cls[p_rows], box=inferences.box[p_rows],
-        score=inferences.score[p_rows], name=inferences.name, box_area=inferences.box_area[p_rows],
+        score=inferences.score[p_rows], name=inferences.name, box_area=None if inferences.box_area is None else inferences.box_area[p_rows],
     )
     return assemble_shard(dataset, inf, p_rows, lo, hi, index=index)
 
@@ -126,7 +126,7 @@ def assemble_shard(
     l_rows = np.flatnonzero((lab.frame >= lo) & (lab.frame < hi)).astype(np.int64)
     labels = Labels(
         id=lab.id[l_rows], frame=lab.frame[l_rows] - lo, cls=lab.cls[l_rows], box=lab.box[l_rows],
-        area=lab.area[l_rows], crowd=lab.crowd[l_rows], box_area=lab.box_area[l_rows],
+        area=lab.area[l_rows], crowd=lab.crowd[l_rows], box_area=None if lab.box_area is None else lab.box_area[l_rows],
     )
     inf = Inferences(
         frame=inferences.frame - lo, cls=inferences.cls, box=inferences.box, score=inferences.score,

@@ -114,7 +114,7 @@ def parse_bucketed(path: str, dataset: Dataset, bounds: np.ndarray, name: str) -
     for s in range(n_s):
         rows = order[cuts[s]:cuts[s + 1]]
         pieces.append((inf.frame[rows], inf.cls[rows], inf.box[rows], inf.score[rows], rows.astype(np.int64),
-                       inf.box_area[rows]))
+                       np.asarray(inf.box_area)[rows]))
     return (len(inf), *pieces)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from aquaembed.analysis.custom_metrics import CustomMetricStore, load_plugin, run_plugin
 from aquaembed.analysis.expression import evaluate_expression
 from aquaembed.analysis.scenarios import ScenarioStore
-from aquaembed.errors import ParameterError
+from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore.base import ViewBase
 from aquaembed.matching import MatchOptions
 from aquaembed.metrics import FrameMatrices
@@ -55,6 +55,8 @@ class CustomPart(ViewBase):
         if metric is None or metric == BUILTIN_METRIC:
             table = self.table(model, options)
             return self._derived.get(("fm", model, options), lambda: FrameMatrices.from_table(table))
+        if model is None:
+            raise NotFoundError(f"metric: dataset {self.name!r} has no inference sets, so no custom metric {metric!r}")
         cms = CustomMetricStore(self.stored)
         kind = cms.kind(model, metric)
         if kind == "matrices":
