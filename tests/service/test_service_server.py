@@ -8,14 +8,9 @@ process, at the same thresholds.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,18 +23,11 @@ from aquaembed.explore import DatasetView, Workspace
 from aquaembed.matching import MatchOptions
 from aquaembed.service import serve
 from aquaembed.service.routers.embeddings import decode_array
-from factories import DS, build_store, same_json
+from factories import DS, build_store, free_port, running_server, same_json
 
-REPO = Path(__file__).resolve().parents[2]
 CONFS = (0.0, 0.05, 0.2, 0.35, 0.5, 0.61, 0.8, 0.95)
 IOUS = (0.3, 0.5, 0.75)
 MODELS = ("yolo", "detr")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -50,37 +38,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start ``serve(data_dir, host, port)`` in a subprocess; yield its base URL; stop it."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("log") / "server.log"
-    code = (
-        "from aquaembed.service import serve; "
-        f"serve({str(data_dir)!r}, host='127.0.0.1', port={port}, log_level='warning')"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not start within 60 s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with running_server(data_dir, log) as base:
+            yield base
+    except RuntimeError as exc:  # it did not start: the log says why
+        pytest.fail(str(exc))
     assert "Traceback" not in log.read_text(), log.read_text()
 
 
@@ -91,7 +54,7 @@ def view(data_dir: Path) -> DatasetView:
 
 def test_serve_refuses_a_missing_data_dir(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="not a directory"):
-        serve(tmp_path / "absent", host="127.0.0.1", port=_free_port())
+        serve(tmp_path / "absent", host="127.0.0.1", port=free_port())
 
 
 def test_real_server_over_http(server: str, view: DatasetView) -> None:
