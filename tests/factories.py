@@ -79,16 +79,28 @@ def _write_images(root: Path, frames: Frames) -> np.ndarray:
     return names
 
 
-def _quick_projection(vectors: Any, *, seed: int = 0, **_: Any) -> Projection:
+def quick_projection(vectors: Any, *, seed: int = 0, **_: Any) -> Projection:
     """Stand-in for UMAP (whose numba compilation would dominate the test time)."""
     x = np.asarray(vectors, dtype=np.float64)
     coords = (x[:, :2] + np.random.default_rng(seed).normal(0, 1e-3, (x.shape[0], 2))).astype(np.float32)
     return Projection(coords, f"quick-{x.shape[0]}-{seed}", False, None)
 
 
+def store_generated(data: Path, name: str, gen: Any, *, preds: bool = True) -> StoredDataset:
+    """Store a generated dataset (``aquaembed.synthetic_failures``) with its embeddings and
+    the ingest's artefacts (projections by :func:`quick_projection`)."""
+    sd = Store(data).create(name, gen.dataset)
+    sd.set_embeddings("frame", gen.dataset.frames.id, gen.frame_vectors)
+    sd.set_embeddings("label", gen.dataset.labels.id, gen.label_vectors)
+    if preds:
+        sd.set_embeddings("pred-model", gen.pred_ids, gen.pred_vectors)
+    build_artifacts(sd, projector=quick_projection)
+    return sd
+
+
 def _build_artifacts(stored: StoredDataset) -> None:
-    """The ingest's FAISS indexes, crop table and projections (projections by :func:`_quick_projection`)."""
-    build_artifacts(stored, projector=_quick_projection)
+    """The ingest's FAISS indexes, crop table and projections (projections by :func:`quick_projection`)."""
+    build_artifacts(stored, projector=quick_projection)
 
 
 def build_store(root: Path, *, n_frames: int = 40, seed: int = 3) -> Path:

@@ -4,13 +4,11 @@ cases, brute force and planted / null datasets from :mod:`aquaembed.synthetic_fa
 from __future__ import annotations
 
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 from scipy.stats import binom
 
-import aquaembed.ingest as ingest_mod
 from aquaembed.analysis.clusters import (
     CropGraph,
     cluster_rows,
@@ -19,26 +17,17 @@ from aquaembed.analysis.clusters import (
 )
 from aquaembed.analysis.report import SECTIONS, build_report
 from aquaembed.analysis.slices import build_slices, frame_counts, slice_departures
-from aquaembed.embeddings.projection import Projection
 from aquaembed.explore import Workspace
+from aquaembed.ingest import build_artifacts
 from aquaembed.matching import MatchOptions
 from aquaembed.store import Store
 from aquaembed.synthetic_failures import make_failure_dataset
-
-
-def _quick_projection(vectors, *, seed=0, **_):
-    x = np.asarray(vectors, dtype=np.float64)
-    return Projection(x[:, :2].astype(np.float32), f"quick-{x.shape[0]}-{seed}", False, None)
+from factories import quick_projection, store_generated
 
 
 def _store(root: Path, name: str, gen) -> Path:
     data = root / "data"
-    sd = Store(data).create(name, gen.dataset)
-    sd.set_embeddings("frame", gen.dataset.frames.id, gen.frame_vectors)
-    sd.set_embeddings("label", gen.dataset.labels.id, gen.label_vectors)
-    sd.set_embeddings("pred-model", gen.pred_ids, gen.pred_vectors)
-    with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
-        ingest_mod.build_artifacts(sd)
+    store_generated(data, name, gen)
     return data
 
 
@@ -268,7 +257,6 @@ def test_without_the_stored_graph_or_crop_embeddings(tmp_path):
     bare = make_failure_dataset(300, seed=4)
     sd2 = Store(data).create("bare", bare.dataset)
     sd2.set_embeddings("frame", bare.dataset.frames.id, bare.frame_vectors)
-    with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
-        ingest_mod.build_artifacts(sd2)
+    build_artifacts(sd2, projector=quick_projection)
     rep = build_report(Workspace(data).get("bare"))
     assert rep["clusters"] == [] and rep["slices"]

@@ -106,18 +106,16 @@ def test_placement_in_tasks_is_bit_identical(engine, monkeypatch):
 
 
 @pytest.mark.slow
-def test_crop_index_becomes_ivfpq_above_threshold(images_gt, ray_engine, tmp_path, monkeypatch):
-    import aquaembed.ingest as ingest_mod
-    from factories import _quick_projection
+def test_crop_index_becomes_ivfpq_above_threshold(images_gt, ray_engine, tmp_path):
+    from factories import quick_projection
 
-    monkeypatch.setattr(ingest_mod, "project_with_info", _quick_projection)
     ingest(tmp_path, "fish", gt=images_gt / "gt.json", build=False)
     sd = Store(tmp_path).open("fish")
     rng = np.random.default_rng(0)
     n = len(sd.dataset.labels)
     sd.set_embeddings("label", sd.dataset.labels.id, rng.normal(size=(n, 16)))
     lines: list[str] = []
-    build_artifacts(sd, engine=ray_engine, shards=2, ivfpq_min=10, progress=lines.append, projector=_quick_projection)
+    build_artifacts(sd, engine=ray_engine, shards=2, ivfpq_min=10, progress=lines.append, projector=quick_projection)
     assert any("IVF-PQ" in line and "recall@10" in line for line in lines)
     index = VectorIndex.load(Store(tmp_path).open("fish").artifact_path(CROP_INDEX) / "index.faiss")
     assert len(index) == n and "IVFPQ" in type(faiss.downcast_index(index._index)).__name__
@@ -127,9 +125,9 @@ def test_crop_index_becomes_ivfpq_above_threshold(images_gt, ray_engine, tmp_pat
 def test_cli_ingest_on_ray_equals_local(images_gt, ray_engine, tmp_path, monkeypatch):
     import aquaembed.ingest as ingest_mod
     from aquaembed.cli import main
-    from factories import _quick_projection
+    from factories import quick_projection
 
-    monkeypatch.setattr(ingest_mod, "build_artifacts", functools.partial(ingest_mod.build_artifacts, projector=_quick_projection))
+    monkeypatch.setattr(ingest_mod, "build_artifacts", functools.partial(ingest_mod.build_artifacts, projector=quick_projection))
     for name, extra in (("a", ["--shards", "2"]), ("b", ["--engine", "ray", "--shards", "2"])):
         assert main(["ingest", "--data", str(tmp_path / name), "--name", "fish", "--gt", str(images_gt / "gt.json"),
                      "--images", str(images_gt), *extra]) == 0

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import aquaembed.ingest as ingest_mod
-from aquaembed.embeddings.projection import Projection
 from aquaembed.explore import Workspace
 from aquaembed.matching import MatchOptions
 from aquaembed.service import Settings, create_app
-from aquaembed.store import Store
 from aquaembed.synthetic_failures import make_failure_dataset
+from factories import store_generated
 
 API = "/api/v1"
 
-
-def _quick_projection(vectors, *, seed=0, **_):
-    x = np.asarray(vectors, dtype=np.float64)
-    return Projection(x[:, :2].astype(np.float32), f"quick-{x.shape[0]}-{seed}", False, None)
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +20,7 @@ def data(tmp_path_factory):
     data = tmp_path_factory.mktemp("failures") / "data"
     for name, planted, seed in (("planted", True, 1), ("train", False, 5)):
         gen = make_failure_dataset(300, planted=planted, seed=seed)
-        sd = Store(data).create(name, gen.dataset)
-        sd.set_embeddings("frame", gen.dataset.frames.id, gen.frame_vectors)
-        sd.set_embeddings("label", gen.dataset.labels.id, gen.label_vectors)
-        sd.set_embeddings("pred-model", gen.pred_ids, gen.pred_vectors)
-        with mock.patch.object(ingest_mod, "project_with_info", _quick_projection):
-            ingest_mod.build_artifacts(sd)
+        store_generated(data, name, gen)
     return data
 
 

@@ -24,7 +24,7 @@ from aquaembed.io.coco import load_coco_gt
 from aquaembed.service import create_app
 from aquaembed.service.settings import Settings
 from aquaembed.store import Store
-from factories import DS, _quick_projection, build_store, running_server, two_states
+from factories import DS, build_store, quick_projection, running_server, two_states
 
 API = "/api/v1"
 
@@ -131,7 +131,7 @@ def test_stale_artefacts_answer_409(tmp_path: Path) -> None:
 def test_a_dataset_without_inferences_is_explorable(tmp_path: Path) -> None:
     p = two_states(tmp_path / "src", frames=(12, 13))
     ingest_mod.ingest(tmp_path / "data", "bare", gt=p["gt_a"], frame_embeddings=p["frames_a"],
-                      label_embeddings=p["labels_a"], projector=_quick_projection)
+                      label_embeddings=p["labels_a"], projector=quick_projection)
     view = Workspace(tmp_path / "data").get("bare")
     assert view.models() == []
     frames = view.projection("frame")
@@ -164,7 +164,7 @@ def test_live_reload_under_load(tmp_path: Path) -> None:
 
     def ingest(tag: str) -> None:
         ingest_mod.ingest(data, "ds", gt=p[f"gt_{tag}"], frame_embeddings=p[f"frames_{tag}"],
-                          label_embeddings=p[f"labels_{tag}"], replace=True, projector=_quick_projection)
+                          label_embeddings=p[f"labels_{tag}"], replace=True, projector=quick_projection)
 
     ingest("a")
     states = {}
