@@ -60,13 +60,10 @@ def ensure_demo_train(
     store = Store(data)
     size = train_size(frames)
     wanted = {"frames": size, "seed": int(seed), "train_of": int(frames)}
-    if store.exists(TRAIN_NAME) and not rebuild:
-        sd = store.open(TRAIN_NAME)
-        if sd.manifest.source.get("demo") == wanted:
-            return sd
-    build = data / BUILD_DIR / TRAIN_BUILD
-    if build.exists():
-        shutil.rmtree(build)
+    sd = _stored_as(store, TRAIN_NAME, wanted, rebuild=rebuild)
+    if sd is not None:
+        return sd
+    build = _empty_dir(data / BUILD_DIR / TRAIN_BUILD)
     _say(progress, f"building the demo's training set ({size} frames) in {build}")
     build_demo(build, seed=seed, plan=train_plan(load_config(None), size, eval_frames=frames), progress=show_bars)
     sd = ingest(
@@ -75,6 +72,21 @@ def ensure_demo_train(
         replace=True, embed=False, source={"demo": wanted}, progress=progress, show_bars=show_bars,
     )
     return sd
+
+
+def _stored_as(store: Store, name: str, wanted: dict[str, int], *, rebuild: bool) -> StoredDataset | None:
+    """The stored dataset ``name`` when it was built with the ``wanted`` demo parameters."""
+    if rebuild or not store.exists(name):
+        return None
+    sd = store.open(name)
+    return sd if sd.manifest.source.get("demo") == wanted else None
+
+
+def _empty_dir(path: Path) -> Path:
+    """``path`` with whatever an earlier build left there removed (build_demo creates it)."""
+    if path.exists():
+        shutil.rmtree(path)
+    return path
 
 
 def _say(progress: Callable[[str], None] | None, text: str) -> None:
@@ -109,16 +121,12 @@ def ensure_demo(
     data = Path(data_dir)
     store = Store(data)
     wanted = {"frames": int(frames), "seed": int(seed)}
-    if store.exists(DEMO_NAME) and not rebuild:
-        sd = store.open(DEMO_NAME)
-        complete = {DEMO_MODEL, DEMO_MODEL_B} <= set(sd.inference_names) and PLANTED in sd.artifact_names
-        if sd.manifest.source.get("demo") == wanted and complete:
-            ensure_demo_train(data, frames=frames, seed=seed, progress=progress, show_bars=show_bars)
-            _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
-            return sd
-    build = data / BUILD_DIR
-    if build.exists():
-        shutil.rmtree(build)
+    sd = _stored_as(store, DEMO_NAME, wanted, rebuild=rebuild)
+    if sd is not None and {DEMO_MODEL, DEMO_MODEL_B} <= set(sd.inference_names) and PLANTED in sd.artifact_names:
+        ensure_demo_train(data, frames=frames, seed=seed, progress=progress, show_bars=show_bars)
+        _say(progress, f"the demo dataset is ready in {data / DEMO_NAME}")
+        return sd
+    build = _empty_dir(data / BUILD_DIR)
     _say(progress, f"building the demo ({frames} frames, seed {seed}) in {build}")
     build_demo(build, frames=frames, seed=seed, progress=show_bars)
     _say(progress, "ingesting the demo")
