@@ -104,6 +104,27 @@ class CustomPart(ViewBase):
             return None
         return ScenarioStore(self.stored).frame_rows(scenario)
 
+    def frame_restriction(self, scenario: str | None = None, frames: Sequence[int] | np.ndarray | None = None) -> np.ndarray | None:
+        """Bool mask over frame rows, shape (F,): the frames of ``scenario`` and of the frame
+        ids ``frames`` (both when both are given; None when neither is).
+
+        Raises
+        ------
+        NotFoundError
+            An unknown scenario or a frame id the dataset does not have (parameter ``frames``).
+        """
+        mask = self.scenario_mask(scenario)
+        if frames is None:
+            return mask
+        ids = np.asarray(frames, dtype=np.int64).ravel()
+        rows = self.dataset.frames.index_of_ids(ids)
+        if np.any(rows < 0):
+            bad = ids[rows < 0][:5].tolist()
+            raise NotFoundError(f"frames: no frame with id {', '.join(map(str, bad))}", parameter="frames")
+        own = np.zeros(len(self.dataset.frames), dtype=bool)
+        own[rows] = True
+        return own if mask is None else mask & own
+
     def frame_columns(
         self, model: str | None = None, options: MatchOptions | None = None, metric: str | None = None
     ) -> dict[str, np.ndarray]:

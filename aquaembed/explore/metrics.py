@@ -26,19 +26,20 @@ class MetricsPart(CustomPart):
 
     def metrics(
         self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True,
-        metric: str | None = None, scenario: str | None = None,
+        metric: str | None = None, scenario: str | None = None, frames: Sequence[int] | np.ndarray | None = None,
     ) -> dict[str, Any]:
         """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked.
 
-        With a custom ``metric`` or a ``scenario`` the numbers come from the per-frame
-        matrices (of that metric, restricted to the scenario's frames); PR curves and
-        mAP, which need re-matching, are then left out.
+        With a custom ``metric``, a ``scenario`` or ``frames`` (frame ids, shape (n,)) the
+        numbers come from the per-frame matrices (of that metric, restricted to the
+        scenario's frames and to ``frames``); PR curves and mAP, which need re-matching,
+        are then left out.
         """
         model = self.model(model)
-        if metric not in (None, "builtin") or scenario is not None:
+        if metric not in (None, "builtin") or scenario is not None or frames is not None:
             options = MatchOptions() if options is None else options
             fm = self.frame_matrices(model, options, metric)
-            mask = self.scenario_mask(scenario)
+            mask = self.frame_restriction(scenario, frames)
             out = matrix_evaluation(self.dataset, fm if mask is None else fm.restrict(mask), options)
             out.update(model=model, metric=None if metric == "builtin" else metric, scenario=scenario)
             return out
@@ -76,6 +77,7 @@ class MetricsPart(CustomPart):
         ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
         metric: str | None = None,
         scenario: str | None = None,
+        frames: Sequence[int] | np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Frames with their metrics and metadata, filtered, sorted and paged.
 
@@ -94,15 +96,15 @@ class MetricsPart(CustomPart):
         dict with ``total`` (frames passing the filters) and ``rows`` (the page)
 
         ``metric`` takes the per-frame counts from a custom metric; ``scenario`` keeps
-        only its frames; scalar metrics (``scalars`` of each row) sort and filter like
-        metrics.
+        only its frames, ``frames`` (frame ids) only those; scalar metrics (``scalars`` of
+        each row) sort and filter like metrics.
         """
         ds = self.dataset
         fm = self.frame_metrics(model, options, metric)
         scalars = self.scalar_columns()
         cols: dict[str, np.ndarray] = {"id": ds.frames.id, **fm.counts.as_dict(), **ds.frames.metadata, **scalars}
         check_page(limit, offset, order)
-        mask = self.scenario_mask(scenario)
+        mask = self.frame_restriction(scenario, frames)
         keep = np.ones(len(ds.frames), dtype=bool) if mask is None else mask.copy()
         for key, allowed in (equals or {}).items():
             col = self._column(cols, key)
@@ -141,6 +143,7 @@ class MetricsPart(CustomPart):
         cls: str | None = None,
         metric: str | None = None,
         scenario: str | None = None,
+        frames: Sequence[int] | np.ndarray | None = None,
         bins: int = 4,
     ) -> dict[str, Any]:
         """Metrics per value of a frame metadata field (per scene, camera, ...).
@@ -154,6 +157,8 @@ class MetricsPart(CustomPart):
             A frame metadata field, or a scalar metric (cut into ``bins`` quantile bins).
         metric, scenario : str, optional
             Counts from a custom metric; only the frames of a scenario.
+        frames : array of int, shape (n,), optional
+            Only these frame ids.
         cls : str, optional
             A class name: count only that class; default all classes.
 
@@ -167,7 +172,7 @@ class MetricsPart(CustomPart):
         if class_index == self.dataset.classes.background:
             raise ParameterError("class: name a real class, not the background")
         values, groups = slice_groups(self.dataset.frames.metadata, self.scalar_columns(), field, bins=bins)
-        mask = self.scenario_mask(scenario)
+        mask = self.frame_restriction(scenario, frames)
         if mask is not None:
             groups = np.where(mask, groups, -1)
         counts = self.frame_matrices(model, options, metric).grouped(groups, values.size, cls=class_index)

@@ -129,3 +129,33 @@ def test_scenario_save_list_delete_and_export_round_trip(data_dir: Path, tmp_pat
     assert main(["scenario", *base, "delete", "first5"]) == 0
     assert "first5" not in Workspace(data_dir).get(DS).scenarios()
     assert main(["scenario", *base, "delete", "first5"]) == 2
+
+
+def test_frames_restriction_equals_the_frames_summed_and_combines_with_a_scenario(data_dir: Path) -> None:
+    from aquaembed.errors import NotFoundError
+
+    view = Workspace(data_dir).get(DS)
+    ids = view.dataset.frames.id
+    chosen = ids[::3]
+    opts = MatchOptions(conf=0.4)
+    m = view.metrics("yolo", opts, frames=chosen)
+    rows = {r["id"]: r for r in view.frames("yolo", options=opts, sort="id", limit=1000)["rows"]}
+    for k in ("tp", "fp", "fn"):
+        assert m["overall"][k] == sum(rows[int(i)][k] for i in chosen), k
+    page = view.frames("yolo", options=opts, frames=chosen, sort="id", limit=1000)
+    assert [r["id"] for r in page["rows"]] == sorted(chosen.tolist())
+    # with a scenario: the intersection
+    assert main(["scenario", "--data", str(data_dir), "--name", DS, "save", "firsthalf", "--frames",
+                 str(_ids_file(data_dir, ids[: ids.size // 2]))]) == 0
+    both = view.frames("yolo", options=opts, scenario="firsthalf", frames=chosen, sort="id", limit=1000)
+    assert [r["id"] for r in both["rows"]] == sorted(set(chosen.tolist()) & set(ids[: ids.size // 2].tolist()))
+    with pytest.raises(NotFoundError) as err:
+        view.metrics("yolo", opts, frames=[int(ids.max()) + 1])
+    assert err.value.parameter == "frames"
+    assert main(["scenario", "--data", str(data_dir), "--name", DS, "delete", "firsthalf"]) == 0
+
+
+def _ids_file(root: Path, ids: np.ndarray) -> Path:
+    path = root.parent / "firsthalf-ids.txt"
+    path.write_text("\n".join(str(int(i)) for i in ids) + "\n")
+    return path
