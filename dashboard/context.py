@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, get_args
 from urllib.parse import parse_qs, urlencode
 
+import numpy as np
+
 from aquaembed._typing import MatchMode
 from aquaembed.analysis.selection import crop_metadata
 from aquaembed.artifacts import CROP_PROJECTION, FRAME_PROJECTION
@@ -20,13 +22,15 @@ from aquaembed.dashboard.ids import VIEWS
 from aquaembed.explore import DatasetView, LRUCache, Workspace
 from aquaembed.matching import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
 
-__all__ = ["CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES", "MATCH_MODES", "Context", "State", "parse_query"]
+__all__ = ["BUILTIN", "CONF_DEFAULT", "IOU_DEFAULT", "MANY_CLASSES", "MATCH_MODES", "Context", "State", "parse_query"]
 
 CONF_DEFAULT = DEFAULT_CONF
 IOU_DEFAULT = DEFAULT_IOU
 MANY_CLASSES = 25
 """Above this many classes the report and the matrix become filterable tables."""
 MATCH_MODES: tuple[str, ...] = get_args(MatchMode)
+BUILTIN = "builtin"
+"""The metric control's value for the built-in matching (``State.metric`` is then empty)."""
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -53,6 +57,20 @@ class State:
     focus: str = ""
     """What the failure report isolated: ``"cluster:<id>"`` or ``"slice:<rank>"`` (see
     :mod:`aquaembed.dashboard.focus`); empty for nothing."""
+    metric: str = ""
+    """A custom metric of the inference set (``aquaembed add-metric``); empty for the built-in matching."""
+    scenario: str = ""
+    """A saved scenario every page is restricted to; empty for all frames."""
+
+    @property
+    def metric_name(self) -> str | None:
+        """``metric=`` of the library calls: None for the built-in matching."""
+        return self.metric or None
+
+    @property
+    def scenario_name(self) -> str | None:
+        """``scenario=`` of the library calls: None for all frames."""
+        return self.scenario or None
 
     @property
     def options(self) -> MatchOptions:
@@ -66,6 +84,13 @@ class State:
         if self.crowd:
             words.append("crowd regions")
         return ", ".join(words)
+
+    def scope_label(self) -> str:
+        """What the numbers are of, e.g. ``metric greedy_ca · scenario night_bad``."""
+        words = [f"metric {self.metric}" if self.metric else "built-in matching"]
+        if self.scenario:
+            words.append(f"scenario {self.scenario}")
+        return " · ".join(words)
 
     def to_query(self) -> str:
         q: dict[str, str] = {
@@ -81,6 +106,10 @@ class State:
             q["crowd"] = "1"
         if self.focus:
             q["focus"] = self.focus
+        if self.metric:
+            q["metric"] = self.metric
+        if self.scenario:
+            q["scenario"] = self.scenario
         return "?" + urlencode(q)
 
     @classmethod
@@ -135,6 +164,7 @@ def parse_query(search: str | None) -> tuple[State, list[str]]:
         conf=num("conf", CONF_DEFAULT, 0.0), iou=num("iou", IOU_DEFAULT, 0.01),
         view=q.get("view", VIEWS[0]), kind=q.get("kind", "crop"), colour=q.get("colour", ""),
         mode=mode, class_aware=flag("class_aware"), crowd=flag("crowd"), focus=q.get("focus", ""),
+        metric="" if q.get("metric", "") == BUILTIN else q.get("metric", ""), scenario=q.get("scenario", ""),
     )
     return state, notes
 
@@ -198,8 +228,14 @@ class Context:
         mode = state.mode if state.mode in MATCH_MODES else DEFAULT_MODE
         from aquaembed.dashboard.focus import valid_focus
 
+        metric = state.metric if state.metric in (view.custom_metrics(model) if model else {}) else ""
+        if state.metric and not metric:
+            said.append(f"metric {state.metric!r} does not exist for {model!r} (showing the built-in matching)")
+        scenario = state.scenario if state.scenario in view.scenarios() else ""
+        if state.scenario and not scenario:
+            said.append(f"scenario {state.scenario!r} does not exist (showing all frames)")
         return State(ds, model, conf, iou, view_name, kind, colour, mode, bool(state.class_aware), bool(state.crowd),
-                     valid_focus(state.focus))
+                     valid_focus(state.focus), metric, scenario)
 
     @staticmethod
     def kinds(view: DatasetView) -> list[str]:
@@ -220,10 +256,12 @@ class Context:
         """The projection of ``state.kind`` at the state's thresholds, with frame metadata
         aligned to its points (crops get the metadata of their frame). Cached."""
         view = self.view(state.dataset)  # the newest generation (a writer may have replaced the dataset)
-        key = (state.dataset, view.stored.generation, state.model, state.kind, state.options)
+        metric = state.metric_name if state.kind == "frame" else None  # crops: types of the built-in matching
+        key = (state.dataset, view.stored.generation, state.model, state.kind, state.options, metric)
 
         def compute() -> dict[str, Any]:
-            proj = dict(view.projection(state.kind, state.model or None, options=state.options))  # "": no inference set
+            proj = dict(view.projection(state.kind, state.model or None, options=state.options,  # "": no inference set
+                                        metric=metric))
             if state.kind == "crop":
                 frames = view.dataset.frames
                 proj["metadata"] = crop_metadata(proj["frame_id"], frames.metadata, frames.index_of_ids)
@@ -239,15 +277,37 @@ class Context:
     def groups(self, state: State, viewport: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[figures.Group], bool]:
         """Projection, trace grouping and whether the drawn points are a sample."""
         proj = self.projection(state)
-        rows, sampled = figures.visible_rows(proj["x"], proj["y"], max_points=self.max_points, viewport=viewport)
+        inside = self.scenario_rows(state, proj)
+        if inside is None:
+            rows, sampled = figures.visible_rows(proj["x"], proj["y"], max_points=self.max_points, viewport=viewport)
+        else:  # only the scenario's frames (and their crops) are drawn
+            rows, sampled = figures.visible_rows(np.asarray(proj["x"])[inside], np.asarray(proj["y"])[inside],
+                                                 max_points=self.max_points, viewport=viewport)
+            rows = inside[rows]
         if state.focus:
             from aquaembed.dashboard.focus import focus_rows
 
             keep = focus_rows(self, state, proj)
             if keep is not None:
-                rows, sampled = keep, False
+                rows, sampled = (keep if inside is None else np.intersect1d(keep, inside)), False
         groups = figures.embedding_groups(proj, state.colour, class_names=self.class_names(self.view(state.dataset)), rows=rows)
         return proj, groups, sampled
+
+    def scenario_rows(self, state: State, proj: Mapping[str, Any]) -> np.ndarray | None:
+        """Projection rows of the scenario's frames (frame map) or of their crops (crop map),
+        int64 sorted; None without a scenario."""
+        if not state.scenario:
+            return None
+        view = self.view(state.dataset)
+        ids = view.dataset.frames.id[view.frame_restriction(state.scenario)]
+        col = proj["frame_id"] if proj.get("kind") == "crop" else proj["ids"]
+        return np.flatnonzero(np.isin(np.asarray(col), ids))
+
+    def metrics(self, state: State, *, frames: Any = None, pr: bool = False, coco: bool = False) -> dict[str, Any]:
+        """:meth:`DatasetView.metrics` of the state's inference set, options, metric and scenario
+        (and frame ids ``frames``, e.g. of a failure-report slice)."""
+        return self.view(state.dataset).metrics(state.model, options=state.options, pr=pr, coco=coco,
+                                                metric=state.metric_name, scenario=state.scenario_name, frames=frames)
 
     def preload(self) -> None:
         """Compute what the first page shows (first dataset, default thresholds); errors are ignored."""

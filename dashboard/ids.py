@@ -14,6 +14,10 @@ CONF = "ctl-conf"
 IOU = "ctl-iou"
 MATCH_MODE = "ctl-match-mode"  # matching: optimal | greedy
 MATCH_FLAGS = "ctl-match-flags"  # matching: ["class_aware", "crowd"] as checked
+METRIC = "ctl-metric"  # the metric: "builtin" or a custom metric of the inference set
+SCENARIO = "ctl-scenario"  # restrict every page to a saved scenario (None: all frames)
+METRIC_PROGRESS = "ctl-metric-progress"  # "metric m: 120 of 512 frames" while a plugin metric runs
+METRIC_TICK = "ctl-metric-tick"  # polls the plugin's progress while it runs
 VIEW = "ctl-view"
 STATE = "state"  # the normalised page state (dataset, model, thresholds, view, kind, colour)
 HEADLINE = "headline"
@@ -63,6 +67,8 @@ MET_EX_GRID = "met-ex-grid"
 MET_MANY = "met-many"  # container of the many-class tables
 MET_EX_SECTION = "met-ex-section"  # the examples card (scrolled into view on a cell click)
 MET_FEW = "met-few"  # container of the heatmap
+MET_SCOPE = "met-scope"  # what the numbers are of: metric, scenario, slice, frames
+MET_CURVES_NOTE = "met-curves-note"  # why PR curves / COCO are not shown (a custom metric)
 
 # ---- frame grid
 FR_FILTER_METRIC = "fr-filter-metric"

@@ -5,8 +5,7 @@ from __future__ import annotations
 VIEW = "compare"
 """The page's ``view`` value (its tab)."""
 
-METRIC = "wf-metric"  # the "metric" control: built-in matching or a custom metric
-SCENARIO = "wf-scenario"  # restrict to a saved scenario
+# the metric and the scenario are the header's controls (ids.METRIC, ids.SCENARIO)
 MODEL_B = "wf-model-b"  # the inference set to compare with the header's
 OVERALL = "wf-overall"
 REPORT = "wf-report"

@@ -68,8 +68,9 @@ class CustomPart(ViewBase):
             key = f"{model}:{metric}"
 
             def progress(done: int, total: int) -> None:
-                state["progress"][key] = (done, total)
+                state["progress"][key] = (done, total, options)
 
+            progress(0, len(self.dataset.frames))
             with state["lock"]:
                 stack = run_plugin(load_plugin(spec), self.dataset, self.dataset.inference_set(model), options,
                                    spec=spec, progress=progress)
@@ -77,9 +78,16 @@ class CustomPart(ViewBase):
 
         return self._derived.get(("fm-plugin", model, metric, options), run)
 
-    def metric_progress(self, model: str, metric: str) -> tuple[int, int] | None:
-        """``(frames done, frames)`` of the last run of a plugin metric, or None."""
-        return self._custom_state()["progress"].get(f"{model}:{metric}")
+    def metric_progress(self, model: str, metric: str, options: MatchOptions | None = None) -> tuple[int, int] | None:
+        """``(frames done, frames)`` of the last run of a plugin metric, or None.
+
+        With ``options``: of the run at those options only (None when the last run was at
+        other options or none has started).
+        """
+        hit = self._custom_state()["progress"].get(f"{model}:{metric}")
+        if hit is None or (options is not None and hit[2] != options):
+            return None
+        return hit[0], hit[1]
 
     def scalar_columns(self) -> dict[str, np.ndarray]:
         """Per-frame scalar metrics stored with the dataset: ``{column: float64 (F,)}``."""

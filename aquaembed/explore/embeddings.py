@@ -23,7 +23,8 @@ class EmbeddingsPart(ViewBase):
 
     if TYPE_CHECKING:  # provided by MetricsPart in the assembled DatasetView
 
-        def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None) -> FrameReport: ...
+        def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None,
+                          metric: str | None = None) -> FrameReport: ...
 
     def index(self, kind: str) -> VectorIndex:
         """The stored FAISS index of ``kind`` ("frame" or "crop"), loaded once."""
@@ -86,8 +87,13 @@ class EmbeddingsPart(ViewBase):
             "frame_id": ds.frames.id[frame_row],
         }
 
-    def projection(self, kind: str, model: str | None = None, options: MatchOptions | None = None) -> dict[str, Any]:
+    def projection(self, kind: str, model: str | None = None, options: MatchOptions | None = None, *,
+                   metric: str | None = None) -> dict[str, Any]:
         """The cached 2-D projection with the fields to colour it by.
+
+        ``metric`` (frames only) takes the per-frame counts and ratios from a custom metric
+        instead of the built-in matching; crop match types always come from the built-in
+        matching (a custom metric has per-frame counts, not boxes).
 
         Returns
         -------
@@ -106,7 +112,7 @@ class EmbeddingsPart(ViewBase):
             coords = self._once(FRAME_PROJECTION, lambda: np.asarray(self.stored.load_array(FRAME_PROJECTION)))
             ids = self._once("frame-ids", lambda: np.asarray(self.stored.embeddings("frame")[0]))
             rows = self.dataset.frames.index_of_ids(ids)
-            fm = self.frame_metrics(model, options)
+            fm = self.frame_metrics(model, options, metric)
             out: dict[str, Any] = {"kind": "frame", "ids": ids, "x": coords[:, 0], "y": coords[:, 1]}
             out.update(fm.counts[rows].as_dict())
             out["metadata"] = {k: v[rows] for k, v in self.dataset.frames.metadata.items()}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,11 @@ MATCH_SORT_KEYS = ("score", "iou", "area", "aspect")
 class MatchesPart(ViewBase):
     """Rows of the match table, filtered to a cell or type, sorted and paged."""
 
+    if TYPE_CHECKING:  # provided by CustomPart in the assembled DatasetView
+
+        def frame_restriction(self, scenario: str | None = None,
+                              frames: Sequence[int] | np.ndarray | None = None) -> np.ndarray | None: ...
+
     def matches(
         self,
         model: str | None = None,
@@ -35,6 +41,8 @@ class MatchesPart(ViewBase):
         order: str = "desc",
         limit: int = 50,
         offset: int = 0,
+        scenario: str | None = None,
+        frames: Sequence[int] | np.ndarray | None = None,
     ) -> dict[str, Any]:
         """The rows of one confusion cell (or any slice of the match table), sorted and paged.
 
@@ -47,6 +55,10 @@ class MatchesPart(ViewBase):
             ``area`` and ``aspect`` (width / height) are those of the label's box, or of
             the inference's box when the row has no label. Undefined values sort last.
         order : {"asc", "desc"}
+        scenario : str, optional
+            Only the rows of this scenario's frames.
+        frames : array of int, shape (n,), optional
+            Only the rows of these frame ids (with ``scenario``: of both).
 
         Returns
         -------
@@ -67,6 +79,9 @@ class MatchesPart(ViewBase):
             if type not in TYPE_NAMES:
                 raise ParameterError(f"type must be one of {', '.join(TYPE_NAMES)}, got {type!r}")
             keep &= table.type == TYPE_NAMES.index(type)
+        mask = self.frame_restriction(scenario, frames)
+        if mask is not None:
+            keep &= mask[table.frame]
         rows = np.flatnonzero(keep)
         inf = ds.inference_set(self.model(model))
         box = self._row_boxes(table, rows, inf.box)

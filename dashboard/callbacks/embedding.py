@@ -112,12 +112,21 @@ def register(app: dash.Dash, ctx: Context) -> None:
         shown = sum(int(g.rows.size) for g in groups)
         noun = "crops (labels and inferences)" if st.kind == "crop" else "frames"
         title = f"{n:,} {noun} of {st.dataset} · {st.model}"
-        fig = figures.embedding_figure(proj, groups, title=title, uirevision=f"{st.dataset}|{st.model}|{st.kind}|{st.colour}|{st.focus}")
+        inside = ctx.scenario_rows(st, proj)
+        if inside is not None:
+            title = f"{inside.size:,} of {n:,} {noun} of {st.dataset} · {st.model}: scenario {st.scenario}, only its frames drawn"
+        if st.metric and st.kind == "frame":
+            title += f" · per-frame counts of metric {st.metric}"
+        fig = figures.embedding_figure(proj, groups, title=title,
+                                       uirevision=f"{st.dataset}|{st.model}|{st.kind}|{st.colour}|{st.focus}|{st.scenario}")
         note = ""
+        if st.metric and st.kind == "crop":
+            note = (f"crop types come from the built-in matching (metric {st.metric} gives per-frame counts, not boxes); "
+                    "the frames map is coloured by it. ")
         if sampled:
-            note = f"showing a sample of {shown:,} of {n:,} points; zoom in to see every point of a region"
+            note += f"showing a sample of {shown:,} of {n:,} points; zoom in to see every point of a region"
         elif key["viewport"]:
-            note = f"zoomed: all {shown:,} points of this region"
+            note += f"zoomed: all {shown:,} points of this region"
         legend_note = LEGEND_NOTE if st.kind == "crop" and st.colour == "type" else ""
         return fig, {**key, "sampled": sampled, "n": n}, note, legend_note
 

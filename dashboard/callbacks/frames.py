@@ -78,14 +78,15 @@ def register(app: dash.Dash, ctx: Context) -> None:
         view = ctx.view(st.dataset)
         ranges = {metric: (lo, hi)} if metric and (lo is not None or hi is not None) else None
         equals = {field: list(values)} if field and values else None
+        focused = None
         if st.focus:
             from aquaembed.dashboard.focus import focus_frame_ids
 
             focused = focus_frame_ids(ctx, st)
-            if focused is not None:
-                equals = {**(equals or {}), "id": [str(i) for i in focused]}
+        # the header's metric gives the per-frame counts; its scenario (and a report focus) the frames
         query: dict[str, Any] = {"options": st.options, "sort": sort or "f1", "order": order or "asc", "equals": equals,
-                                 "ranges": ranges}
+                                 "ranges": ranges, "metric": st.metric_name, "scenario": st.scenario_name,
+                                 "frames": focused}
         try:
             total = view.frames(st.model, limit=0, **query)["total"]
             pages = max(1, -(-total // PAGE_SIZE))
@@ -109,9 +110,12 @@ def register(app: dash.Dash, ctx: Context) -> None:
             what.append(f"{lo if lo is not None else '−∞'} ≤ {metric} ≤ {hi if hi is not None else '∞'}")
         if field and values:
             what.append(f"{field} ∈ {{{', '.join(values)}}}")
-        if st.focus and equals and "id" in equals:
+        if focused is not None:
             what.append(f"frame ∈ the isolated {st.focus.split(':')[0]}")
+        if st.scenario:
+            what.append(f"frame ∈ scenario {st.scenario}")
         title = (f"{total:,} frames" + (f" where {' and '.join(what)}" if what else "") +
+                 f" · counts of the {st.metric_name and 'metric ' + st.metric_name or 'built-in matching'}" +
                  f" · sorted by {sort} ({'low' if order == 'asc' else 'high'} first) · page {page_no + 1} of {pages}")
         return cards, title
 
@@ -144,7 +148,8 @@ def register(app: dash.Dash, ctx: Context) -> None:
             return no_update, no_update, no_update
         st = State(**data)
         try:
-            rows = ctx.view(st.dataset).slices(st.model, options=st.options, field=field, cls=cls or None)["rows"]
+            rows = ctx.view(st.dataset).slices(st.model, options=st.options, field=field, cls=cls or None,
+                                               metric=st.metric_name, scenario=st.scenario_name)["rows"]
         except AquaembedError:
             rows = []
         return (rows, *grid_height(len(rows)))

@@ -12,6 +12,7 @@ from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import thumb_card
 from aquaembed.dashboard.context import MANY_CLASSES, Context, State
 from aquaembed.dashboard.tables import grid_height
+from aquaembed.errors import AquaembedError
 
 PAGE_SIZE = 24
 SORT_NAMES = {"score": "confidence", "iou": "IoU", "area": "box area", "aspect": "aspect ratio"}
@@ -21,6 +22,33 @@ SHOWN: dict[str, Any] = {}
 
 def _state(data: dict[str, Any] | None) -> State | None:
     return State(**data) if data else None
+
+
+CUSTOM_CURVES = ("PR curves and COCO mAP need the built-in matching (a sweep over inference confidences): "
+                 "a custom metric gives per-frame counts only. Choose 'built-in matching' in the header's metric "
+                 "control to see them.")
+CUSTOM_EXAMPLES = ("Examples: a custom metric gives per-frame counts, not matched boxes, so its cells have no crops to "
+                   "show. Choose 'built-in matching' in the header's metric control to browse a cell's examples.")
+
+
+def focus_frames(ctx: Context, st: State) -> Any:
+    """Frame ids of the failure-report slice the state isolates (None without a slice focus)."""
+    if not st.focus.startswith("slice:"):
+        return None
+    from aquaembed.dashboard.focus import focus_frame_ids
+
+    return focus_frame_ids(ctx, st)
+
+
+def scope_line(ctx: Context, st: State, frames: Any) -> str:
+    """What the page's numbers are of: the metric, the scenario, the slice, how many frames."""
+    view = ctx.view(st.dataset)
+    n = view.frames(st.model, options=st.options, metric=st.metric_name, scenario=st.scenario_name, frames=frames,
+                    limit=0)["total"]
+    words = [st.scope_label()]
+    if frames is not None:
+        words.append("the failure-report slice in the banner")
+    return f"Numbers of the {' · '.join(words)}: {n:,} of {len(view.dataset.frames):,} frames."
 
 
 SCROLL_JS = """
@@ -43,6 +71,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.MET_CM_GRAPH, "figure"),
         Output(ids.MET_FEW, "style"),
         Output(ids.MET_MANY, "style"),
+        Output(ids.MET_SCOPE, "children"),
         Input(ids.STATE, "data"),
         Input(ids.MET_CM_OPTIONS, "value"),
     )
@@ -50,8 +79,13 @@ def register(app: dash.Dash, ctx: Context) -> None:
         """The report and the matrix first: they need no PR sweep and no COCO evaluation."""
         st = _state(data)
         if st is None or st.view != "metrics":
-            return (no_update,) * 6
-        m = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)
+            return (no_update,) * 7
+        try:
+            frames = focus_frames(ctx, st)
+            m = ctx.metrics(st, frames=frames)
+            scope = scope_line(ctx, st, frames)
+        except AquaembedError as exc:
+            return (no_update,) * 6 + (html.Span(f"Cannot compute the metrics: {exc}", className="ae-error"),)
         many = len(m["classes"]) - 1 > MANY_CLASSES
         options = options or []
         cm_fig = no_update if many else figures.confusion_figure(
@@ -60,20 +94,31 @@ def register(app: dash.Dash, ctx: Context) -> None:
         rows = figures.report_rows(m)
         grid_options, style = grid_height(len(rows) - 1)
         grid_options["pinnedBottomRowData"] = rows[-1:]
-        return rows[:-1], grid_options, style, cm_fig, HIDDEN if many else SHOWN, SHOWN if many else HIDDEN
+        return rows[:-1], grid_options, style, cm_fig, HIDDEN if many else SHOWN, SHOWN if many else HIDDEN, scope
 
     @app.callback(
         Output(ids.MET_PR_GRAPH, "figure"),
         Output(ids.MET_COCO_GRAPH, "figure"),
+        Output(ids.MET_CURVES_NOTE, "children"),
         Input(ids.STATE, "data"),
     )
     def curves(data):
-        """PR curves (a confidence sweep) and COCO mAP, drawn after the report and the matrix."""
+        """PR curves (a confidence sweep) and COCO mAP, drawn after the report and the matrix;
+        of the built-in matching only."""
         st = _state(data)
         if st is None or st.view != "metrics":
-            return no_update, no_update
-        m = ctx.view(st.dataset).metrics(st.model, options=st.options, coco=True, pr=True)
-        return figures.pr_figure(m.get("pr_curves"), conf=st.conf), figures.coco_figure(m.get("coco"))
+            return no_update, no_update, no_update
+        if st.metric:
+            return figures.pr_figure(None, conf=st.conf), figures.coco_figure(None), CUSTOM_CURVES
+        try:
+            frames = focus_frames(ctx, st)
+            m = ctx.metrics(st, frames=frames, coco=True, pr=True)
+        except AquaembedError as exc:
+            return no_update, no_update, f"Cannot compute PR curves and COCO mAP: {exc}"
+        note = None
+        if (st.scenario or frames is not None) and not m.get("pr_curves"):
+            note = "PR curves and COCO mAP of a scenario or a slice are not computed by this version of the library."
+        return figures.pr_figure(m.get("pr_curves"), conf=st.conf), figures.coco_figure(m.get("coco")), note
 
     @app.callback(
         Output(ids.MET_CM_TABLE, "rowData"),
@@ -87,7 +132,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
         st = _state(data)
         if st is None or st.view != "metrics":
             return no_update, no_update, no_update, no_update
-        m = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)
+        try:
+            m = ctx.metrics(st, frames=focus_frames(ctx, st))
+        except AquaembedError:
+            return no_update, no_update, no_update, no_update
         if len(m["classes"]) - 1 <= MANY_CLASSES:
             return [], no_update, no_update, ""
         chosen = clicked.get("rowId") if clicked else None
@@ -150,14 +198,18 @@ def register(app: dash.Dash, ctx: Context) -> None:
         st = _state(data)
         if st is None or st.view != "metrics":
             return no_update, no_update
+        if st.metric:
+            return [], CUSTOM_EXAMPLES
         if not cell_:
             return [], "Examples: click a confusion cell (the background row holds unmatched inferences: look there for missing labels)"
         view = ctx.view(st.dataset)
-        total = view.matches(st.model, options=st.options, gt_class=cell_["gt"], pred_class=cell_["pred"], limit=0)["total"]
+        where = {"gt_class": cell_["gt"], "pred_class": cell_["pred"], "scenario": st.scenario_name,
+                 "frames": focus_frames(ctx, st)}
+        total = view.matches(st.model, options=st.options, limit=0, **where)["total"]
         pages = max(1, -(-total // PAGE_SIZE))
         page_no = min(int(page_no or 0), pages - 1)
-        res = view.matches(st.model, options=st.options, gt_class=cell_["gt"], pred_class=cell_["pred"],
-                           sort=sort or "score", order=order or "desc", limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+        res = view.matches(st.model, options=st.options, sort=sort or "score", order=order or "desc", limit=PAGE_SIZE,
+                           offset=page_no * PAGE_SIZE, **where)
         cards = [_example_card(ctx, st, r) for r in res["rows"]]
         title = (f"{cell_['gt']} → {cell_['pred']}: {total:,} examples · page {page_no + 1} of {pages} · "
                  f"sorted by {SORT_NAMES.get(sort, sort)} ({'high' if order == 'desc' else 'low'} first)")

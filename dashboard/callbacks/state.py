@@ -13,11 +13,25 @@ from dash import Input, Output, html, no_update
 from dash import State as DashState
 
 from aquaembed.dashboard import figures, ids
-from aquaembed.dashboard.context import Context, State, parse_query
+from aquaembed.dashboard.context import BUILTIN, Context, State, parse_query
 from aquaembed.dashboard.pages import shell
+from aquaembed.errors import AquaembedError
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, Any] = {}
+
+
+def metric_options(view: Any, model: str) -> list[dict[str, str]]:
+    """The metric control's choices: the built-in matching, then the inference set's custom metrics."""
+    custom = view.custom_metrics(model) if model else {}
+    return [{"label": "built-in matching", "value": BUILTIN}] + [
+        {"label": f"{name} ({'plugin, re-run at each threshold' if rec.get('kind') == 'plugin' else 'per-frame matrices'})",
+         "value": name} for name, rec in custom.items()]
+
+
+def scenario_options(view: Any) -> list[dict[str, str]]:
+    """The scenario control's choices: every saved scenario with its number of frames."""
+    return [{"label": f"{name} ({rec['frames']} frames)", "value": name} for name, rec in view.scenarios().items()]
 
 
 def register(app: dash.Dash, ctx: Context) -> None:
@@ -37,6 +51,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Output(ids.EMB_COLOUR, "value"),
         Output(ids.MATCH_MODE, "value"),
         Output(ids.MATCH_FLAGS, "value"),
+        Output(ids.METRIC, "options"),
+        Output(ids.METRIC, "value"),
+        Output(ids.SCENARIO, "options"),
+        Output(ids.SCENARIO, "value"),
         Output(ids.ERROR, "children"),
         Output(ids.NOTICE, "children"),
         *[Output(ids.PAGE_PREFIX + v, "style") for v in ids.VIEWS],
@@ -50,9 +68,11 @@ def register(app: dash.Dash, ctx: Context) -> None:
         Input(ids.EMB_COLOUR, "value"),
         Input(ids.MATCH_MODE, "value"),
         Input(ids.MATCH_FLAGS, "value"),
+        Input(ids.METRIC, "value"),
+        Input(ids.SCENARIO, "value"),
         DashState(ids.STATE, "data"),
     )
-    def sync(search, ds, model, conf, iou, view, kind, colour, mode, flags, previous):
+    def sync(search, ds, model, conf, iou, view, kind, colour, mode, flags, metric, scenario, previous):
         trig = dash.ctx.triggered_id
         from_url = trig in (None, ids.URL)
         notes: list[str] = []
@@ -63,17 +83,19 @@ def register(app: dash.Dash, ctx: Context) -> None:
             raw = State(ds or "", model or "", conf if conf is not None else 0.5, iou if iou is not None else 0.5,
                         view or ids.VIEWS[0], kind or "crop", colour or "", mode or "optimal",
                         "class_aware" in flags, "crowd" in flags,
-                        (previous or {}).get("focus", "") if trig == ids.VIEW else "")
+                        (previous or {}).get("focus", "") if trig == ids.VIEW else "",
+                        "" if metric in (None, BUILTIN) else metric, scenario or "")
         names = ctx.names()
         if not names:
             err = html.Div(f"No datasets in {ctx.workspace.root}: run `aquaembed demo` or `aquaembed ingest` first.")
-            return (no_update,) * 15 + (err, no_update) + (no_update,) * len(ids.VIEWS)
+            return (no_update,) * 19 + (err, no_update) + (no_update,) * len(ids.VIEWS)
         st = ctx.normalise(raw, notes if from_url else None)
         view_obj = ctx.view(st.dataset)
         kinds = ctx.kinds(view_obj)
         st_flags = [f for f in ("class_aware", "crowd") if getattr(st, f)]
-        current = (ds, model, conf, iou, view, kind, colour, mode, list(flags or []))
-        wanted = (st.dataset, st.model, st.conf, st.iou, st.view, st.kind, st.colour, st.mode, st_flags)
+        current = (ds, model, conf, iou, view, kind, colour, mode, list(flags or []), metric, scenario)
+        wanted = (st.dataset, st.model, st.conf, st.iou, st.view, st.kind, st.colour, st.mode, st_flags,
+                  st.metric or BUILTIN, st.scenario or None)
         keep = [no_update if c == w else w for c, w in zip(current, wanted)]
         data = st.as_dict()
         query = st.to_query()
@@ -97,6 +119,10 @@ def register(app: dash.Dash, ctx: Context) -> None:
             keep[6],
             keep[7],
             keep[8],
+            metric_options(view_obj, st.model),
+            keep[9],
+            scenario_options(view_obj),
+            keep[10],
             None,
             notice,
             *[SHOWN if v == st.view else HIDDEN for v in ids.VIEWS],
@@ -121,12 +147,37 @@ def register(app: dash.Dash, ctx: Context) -> None:
         if not data:
             return no_update
         st = State(**data)
-        o = ctx.view(st.dataset).metrics(st.model, options=st.options, pr=False)["overall"]
+        try:
+            o = ctx.metrics(st)["overall"]
+        except AquaembedError as exc:
+            return [html.Span(f"{st.dataset} · {st.model} · {st.scope_label()}: {exc}", className="ae-error")]
         return [
-            html.Span(f"{st.dataset} · {st.model} · conf ≥ {st.conf:.2f} · IoU ≥ {st.iou:.2f} · {st.matching_label()}",
-                      className="ae-muted"),
+            html.Span(f"{st.dataset} · {st.model} · conf ≥ {st.conf:.2f} · IoU ≥ {st.iou:.2f} · {st.matching_label()}"
+                      + (f" · {st.scope_label()}" if st.metric or st.scenario else ""), className="ae-muted"),
             html.Span(f"precision {figures.fmt(o['precision'])}", className="ae-kpi"),
             html.Span(f"recall {figures.fmt(o['recall'])}", className="ae-kpi"),
             html.Span(f"F1 {figures.fmt(o['f1'])}", className="ae-kpi"),
             html.Span(f"TP {o['tp']:,} · FP {o['fp']:,} · FN {o['fn']:,}", className="ae-muted"),
         ]
+
+    @app.callback(
+        Output(ids.METRIC_PROGRESS, "children"),
+        Output(ids.METRIC_TICK, "disabled"),
+        Input(ids.STATE, "data"),
+        Input(ids.METRIC_TICK, "n_intervals"),
+    )
+    def progress(data, _tick):
+        """While a plugin metric runs at the state's options: how many frames it has done."""
+        if not data or not data.get("metric"):
+            return None, True
+        st = State(**data)
+        view = ctx.view(st.dataset)
+        if (view.custom_metrics(st.model).get(st.metric) or {}).get("kind") != "plugin":
+            return None, True
+        done = view.metric_progress(st.model, st.metric, st.options)
+        if done is not None and done[0] >= done[1]:
+            return None, True
+        if done is None:
+            return f"metric {st.metric}: starting…", False
+        return html.Span([f"metric {st.metric}: {done[0]:,} of {done[1]:,} frames ",
+                          html.Progress(value=str(done[0]), max=str(max(done[1], 1)))]), False

@@ -11,7 +11,7 @@ from dash import State as DashState
 from aquaembed.dashboard import figures, workflow_figures
 from aquaembed.dashboard import workflow_ids as w
 from aquaembed.dashboard.context import Context, State
-from aquaembed.dashboard.ids import STATE
+from aquaembed.dashboard.ids import SCENARIO, STATE
 from aquaembed.errors import AquaembedError
 
 HIDDEN = {"display": "none"}
@@ -26,31 +26,24 @@ def _kpis(o: dict[str, Any], label: str = "") -> list[Any]:
 
 
 def register(app: dash.Dash, ctx: Context) -> None:
-    @app.callback(
-        Output(w.METRIC, "options"), Output(w.SCENARIO, "options"), Output(w.MODEL_B, "options"),
-        Input(STATE, "data"),
-    )
+    # the metric and the scenario are the header's controls (State.metric, State.scenario)
+    @app.callback(Output(w.MODEL_B, "options"), Input(STATE, "data"))
     def choices(data):
         if not data:
-            return no_update, no_update, no_update
+            return no_update
         st = State(**data)
-        view = ctx.view(st.dataset)
-        metrics = [{"label": "built-in matching", "value": "builtin"}] + [
-            {"label": name, "value": name} for name in view.custom_metrics(st.model)]
-        scenarios = [{"label": f"{k} ({v['frames']} frames)", "value": k} for k, v in view.scenarios().items()]
-        others = [m for m in view.models() if m != st.model]
-        return metrics, scenarios, others
+        return [m for m in ctx.view(st.dataset).models() if m != st.model]
 
     @app.callback(
         Output(w.OVERALL, "children"), Output(w.REPORT, "data"), Output(w.FRAMES, "data"),
-        Input(STATE, "data"), Input(w.METRIC, "value"), Input(w.SCENARIO, "value"),
+        Input(STATE, "data"),
     )
-    def report(data, metric, scenario):
+    def report(data):
         if not data or data.get("view") != w.VIEW:
             return no_update, no_update, no_update
         st = State(**data)
         view = ctx.view(st.dataset)
-        metric = None if metric in (None, "builtin") else metric
+        metric, scenario = st.metric_name, st.scenario_name
         try:
             m = view.metrics(st.model, options=st.options, pr=False, metric=metric, scenario=scenario)
             fr = view.frames(st.model, options=st.options, metric=metric, scenario=scenario, sort="f1", limit=200)
@@ -66,12 +59,13 @@ def register(app: dash.Dash, ctx: Context) -> None:
     @app.callback(
         Output(w.CMP_PANEL, "style"), Output(w.CMP_COUNTS, "children"), Output(w.CMP_FRAME, "figure"),
         Output(w.CMP_CROP, "figure"), Output(w.CMP_DIFF, "figure"),
-        Input(STATE, "data"), Input(w.MODEL_B, "value"), Input(w.SCENARIO, "value"),
+        Input(STATE, "data"), Input(w.MODEL_B, "value"),
     )
-    def compare(data, model_b, scenario):
+    def compare(data, model_b):
         if not data or data.get("view") != w.VIEW:
             return no_update, no_update, no_update, no_update, no_update
         st = State(**data)
+        scenario = st.scenario_name
         view = ctx.view(st.dataset)
         if not model_b or model_b == st.model or model_b not in view.models():
             return HIDDEN, None, no_update, no_update, no_update
@@ -107,21 +101,20 @@ def register(app: dash.Dash, ctx: Context) -> None:
         return f"label {g} → predicted {p}: {res['total']} changed", rows
 
     @app.callback(
-        Output(w.SC_MSG, "children"), Output(w.SC_VERSION, "data"), Output(w.SCENARIO, "value"),
-        Output(w.SCENARIO, "options", allow_duplicate=True),
+        Output(w.SC_MSG, "children"), Output(w.SC_VERSION, "data"), Output(SCENARIO, "value", allow_duplicate=True),
+        Output(SCENARIO, "options", allow_duplicate=True),
         Input(w.SC_SAVE, "n_clicks"), Input(w.SC_WHERE, "n_submit"), Input(w.SC_LASSO, "n_clicks"),
         Input(w.SC_DELETE, "n_clicks"),
         DashState(w.SC_NAME, "value"), DashState(w.SC_WHERE, "value"), DashState(w.CMP_FRAME, "selectedData"),
-        DashState(w.SCENARIO, "value"), DashState(w.METRIC, "value"), DashState(STATE, "data"),
-        DashState(w.SC_VERSION, "data"), prevent_initial_call=True,
+        DashState(STATE, "data"), DashState(w.SC_VERSION, "data"), prevent_initial_call=True,
     )
-    def scenarios(_s, _e, _l, _d, name, where, selected, chosen, metric, data, version):
+    def scenarios(_s, _e, _l, _d, name, where, selected, data, version):
         trig = dash.ctx.triggered_id
         if not data or trig is None:
             return no_update, no_update, no_update, no_update
         st = State(**data)
         view = ctx.view(st.dataset)
-        metric = None if metric in (None, "builtin") else metric
+        chosen, metric = st.scenario_name, st.metric_name
 
         def options() -> list[dict[str, str]]:
             return [{"label": f"{k} ({v['frames']} frames)", "value": k} for k, v in view.scenarios().items()]

@@ -36,6 +36,7 @@ def pairs_table():
 
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-metrics", children=[
+        html.P(id=ids.MET_SCOPE, className="ae-note", **{"data-testid": "metrics-scope"}),
         html.Div(className="ae-split", children=[
             # left: the report and, under it, COCO mAP (so no empty area sits beside the matrix)
             html.Div(className="ae-col ae-report", children=[
@@ -46,6 +47,7 @@ def layout(ctx: Context) -> html.Div:
                     report_table(),
                 ]),
                 html.Section(className="ae-card", children=[
+                    html.P(id=ids.MET_CURVES_NOTE, className="ae-note"),
                     dcc.Graph(id=ids.MET_COCO_GRAPH, className="ae-coco-graph", config=figures.GRAPH_CONFIG)]),
             ]),
             html.Section(className="ae-card ae-cm", children=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from aquaembed.dashboard import ids
-from aquaembed.dashboard.context import CONF_DEFAULT, IOU_DEFAULT, Context
+from aquaembed.dashboard.context import BUILTIN, CONF_DEFAULT, IOU_DEFAULT, Context
 from aquaembed.dashboard.pages import embedding, frames, metrics, report, review, workflows
 from aquaembed.matching import DEFAULT_MODE
 
@@ -71,6 +71,16 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
                             dcc.Checklist(id=ids.MATCH_FLAGS, options=FLAG_OPTIONS, value=[], inline=True,
                                           className="ae-radio"),
                         ])], className="ae-ctl"),
+            html.Label([html.Span("metric", title="the built-in matching or a custom metric of the inference set "
+                                                  "(per-frame confusion matrices, aquaembed add-metric)"),
+                        dcc.Dropdown(id=ids.METRIC, clearable=False, value=BUILTIN, searchable=False,
+                                     options=[{"label": "built-in matching", "value": BUILTIN}], className="ae-dd")],
+                       className="ae-ctl"),
+            html.Label([html.Span("scenario", title="restrict every page to a saved scenario's frames"),
+                        dcc.Dropdown(id=ids.SCENARIO, clearable=True, placeholder="all frames", className="ae-dd")],
+                       className="ae-ctl"),
+            html.Span(id=ids.METRIC_PROGRESS, className="ae-muted", role="status", **{"data-testid": "metric-progress"}),
+            dcc.Interval(id=ids.METRIC_TICK, interval=400, disabled=True),
         ]),
         dcc.Tabs(id=ids.VIEW, value=ids.VIEWS[0], className="ae-tabs",
                  children=[dcc.Tab(label=VIEW_LABELS[v], value=v) for v in ids.VIEWS]),

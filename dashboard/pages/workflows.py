@@ -1,4 +1,4 @@
-"""The comparison page: a "metric" control, a scenario control, two models on one map."""
+"""The comparison page: the header's metric and scenario, scenarios saved, two models on one map."""
 
 from __future__ import annotations
 
@@ -31,18 +31,14 @@ COUNTS = [("tp", "TP", "numeric"), ("fp", "FP", "numeric"), ("fn", "FN", "numeri
 def layout(ctx: Context) -> html.Div:
     return html.Div(className="ae-workflows", children=[
         html.Div(className="ae-toolbar", children=[
-            html.Label(["metric", dcc.Dropdown(id=w.METRIC, clearable=False, value="builtin", className="ae-dd",
-                                               options=[{"label": "built-in matching", "value": "builtin"}])],
-                       className="ae-ctl"),
-            html.Label(["scenario", dcc.Dropdown(id=w.SCENARIO, placeholder="all frames", className="ae-dd")],
-                       className="ae-ctl"),
             html.Label(["compare with", dcc.Dropdown(id=w.MODEL_B, placeholder="another inference set",
                                                      className="ae-dd")], className="ae-ctl"),
         ]),
         html.Section(className="ae-card", children=[
             html.H3("Metrics of the chosen metric and scenario"),
-            html.P("The built-in matching or a custom metric (per-frame confusion matrices, aquaembed add-metric); "
-                   "restricted to a scenario's frames when one is chosen.", className="ae-help"),
+            html.P("The built-in matching or a custom metric (per-frame confusion matrices, aquaembed add-metric), "
+                   "restricted to a scenario's frames: both chosen in the header's metric and scenario controls.",
+                   className="ae-help"),
             html.Div(id=w.OVERALL, className="ae-kpis"),
             _table(w.REPORT, [("class", "class", "text"), *COUNTS]),
         ]),
@@ -60,7 +56,7 @@ def layout(ctx: Context) -> html.Div:
                           debounce=False, style={"minWidth": "28em"}),
                 html.Button("save expression", id=w.SC_SAVE, className="ae-btn"),
                 html.Button("save lasso", id=w.SC_LASSO, className="ae-btn"),
-                html.Button("delete chosen scenario", id=w.SC_DELETE, className="ae-btn"),
+                html.Button("delete the header's scenario", id=w.SC_DELETE, className="ae-btn"),
             ]),
             html.Div(id=w.SC_MSG, className="ae-help"),
             dcc.Store(id=w.SC_VERSION, data=0),

@@ -17,6 +17,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from aquaembed.dashboard import ids as header
 from aquaembed.dashboard import workflow_ids as w
 from aquaembed.explore import Workspace
 from aquaembed.matching import MatchOptions
@@ -65,7 +66,7 @@ def _choose(browser, component_id: str, text: str) -> None:
 
 def _open_page(browser, url: str) -> None:
     browser.get(url)
-    browser.wait(lambda: browser.driver.find_element(By.ID, w.METRIC).is_displayed(), what="the compare page")
+    browser.wait(lambda: browser.driver.find_element(By.ID, w.SC_NAME).is_displayed(), what="the compare page")
 
 
 def _kpi_text(browser) -> str:
@@ -87,7 +88,7 @@ def test_metric_control_switches_to_the_custom_metric(browser, wf_app) -> None:
     _open_page(browser, served.url + "?view=compare&model=detector")
     browser.wait(lambda: "overall" in _report(browser), what="class report")
     before = _report(browser)["overall"]
-    _choose(browser, w.METRIC, "greedy_ca")
+    _choose(browser, header.METRIC, "greedy_ca")  # the header's metric control
     browser.wait(lambda: "greedy_ca" in _kpi_text(browser), what="the custom metric's numbers")
     after = _report(browser)["overall"]
     want = Workspace(data).get("demo").metrics("detector", metric="greedy_ca")["overall"]
@@ -192,12 +193,12 @@ def test_lasso_saves_a_scenario_and_the_scenario_control_restricts(browser, wf_a
     browser.wait(lambda: "saved scenario 'lassoed'" in browser.driver.find_element(By.ID, w.SC_MSG).text, what="lasso saved")
     saved = Workspace(data).get("demo").scenarios()["lassoed"]
     assert saved["source"] == "lasso" and 0 < saved["frames"] < 150
-    assert "lassoed" in browser.driver.find_element(By.ID, w.SCENARIO).text  # the control now shows it
+    assert "lassoed" in browser.driver.find_element(By.ID, header.SCENARIO).text  # the header's control shows it
     browser.wait(lambda: "scenario lassoed" in _kpi_text(browser), what="restricted to the lasso")
     # choose another scenario in the control on a fresh page: the numbers follow it
     _open_page(browser, served.url + "?view=compare&model=detector")
     browser.wait(lambda: "overall" in _report(browser), what="class report")
-    _choose(browser, w.SCENARIO, "day_only")
+    _choose(browser, header.SCENARIO, "day_only")
     browser.wait(lambda: "scenario day_only" in _kpi_text(browser), what="scenario chosen")
     want = Workspace(data).get("demo").metrics("detector", scenario="day_only")["overall"]
     assert _report(browser)["overall"][:3] == [str(want["tp"]), str(want["fp"]), str(want["fn"])]
