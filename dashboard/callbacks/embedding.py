@@ -114,19 +114,23 @@ def register(app: dash.Dash, ctx: Context) -> None:
         title = f"{n:,} {noun} of {st.dataset} · {st.model}"
         inside = ctx.scenario_rows(st, proj)
         if inside is not None:
-            title = f"{inside.size:,} of {n:,} {noun} of {st.dataset} · {st.model}: scenario {st.scenario}, only its frames drawn"
+            title = f"{inside.size:,} of {n:,} {noun} of {st.dataset} · {st.model} · scenario {st.scenario}"
         if st.metric and st.kind == "frame":
             title += f" · per-frame counts of metric {st.metric}"
         fig = figures.embedding_figure(proj, groups, title=title,
                                        uirevision=f"{st.dataset}|{st.model}|{st.kind}|{st.colour}|{st.focus}|{st.scenario}")
         note = ""
+        if inside is not None:
+            note = (f"only the frames of scenario {st.scenario} are drawn" +
+                    (" (and their crops); " if st.kind == "crop" else "; "))
         if st.metric and st.kind == "crop":
-            note = (f"crop types come from the built-in matching (metric {st.metric} gives per-frame counts, not boxes); "
-                    "the frames map is coloured by it. ")
+            note += (f"crop types come from the built-in matching (metric {st.metric} gives per-frame counts, not boxes; "
+                     "the frame map is coloured by it); ")
         if sampled:
             note += f"showing a sample of {shown:,} of {n:,} points; zoom in to see every point of a region"
         elif key["viewport"]:
             note += f"zoomed: all {shown:,} points of this region"
+        note = note.strip().rstrip(";")
         legend_note = LEGEND_NOTE if st.kind == "crop" and st.colour == "type" else ""
         return fig, {**key, "sampled": sampled, "n": n}, note, legend_note
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
+import plotly.graph_objects as go
 from dash import Input, Output, html, no_update
 from dash import State as DashState
 
@@ -31,6 +32,14 @@ CUSTOM_EXAMPLES = ("Examples: a custom metric gives per-frame counts, not matche
                    "show. Choose 'built-in matching' in the header's metric control to browse a cell's examples.")
 
 
+def _blank() -> go.Figure:
+    """An empty plot area (no axes) where a figure does not apply."""
+    fig = go.Figure()
+    fig.update_layout(template="plotly_white", height=120, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+                      xaxis={"visible": False}, yaxis={"visible": False})
+    return fig
+
+
 def focus_frames(ctx: Context, st: State) -> Any:
     """Frame ids of the failure-report slice the state isolates (None without a slice focus)."""
     if not st.focus.startswith("slice:"):
@@ -47,7 +56,7 @@ def scope_line(ctx: Context, st: State, frames: Any) -> str:
                     limit=0)["total"]
     words = [st.scope_label()]
     if frames is not None:
-        words.append("the failure-report slice in the banner")
+        words.append("the frames of the failure-report slice in the banner (all classes)")
     return f"Numbers of the {' · '.join(words)}: {n:,} of {len(view.dataset.frames):,} frames."
 
 
@@ -109,7 +118,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         if st is None or st.view != "metrics":
             return no_update, no_update, no_update
         if st.metric:
-            return figures.pr_figure(None, conf=st.conf), figures.coco_figure(None), CUSTOM_CURVES
+            return _blank(), _blank(), CUSTOM_CURVES
         try:
             frames = focus_frames(ctx, st)
             m = ctx.metrics(st, frames=frames, coco=True, pr=True)
