@@ -55,7 +55,10 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
     ``validation_layout``."""
     header = html.Header(className="ae-header", children=[
         html.Div(className="ae-brand", children=[html.Span("aquaembed", className="ae-logo"),
-                                                 html.Span(id=ids.HEADLINE, className="ae-headline")]),
+                                                 html.Span(id=ids.HEADLINE, className="ae-headline"),
+                                                 html.Span(id=ids.METRIC_PROGRESS, className="ae-note", role="status",
+                                                           **{"data-testid": "metric-progress"}),
+                                                 dcc.Interval(id=ids.METRIC_TICK, interval=400, disabled=True)]),
         html.Div(className="ae-controls", children=[
             html.Label(["dataset", dcc.Dropdown(id=ids.DATASET, clearable=False, className="ae-dd")], className="ae-ctl"),
             html.Label(["inference set", dcc.Dropdown(id=ids.MODEL, clearable=False, className="ae-dd")], className="ae-ctl"),
@@ -71,19 +74,22 @@ def layout(ctx: Context, *, mount_all: bool = False) -> html.Div:
                             dcc.Checklist(id=ids.MATCH_FLAGS, options=FLAG_OPTIONS, value=[], inline=True,
                                           className="ae-radio"),
                         ])], className="ae-ctl"),
-            html.Label([html.Span("metric", title="the built-in matching or a custom metric of the inference set "
-                                                  "(per-frame confusion matrices, aquaembed add-metric)"),
-                        dcc.Dropdown(id=ids.METRIC, clearable=False, value=BUILTIN, searchable=False,
-                                     options=[{"label": "built-in matching", "value": BUILTIN}], className="ae-dd")],
-                       className="ae-ctl"),
-            html.Label([html.Span("scenario", title="restrict every page to a saved scenario's frames"),
-                        dcc.Dropdown(id=ids.SCENARIO, clearable=True, placeholder="all frames", className="ae-dd")],
-                       className="ae-ctl"),
-            html.Span(id=ids.METRIC_PROGRESS, className="ae-muted", role="status", **{"data-testid": "metric-progress"}),
-            dcc.Interval(id=ids.METRIC_TICK, interval=400, disabled=True),
         ]),
-        dcc.Tabs(id=ids.VIEW, value=ids.VIEWS[0], className="ae-tabs",
-                 children=[dcc.Tab(label=VIEW_LABELS[v], value=v) for v in ids.VIEWS]),
+        html.Div(className="ae-tabrow", children=[
+            dcc.Tabs(id=ids.VIEW, value=ids.VIEWS[0], className="ae-tabs", parent_className="ae-tabs-parent",
+                     children=[dcc.Tab(label=VIEW_LABELS[v], value=v) for v in ids.VIEWS]),
+            # what every page's numbers are of: the metric and the scenario
+            html.Div(className="ae-scope", children=[
+                html.Label([html.Span("metric", title="the built-in matching or a custom metric of the inference set "
+                                                      "(per-frame confusion matrices, aquaembed add-metric)"),
+                            dcc.Dropdown(id=ids.METRIC, clearable=False, value=BUILTIN, searchable=False,
+                                         options=[{"label": "built-in matching", "value": BUILTIN}],
+                                         className="ae-dd ae-dd-scope")], className="ae-ctl"),
+                html.Label([html.Span("scenario", title="restrict every page to a saved scenario's frames"),
+                            dcc.Dropdown(id=ids.SCENARIO, clearable=True, placeholder="all frames",
+                                         className="ae-dd ae-dd-scope")], className="ae-ctl"),
+            ]),
+        ]),
     ])
     pages = {v: page(ctx, v) if mount_all or v not in ids.LAZY_VIEWS else [] for v in ids.VIEWS}
     return html.Div(className="ae-root", children=[

@@ -98,3 +98,17 @@ def test_cell_examples_keep_to_a_scenario_and_to_frame_ids(data: Path) -> None:
     # the cell counts agree with the scenario's confusion matrix
     m = view.metrics("yolo", scenario="first")
     assert inside["total"] == sum(m["confusion_matrix"][i][i] for i in range(len(m["classes"]) - 1))
+
+
+def test_plugin_progress_is_of_the_run_at_the_asked_options(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "analysis"))  # tests/analysis/metric_plugins.py
+    view = Workspace(data).get(DS)
+    CustomMetricStore(view.stored).save_plugin("yolo", "naive", "metric_plugins:label_counts", replace=True)
+    view = Workspace(data).get(DS)
+    low, high = MatchOptions(conf=0.2), MatchOptions(conf=0.8)
+    assert view.metric_progress("yolo", "naive", low) is None  # not run yet
+    view.metrics("yolo", low, metric="naive")
+    f = len(view.dataset.frames)
+    assert view.metric_progress("yolo", "naive", low) == (f, f)
+    assert view.metric_progress("yolo", "naive", high) is None  # the dashboard keeps polling until it runs there
+    assert view.metric_progress("yolo", "naive") == (f, f)
