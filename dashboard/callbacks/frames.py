@@ -150,6 +150,8 @@ def register(app: dash.Dash, ctx: Context) -> None:
         try:
             rows = ctx.view(st.dataset).slices(st.model, options=st.options, field=field, cls=cls or None,
                                                metric=st.metric_name, scenario=st.scenario_name)["rows"]
+            if st.scenario:  # values with no frame in the scenario are not slices of it
+                rows = [r for r in rows if r["frames"]]
         except AquaembedError:
             rows = []
         return (rows, *grid_height(len(rows)))
