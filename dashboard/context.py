@@ -228,10 +228,11 @@ class Context:
         mode = state.mode if state.mode in MATCH_MODES else DEFAULT_MODE
         from aquaembed.dashboard.focus import valid_focus
 
-        metric = state.metric if state.metric in (view.custom_metrics(model) if model else {}) else ""
+        # (looked up only when asked for: the map's first draw normalises too)
+        metric = state.metric if state.metric and model and state.metric in view.custom_metrics(model) else ""
         if state.metric and not metric:
             said.append(f"metric {state.metric!r} does not exist for {model!r} (showing the built-in matching)")
-        scenario = state.scenario if state.scenario in view.scenarios() else ""
+        scenario = state.scenario if state.scenario and state.scenario in view.scenarios() else ""
         if state.scenario and not scenario:
             said.append(f"scenario {state.scenario!r} does not exist (showing all frames)")
         return State(ds, model, conf, iou, view_name, kind, colour, mode, bool(state.class_aware), bool(state.crowd),
