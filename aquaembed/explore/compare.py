@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aquaembed.analysis.clusters import cluster_rows, describe_clusters
 from aquaembed.analysis.compare import TRANSITIONS, compare_tables, frame_delta, label_transitions
+from aquaembed.analysis.regression import BROKEN, regression_departures
 from aquaembed.errors import ParameterError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.matching import FP, MatchOptions
@@ -25,6 +27,16 @@ class ComparePart(EmbeddingsPart):
                            metric: str | None = None) -> FrameMatrices: ...
 
         def scenario_mask(self, scenario: str | None) -> np.ndarray | None: ...
+
+        # provided by ReportPart
+        from aquaembed.analysis.clusters import CropGraph
+        from aquaembed.analysis.slices import SliceSet
+
+        def crop_graph(self) -> CropGraph: ...
+
+        def _crop_rows(self, model: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+        def slice_set(self, *, pairs: bool = True, regions: bool = True) -> SliceSet: ...
 
     def _pair(self, a: str, b: str) -> tuple[str, str]:
         a, b = self.model(a), self.model(b)
@@ -59,6 +71,92 @@ class ComparePart(EmbeddingsPart):
                 "counts": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)},
             },
             "frames": {k: v for k, v in out["frames"].items() if int(k) in keep_ids},
+        }
+
+    def transitions(self, a: str, b: str, options: MatchOptions | None = None) -> np.ndarray:
+        """Transition code (into ``TRANSITIONS``) of every label row from A to B, int8 (L,)."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        return self._derived.get(("transitions", a, b, options),
+                                 lambda: label_transitions(self.table(a, options), self.table(b, options)))
+
+    def regression_clusters(
+        self, a: str, b: str, options: MatchOptions | None = None, *, min_cluster_size: int = 8, alpha: float = 1e-3
+    ) -> list[dict[str, Any]]:
+        """Clusters of the label crops B broke (TP under A, not under B), ranked, ids 0...
+
+        The FN clusters' method (:func:`~aquaembed.analysis.clusters.cluster_rows` on the
+        stored crop kNN graph, chance level = broken crops / graph crops); records follow
+        the report's ``clusters`` contract with ``type: "broken"`` and ``pairs`` naming
+        the label class and the class B gave (``background``: missed).
+        """
+        from aquaembed.artifacts import CROP_INDEX
+
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        if CROP_INDEX not in self.stored.artifact_names:
+            return []
+        return self._derived.get(("regression-clusters", a, b, options, min_cluster_size, alpha),
+                                 lambda: self._regression_clusters(a, b, options, min_cluster_size, alpha))
+
+    def _regression_clusters(self, a: str, b: str, options: MatchOptions, min_size: int, alpha: float) -> list[dict[str, Any]]:
+        from aquaembed.metrics import label_types
+
+        ds = self.dataset
+        graph = self.crop_graph()
+        _, label_rows = self._crop_rows(a)
+        trans = self.transitions(a, b, options)
+        sel = np.flatnonzero((trans == BROKEN) & (label_rows >= 0))
+        if sel.size == 0:
+            return []
+        rows = label_rows[sel]
+        eps = self._once("knn-eps", graph.distance_scale)
+        labels = cluster_rows(graph, rows, base_rate=rows.size / graph.neighbors.shape[0],
+                              min_cluster_size=min_size, alpha=alpha, eps=eps)
+        if not (labels >= 0).any():
+            return []
+        index = self.index("crop")
+        keep = labels >= 0
+        vectors = np.zeros((rows.size, index.dim), np.float32)
+        vectors[keep] = index.vectors(rows[keep])
+        _, other_b = label_types(self.table(b, options))
+        ref = label_rows >= 0
+        out = describe_clusters(
+            "broken", labels, rows, vectors=vectors, source="label", ids=ds.labels.id[sel], cls=ds.labels.cls[sel],
+            frame_rows=ds.labels.frame[sel], score=None, ref_frame_rows=ds.labels.frame[ref], ref_cls=ds.labels.cls[ref],
+            class_names=list(ds.classes.names_with_background), frame_ids=ds.frames.id, metadata=ds.frames.metadata,
+            n_errors=int(rows.size), other_cls=other_b[sel],
+        )
+        out.sort(key=lambda r: -r["score"])
+        return [{"id": i, **r} for i, r in enumerate(out)]
+
+    def regression_slices(
+        self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05, limit: int | None = None
+    ) -> dict[str, Any]:
+        """Slices where the share of A's found labels that B broke departs from the rest
+        (:mod:`aquaembed.analysis.regression`): ``{"tested", "slices"}``, ranked."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        ds = self.dataset
+        trans = self.transitions(a, b, options)
+        slices = self.slice_set()
+        return self._derived.get(
+            ("regression-slices", a, b, options, alpha, limit),
+            lambda: regression_departures(trans, ds.labels.frame, ds.labels.cls, slices, list(ds.classes.names),
+                                          frame_ids=ds.frames.id, alpha=alpha, limit=limit),
+        )
+
+    def regression(self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05) -> dict[str, Any]:
+        """Where B regressed: ``{"models", "options", "labels" (transition counts), "clusters",
+        "tested", "slices"}``."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        trans = self.transitions(a, b, options)
+        sl = self.regression_slices(a, b, options, alpha=alpha)
+        return {
+            "models": [a, b], "options": options.to_json(),
+            "labels": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)},
+            "clusters": self.regression_clusters(a, b, options), "tested": sl["tested"], "slices": sl["slices"],
         }
 
     def compare_projection(self, kind: str, a: str, b: str, options: MatchOptions | None = None) -> dict[str, Any]:

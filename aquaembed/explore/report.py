@@ -5,7 +5,7 @@ depend on the thresholds."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,18 +16,61 @@ from aquaembed.analysis.clusters import (
     describe_clusters,
 )
 from aquaembed.analysis.coverage import coverage_report, nearest
-from aquaembed.analysis.slices import build_slices, slice_departures
+from aquaembed.analysis.slices import SliceSet, build_slices, slice_departures
 from aquaembed.artifacts import CROP_INDEX, CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.matching import CONFUSION, FN, FP, TP, MatchOptions
-from aquaembed.metrics import inference_types, label_types
+from aquaembed.metrics import FrameMatrices, inference_types, label_types
 
-__all__ = ["ReportPart"]
+__all__ = ["CUSTOM_METRIC_CLUSTERS", "CUSTOM_METRIC_LABEL_CROPS", "ReportPart"]
+
+CUSTOM_METRIC_CLUSTERS = (
+    "no failure clusters under a custom metric: clusters group error crops, and a custom metric's per-frame "
+    "confusion matrices do not say which crop is an error; where its errors gather by frame, the slices show it "
+    "(frame-embedding regions included)"
+)
+"""Why the report of a custom metric has no clusters (its ``notes.clusters``)."""
+CUSTOM_METRIC_LABEL_CROPS = (
+    "no recall by label-crop similarity under a custom metric: its per-frame matrices do not say which label was found"
+)
+"""Why the coverage of a custom metric has no ``label_crops``."""
 
 
 class ReportPart(EmbeddingsPart):
     """Failure clusters, slices that depart from the rest, and coverage by a training set."""
+
+    if TYPE_CHECKING:  # provided by CustomPart in the assembled DatasetView
+        def frame_matrices(self, model: str | None = None, options: MatchOptions | None = None,
+                           metric: str | None = None) -> FrameMatrices: ...
+
+        def custom_metrics(self, model: str | None = None) -> dict[str, dict[str, Any]]: ...
+
+    def custom_metric(self, model: str, metric: str | None) -> str | None:
+        """``metric`` when it names a custom metric of ``model``; None for the built-in matching
+        (``None`` or ``"builtin"``).
+
+        Raises
+        ------
+        NotFoundError
+            ``model`` has no custom metric of that name (parameter ``metric``).
+        """
+        if metric is None or metric == "builtin":
+            return None
+        known = self.custom_metrics(model)
+        if metric not in known:
+            raise NotFoundError(f"metric: inference set {model!r} has no custom metric {metric!r}; known: "
+                                f"{', '.join(known) or 'none'}", parameter="metric")
+        return metric
+
+    def slice_set(self, *, pairs: bool = True, regions: bool = True) -> SliceSet:
+        """The candidate slices (metadata values, pairs, frame-embedding regions), built once."""
+        ds = self.dataset
+        reg = self.frame_regions() if regions else None
+        return self._once(
+            f"slices-{pairs}-{regions}",
+            lambda: build_slices(ds.frames.metadata, len(ds.frames), regions=reg, pairs=pairs),
+        )
 
     def crop_graph(self) -> CropGraph:
         """The crops' kNN graph stored at ingest (loaded once); for a dataset ingested before
@@ -168,19 +211,22 @@ class ReportPart(EmbeddingsPart):
         pairs: bool = True,
         regions: bool = True,
         limit: int | None = None,
+        metric: str | None = None,
     ) -> dict[str, Any]:
-        """Slices whose precision, recall or F1 departs from the rest (see :mod:`aquaembed.analysis.slices`)."""
+        """Slices whose precision, recall or F1 departs from the rest (see :mod:`aquaembed.analysis.slices`).
+
+        With a custom ``metric`` the per-frame counts come from its per-frame matrices.
+        """
         model = self.model(model)
-        match = self.table(model, options)
+        options = MatchOptions() if options is None else options
+        metric = self.custom_metric(model, metric)
+        source: Any = self.table(model, options) if metric is None else self.frame_matrices(model, options, metric)
+        key_options = source.options if metric is None else options
         ds = self.dataset
-        reg = self.frame_regions() if regions else None
-        slices = self._once(
-            f"slices-{pairs}-{regions}",
-            lambda: build_slices(ds.frames.metadata, len(ds.frames), regions=reg, pairs=pairs),
-        )
+        slices = self.slice_set(pairs=pairs, regions=regions)
         return self._derived.get(
-            ("departures", model, match.options, alpha, pairs, regions, limit),
-            lambda: slice_departures(match, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha, limit=limit),
+            ("departures", model, key_options, metric, alpha, pairs, regions, limit),
+            lambda: slice_departures(source, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha, limit=limit),
         )
 
     def slice_frame_ids(self, record: dict[str, Any]) -> np.ndarray:
@@ -204,10 +250,17 @@ class ReportPart(EmbeddingsPart):
         options: MatchOptions | None = None,
         *,
         near_duplicate: float = 0.98,
+        metric: str | None = None,
     ) -> dict[str, Any]:
-        """How close every frame and label crop is to training dataset ``train`` (its view)."""
+        """How close every frame and label crop is to training dataset ``train`` (its view).
+
+        With a custom ``metric`` the metrics by similarity bin come from its per-frame
+        matrices, and recall by label-crop similarity (which needs to know which label was
+        found) is left out with a note.
+        """
         model = self.model(model)
         match = self.table(model, options)
+        metric = self.custom_metric(model, metric)
         ds = self.dataset
         if FRAME_INDEX not in self.stored.artifact_names or FRAME_INDEX not in train.stored.artifact_names:
             raise NotFoundError(f"coverage needs frame embeddings in both {self.name!r} and {train.name!r}")
@@ -223,7 +276,7 @@ class ReportPart(EmbeddingsPart):
             t_table, t_sources = train.crop_table()
         except NotFoundError:
             sources = t_sources = []
-        if "label" in sources and "label" in t_sources:
+        if metric is None and "label" in sources and "label" in t_sources:
             _, label_rows = self._crop_rows(model)
             ok = label_rows >= 0
             t_mask = t_table[:, 0] == t_sources.index("label")
@@ -232,7 +285,10 @@ class ReportPart(EmbeddingsPart):
             label_sim[ok], _ = nearest(train.index("crop"), self.index("crop").vectors(label_rows[ok]), subset=subset)
             lt, _ = label_types(match)
             label_hit = lt == TP
-        return coverage_report(
-            match, train=train.name, frame_sim=sim, frame_nearest=near, frame_ids=ds.frames.id,
+        out = coverage_report(
+            match if metric is None else self.frame_matrices(model, options, metric), train=train.name, frame_sim=sim, frame_nearest=near, frame_ids=ds.frames.id,
             metadata=ds.frames.metadata, label_sim=label_sim, label_hit=label_hit, near_duplicate=near_duplicate,
         )
+        if metric is not None:
+            out.update(metric=metric, label_crops_note=CUSTOM_METRIC_LABEL_CROPS)
+        return out
