@@ -15,7 +15,9 @@ the methods of the failure report so that their guarantees carry over:
   departs from the rest: the frame-clustered z-test, Poisson bootstrap interval and
   Benjamini-Hochberg q-values of :func:`aquaembed.analysis.slices.ratio_departures`. A
   slice with a higher share than the rest has ``direction: "worse"`` (B regressed there),
-  a lower one ``"better"``.
+  a lower one ``"better"``. Broken labels are rare (a share of a few per cent), so the
+  test's variances are centred on the pooled share (``pooled=True``): a slice without a
+  single broken label then has the variance the null hypothesis gives it, not zero.
 """
 
 from __future__ import annotations
@@ -88,5 +90,5 @@ def regression_departures(
     return ratio_departures(
         broken[None].astype(np.float64), found[None].astype(np.float64), slices, class_names,
         metrics=("broken_share",), totals={"broken": broken, "found_a": found}, frame_ids=frame_ids,
-        alpha=alpha, limit=limit, higher="worse", **kw,
+        alpha=alpha, limit=limit, higher="worse", pooled=True, **kw,
     )

@@ -344,6 +344,7 @@ def ratio_departures(
     seed: int = 0,
     limit: int | None = None,
     higher: str = "better",
+    pooled: bool = False,
 ) -> dict[str, Any]:
     """The test of :func:`slice_departures` for any ratio of per-frame sums ``sum(a) / sum(b)``.
 
@@ -358,6 +359,12 @@ def ratio_departures(
         Counts summed over the slice's frames into each record (``tp``, ``fp``, ...).
     higher : {"better", "worse"}
         The ``direction`` of a slice whose ratio is above the rest's.
+    pooled : bool
+        Centre the test's variances on the pooled ratio ``R0`` of all frames (the null
+        hypothesis) instead of each side's own ratio, and never let them fall below the
+        binomial ``R0 (1 - R0) / sum(b)``: for a ratio of rare events (near 0), where a
+        slice without a single event would otherwise have zero variance and look
+        significant, this keeps the z-test calibrated.
 
     The other parameters and the result are those of :func:`slice_departures`.
     """
@@ -377,12 +384,18 @@ def ratio_departures(
     rest = total[None, :] - sums
     width = m * k
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_all = total[:width] / total[width : 2 * width]
+
     def stats(s: np.ndarray) -> tuple[np.ndarray, ...]:
         sa, sb, saa, sbb, sab = (s[:, i * width : (i + 1) * width] for i in range(5))
         n = s[:, -1:]
         with np.errstate(invalid="ignore", divide="ignore"):
             r = sa / sb
-            var = (saa - 2 * r * sab + r * r * sbb) / (sb * sb) * n / np.maximum(n - 1, 1)
+            c = r_all[None, :] if pooled else r
+            var = (saa - 2 * c * sab + c * c * sbb) / (sb * sb) * n / np.maximum(n - 1, 1)
+            if pooled:  # never below the binomial variance of the pooled ratio
+                var = np.maximum(var, np.clip(c * (1 - c), 0.0, None) / sb)
         return r, np.maximum(var, 0.0), sb, n
 
     r_in, v_in, b_in, n_in = stats(sums)
