@@ -158,7 +158,8 @@ def build_report(
     sections : tuple of str, optional
         Only these sections (default all of :data:`SECTIONS`).
     progress : callable, optional
-        Called with ``(section name, fraction done)`` before each section and with
+        Called with ``(step, fraction done)``: ``("matching", 0.0)`` before the match
+        tables are computed, ``(section name, fraction)`` before each section and
         ``("done", 1.0)`` at the end.
     metric : str, optional
         A custom metric of ``model``: slices and coverage from its per-frame matrices
@@ -203,9 +204,17 @@ def build_report(
         trans = view.transitions(*pair, options)
         out["compare"] = {"models": list(pair),
                           "labels": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)}}
+    steps = len(names) + 1
+    if progress is not None:
+        progress("matching", 0.0)
+    for m in pair or (ctx.model,):  # the match tables (or the metric's matrices) every section reads
+        if custom is None:
+            view.table(m, options)
+        else:
+            view.frame_matrices(m, options, custom)
     for i, name in enumerate(names):
         if progress is not None:
-            progress(name, i / max(len(names), 1))
+            progress(name, (i + 1) / steps)
         value = SECTIONS[name](ctx)
         if value is not None:
             out[name] = value

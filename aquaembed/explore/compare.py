@@ -134,17 +134,21 @@ class ComparePart(EmbeddingsPart):
         self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05, limit: int | None = None
     ) -> dict[str, Any]:
         """Slices where the share of A's found labels that B broke departs from the rest
-        (:mod:`aquaembed.analysis.regression`): ``{"tested", "slices"}``, ranked."""
+        (:mod:`aquaembed.analysis.regression`): ``{"tested", "slices"}``, ranked: the
+        ``"worse"`` slices (where B regressed) first, then the ``"better"`` ones."""
         a, b = self._pair(a, b)
         options = MatchOptions() if options is None else options
         ds = self.dataset
         trans = self.transitions(a, b, options)
         slices = self.slice_set()
-        return self._derived.get(
-            ("regression-slices", a, b, options, alpha, limit),
-            lambda: regression_departures(trans, ds.labels.frame, ds.labels.cls, slices, list(ds.classes.names),
-                                          frame_ids=ds.frames.id, alpha=alpha, limit=limit),
-        )
+
+        def compute() -> dict[str, Any]:
+            out = regression_departures(trans, ds.labels.frame, ds.labels.cls, slices, list(ds.classes.names),
+                                        frame_ids=ds.frames.id, alpha=alpha)
+            ranked = sorted(out["slices"], key=lambda s: s["direction"] != "worse")  # stable: keeps the rank within
+            return {**out, "slices": ranked if limit is None else ranked[:limit]}
+
+        return self._derived.get(("regression-slices", a, b, options, alpha, limit), compute)
 
     def regression(self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05) -> dict[str, Any]:
         """Where B regressed: ``{"models", "options", "labels" (transition counts), "clusters",

@@ -26,6 +26,10 @@ def _kpis(o: dict[str, Any], label: str = "") -> list[Any]:
 
 
 def register(app: dash.Dash, ctx: Context) -> None:
+    from aquaembed.dashboard import workflow_regression
+
+    workflow_regression.register(app, ctx)
+
     @app.callback(
         Output(w.METRIC, "options"), Output(w.SCENARIO, "options"), Output(w.MODEL_B, "options"),
         Input(STATE, "data"),

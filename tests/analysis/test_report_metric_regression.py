@@ -225,3 +225,19 @@ def test_regression_parameters(regressed, tmp_path):
     rep = orjson.loads(out.read_bytes())
     assert rep["slices"][0]["metric"] == "broken_share" and rep["clusters"][0]["type"] == "broken"
     assert main([*args, "--compare", "model", "nope"]) == 2
+
+
+def test_build_report_reports_progress_in_order(custom, capsys):
+    view, _ = custom
+    seen: list[tuple[str, float]] = []
+    build_report(view, "model", MatchOptions(conf=0.55), sections=("clusters", "slices"),
+                 progress=lambda step, frac: seen.append((step, frac)))
+    assert [s for s, _ in seen] == ["matching", "clusters", "slices", "done"]
+    fracs = [f for _, f in seen]
+    assert fracs == sorted(fracs) and fracs[0] == 0.0 and fracs[-1] == 1.0
+    from aquaembed.cli import main
+
+    out = view.stored.path.parent.parent / "p.json"
+    assert main(["report", "--data", str(view.stored.path.parent), "--name", "planted", "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "aquaembed report [" in err and "100% done" in err and " 0% matching" in err
