@@ -221,8 +221,10 @@ def test_regression_parameters(regressed, tmp_path):
     assert err.value.parameter == "model"
     out = tmp_path / "r.json"
     args = ["report", "--data", str(view.stored.path.parent), "--name", "reg", "--json", str(out)]
-    assert main([*args, "--compare", "model", "B"]) == 0
+    page = tmp_path / "r.html"
+    assert main([*args, "--compare", "model", "B", "--html", str(page)]) == 0
     rep = orjson.loads(out.read_bytes())
+    assert "Where B regressed against model" in page.read_text()
     assert rep["slices"][0]["metric"] == "broken_share" and rep["clusters"][0]["type"] == "broken"
     assert main([*args, "--compare", "model", "nope"]) == 2
 
