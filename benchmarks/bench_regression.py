@@ -89,6 +89,10 @@ def _peer(trans, ds, slices, alpha: float = 0.05, min_count: int = 10, min_effec
     return int(ok.sum()), list(zip(s_idx.tolist(), col.tolist()))
 
 
+def _ranks(r: list[int]) -> str:
+    return ", ".join(map(str, r)) if r else "—"
+
+
 def main() -> None:
     from aquaembed.analysis.regression import regression_departures
     from aquaembed.analysis.slices import build_slices
@@ -122,8 +126,7 @@ def main() -> None:
                 s1 = next(i for i in range(len(slices)) if slices.fields[i] == "site" and slices.values[i] == "s1")
                 overall = [h for h in hits if h[1] == all_col]
                 ranks_peer.append(next((i for i, h in enumerate(overall) if h[0] == s1), -1))
-        rank = (lambda r: ", ".join(map(str, r)) if r else "—")
-        print(f"| {kind} | {tested} | {ours} | {peer} | {rank(ranks_ours)} | {rank(ranks_peer)} | {secs:.2f} |")
+        print(f"| {kind} | {tested} | {ours} | {peer} | {_ranks(ranks_ours)} | {_ranks(ranks_peer)} | {secs:.2f} |")
     print("\nRanks are 0-based among the significant all-class slices (-1: not found).")
 
 
