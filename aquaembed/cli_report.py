@@ -40,7 +40,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = build_report(
         view, args.model, options, train=train, progress=_progress_bar(sys.stderr), alpha=args.alpha,
         near_duplicate=args.near_duplicate, min_score=args.min_score, metric=args.metric,
-        compare=tuple(args.compare) if args.compare else None,
+        compare=tuple(args.compare) if args.compare else None, scenario=args.scenario,
     )
     if args.html:
         from aquaembed.report_html import write_report_html
@@ -102,6 +102,7 @@ def add_report_parser(sub: Any, default_data: Callable[[], str], probability: Ca
     rp.add_argument("--compare", nargs=2, metavar=("A", "B"),
                     help="where B regressed: clusters and slices of the labels B broke relative to A "
                          "(TP under A, not TP under B)")
+    rp.add_argument("--scenario", metavar="S", help="only the frames of this saved scenario (clusters and slices)")
     rp.add_argument("--train", metavar="NAME", help="a stored dataset that is the training set (coverage section)")
     rp.add_argument("--alpha", type=probability("--alpha"), default=0.05, help="false-discovery rate of the slices (default 0.05)")
     rp.add_argument("--near-duplicate", type=probability("--near-duplicate"), default=0.98,

@@ -34,19 +34,22 @@ def focus_record(ctx: Any, st: Any) -> tuple[str, dict[str, Any]] | None:
         return None
     view = ctx.view(st.dataset)
     metric = getattr(st, "metric", "") or None
+    scenario = getattr(st, "scenario", "") or None
     try:
         if m.group(1):
             kind, n = m.group(1), int(m.group(2))
-            rows = (view.failure_clusters(st.model, st.options) if metric in (None, "builtin") else []) if kind == "cluster" \
-                else view.slice_departures(st.model, st.options, metric=metric)["slices"]
+            if kind == "cluster":
+                rows = view.failure_clusters(st.model, st.options, scenario=scenario) if metric in (None, "builtin") else []
+            else:
+                rows = view.slice_departures(st.model, st.options, metric=metric, scenario=scenario)["slices"]
         else:
             kind, n, k = m.group(3), int(m.group(4)), int(m.group(5))
             models = view.models()
             if k >= len(models):
                 return None
             b = models[k]
-            rows = view.regression_clusters(st.model, b, st.options) if kind == "cluster" \
-                else view.regression_slices(st.model, b, st.options)["slices"]
+            rows = view.regression_clusters(st.model, b, st.options, scenario=scenario) if kind == "cluster" \
+                else view.regression_slices(st.model, b, st.options, scenario=scenario)["slices"]
     except AquaembedError:
         return None
     return (kind, rows[n]) if n < len(rows) else None
@@ -77,7 +80,16 @@ def focus_frame_ids(ctx: Any, st: Any) -> np.ndarray | None:
     kind, rec = hit
     if kind == "cluster":
         return np.asarray(rec["frames"], dtype=np.int64)
-    return ctx.view(st.dataset).slice_frame_ids(rec)
+    view = ctx.view(st.dataset)
+    ids = view.slice_frame_ids(rec)
+    scenario = getattr(st, "scenario", "") or None
+    if scenario is None:
+        return ids
+    try:
+        mask = view.scenario_mask(scenario)
+    except AquaembedError:
+        return ids
+    return ids if mask is None else np.intersect1d(ids, view.dataset.frames.id[mask])
 
 
 def describe(rec_kind: str, rec: dict[str, Any]) -> str:

@@ -49,13 +49,15 @@ def register(app: dash.Dash, ctx: Context) -> None:
         view = ctx.view(st.dataset)
         if not model_b or model_b == st.model or model_b not in view.models():
             return [], [], None
+        scenario = getattr(st, "scenario", "") or None  # the header's scenario (focus reads the same)
         try:
-            reg = view.regression(st.model, model_b, st.options)
+            reg = view.regression(st.model, model_b, st.options, scenario=scenario)
         except AquaembedError as exc:
             return [], [], html.Span(f"Cannot compute where {model_b} regressed: {exc}", className="ae-error")
         counts = reg["labels"]
         status = (f"{model_b} broke {counts['broken']:,} labels {st.model} found (and fixed {counts['fixed']:,}): "
-                  f"{len(reg['clusters'])} clusters, {len(reg['slices'])} departing slices (of {reg['tested']} tests)")
+                  f"{len(reg['clusters'])} clusters, {len(reg['slices'])} departing slices (of {reg['tested']} tests)"
+                  + (f" within scenario {scenario}" if scenario else ""))
         clusters = [cluster_card(ctx, st, c, w.REG_CLUSTER_CARD, "regression-cluster-card")
                     for c in reg["clusters"][:MAX_CLUSTERS]]
         slices = [slice_card(i, s, w.REG_SLICE_CARD, "regression-slice-card") for i, s in enumerate(reg["slices"][:MAX_SLICES])]

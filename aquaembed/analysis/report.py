@@ -56,6 +56,8 @@ class ReportContext:
         Inference sets A and B: the report of the labels B broke (``model`` is B).
     notes : dict
         Why a section is empty or left out (filled by the sections).
+    scenario : str, optional
+        Only the frames of this saved scenario (clusters and slices).
     """
 
     view: Any
@@ -66,6 +68,7 @@ class ReportContext:
     metric: str | None = None
     compare: tuple[str, str] | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    scenario: str | None = None
 
 
 def options_json(options: MatchOptions) -> dict[str, Any]:
@@ -89,23 +92,25 @@ def _clusters(ctx: ReportContext) -> list[dict[str, Any]]:
         return []
     kw = {k: ctx.params[k] for k in ("min_cluster_size",) if k in ctx.params}
     if ctx.compare is not None:
-        return ctx.view.regression_clusters(*ctx.compare, ctx.options, **kw)
+        return ctx.view.regression_clusters(*ctx.compare, ctx.options, scenario=ctx.scenario, **kw)
     if ctx.metric is not None:
         ctx.notes["clusters"] = CUSTOM_METRIC_CLUSTERS
         return []
-    return ctx.view.failure_clusters(ctx.model, ctx.options, **kw)
+    return ctx.view.failure_clusters(ctx.model, ctx.options, scenario=ctx.scenario, **kw)
 
 
 def _slices(ctx: ReportContext) -> list[dict[str, Any]]:
     kw = {k: ctx.params[k] for k in ("alpha", "limit") if k in ctx.params}
     if ctx.compare is not None:
-        return ctx.view.regression_slices(*ctx.compare, ctx.options, **kw)["slices"]
-    return ctx.view.slice_departures(ctx.model, ctx.options, metric=ctx.metric, **kw)["slices"]
+        return ctx.view.regression_slices(*ctx.compare, ctx.options, scenario=ctx.scenario, **kw)["slices"]
+    return ctx.view.slice_departures(ctx.model, ctx.options, metric=ctx.metric, scenario=ctx.scenario, **kw)["slices"]
 
 
 def _coverage(ctx: ReportContext) -> dict[str, Any] | None:
     if ctx.train is None or ctx.compare is not None:
         return None
+    if ctx.scenario is not None:
+        ctx.notes["coverage"] = "coverage is computed over all frames (the scenario restricts clusters and slices)"
     kw = {k: ctx.params[k] for k in ("near_duplicate",) if k in ctx.params}
     return ctx.view.coverage(ctx.train, ctx.model, ctx.options, metric=ctx.metric, **kw)
 
@@ -116,6 +121,8 @@ def _label_issues(ctx: ReportContext) -> list[dict[str, Any]] | None:
 
     if ctx.compare is not None:
         return None
+    if ctx.scenario is not None:
+        ctx.notes["label_issues"] = "label issues are ranked over all frames (the scenario restricts clusters and slices)"
     if ctx.metric is not None:
         ctx.notes["label_issues"] = ("no label issues under a custom metric: they rank label and inference crops "
                                      "of the built-in matching, which a custom metric's per-frame matrices replace")
@@ -143,6 +150,7 @@ def build_report(
     progress: Progress | None = None,
     metric: str | None = None,
     compare: tuple[str, str] | None = None,
+    scenario: str | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """Assemble the report JSON.
@@ -167,6 +175,9 @@ def build_report(
     compare : (str, str), optional
         Inference sets A and B: clusters and slices of the labels B broke relative to A
         (``model`` must then be None or B).
+    scenario : str, optional
+        A saved scenario: clusters and slices within its frames only (each slice tested
+        against the scenario's other frames); the JSON gains ``"scenario"``.
     **params
         Passed to the sections through :attr:`ReportContext.params`.
 
@@ -192,12 +203,16 @@ def build_report(
         model = pair[1]
     resolved = view.model(model)
     custom = view.custom_metric(resolved, metric)
+    if scenario is not None:
+        view.scenario_mask(scenario)  # an unknown scenario fails here, before any work
     ctx = ReportContext(view=view, model=resolved, options=options, train=train, params=params, metric=custom,
-                        compare=pair)
+                        compare=pair, scenario=scenario)
     names = list(SECTIONS) if sections is None else [s for s in SECTIONS if s in sections]
     out: dict[str, Any] = {"dataset": view.name, "model": ctx.model, "options": options_json(options)}
     if custom is not None:
         out["metric"] = custom
+    if scenario is not None:
+        out["scenario"] = scenario
     if pair is not None:
         from aquaembed.analysis.compare import TRANSITIONS
 

@@ -289,6 +289,7 @@ def slice_departures(
     level: float = 0.95,
     seed: int = 0,
     limit: int | None = None,
+    frames: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Test every slice x class x metric against the rest; the significant ones, ranked.
 
@@ -310,6 +311,8 @@ def slice_departures(
         The bootstrap interval of the in-slice value.
     limit : int, optional
         Report at most this many.
+    frames : bool array, shape (F,), optional
+        Only these frame rows (a scenario), see :func:`ratio_departures`.
 
     Returns
     -------
@@ -322,7 +325,7 @@ def slice_departures(
     return ratio_departures(
         a, b, slices, class_names, metrics=METRICS, totals={"tp": counts[0], "fp": counts[1], "fn": counts[2]},
         frame_ids=frame_ids, alpha=alpha, min_effect=min_effect, min_count=min_count, min_frames=min_frames,
-        n_boot=n_boot, level=level, seed=seed, limit=limit,
+        n_boot=n_boot, level=level, seed=seed, limit=limit, frames=frames,
     )
 
 
@@ -345,6 +348,7 @@ def ratio_departures(
     limit: int | None = None,
     higher: str = "better",
     pooled: bool = False,
+    frames: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The test of :func:`slice_departures` for any ratio of per-frame sums ``sum(a) / sum(b)``.
 
@@ -375,6 +379,12 @@ def ratio_departures(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ParameterError(f"{name} must be an integer >= 1, got {value!r}", parameter=name)
     lower = "worse" if higher == "better" else "better"
+    if frames is not None:  # a scenario: the slices and the rest within its frames only
+        keep = np.asarray(frames, dtype=bool)
+        a, b, frame_ids = a[:, keep], b[:, keep], np.asarray(frame_ids)[keep]
+        totals = {name: v[keep] for name, v in totals.items()}
+        slices = SliceSet(slices.membership.tocsc()[:, np.flatnonzero(keep)].tocsr(), slices.fields, slices.values,
+                          slices.parents)
     m, f, k = a.shape
     # per frame: the numerators, denominators and their squares / products, (F, m * k) each
     parts = [v.transpose(1, 0, 2).reshape(f, m * k) for v in (a, b, a * a, b * b, a * b)] + [np.ones((f, 1))]

@@ -38,6 +38,8 @@ class ComparePart(EmbeddingsPart):
 
         def slice_set(self, *, pairs: bool = True, regions: bool = True) -> SliceSet: ...
 
+        def chance_base(self, rows: np.ndarray, mask: np.ndarray | None) -> float: ...
+
     def _pair(self, a: str, b: str) -> tuple[str, str]:
         a, b = self.model(a), self.model(b)
         if a == b:
@@ -81,14 +83,16 @@ class ComparePart(EmbeddingsPart):
                                  lambda: label_transitions(self.table(a, options), self.table(b, options)))
 
     def regression_clusters(
-        self, a: str, b: str, options: MatchOptions | None = None, *, min_cluster_size: int = 8, alpha: float = 1e-3
+        self, a: str, b: str, options: MatchOptions | None = None, *, min_cluster_size: int = 8, alpha: float = 1e-3,
+        scenario: str | None = None,
     ) -> list[dict[str, Any]]:
         """Clusters of the label crops B broke (TP under A, not under B), ranked, ids 0...
 
         The FN clusters' method (:func:`~aquaembed.analysis.clusters.cluster_rows` on the
         stored crop kNN graph, chance level = broken crops / graph crops); records follow
         the report's ``clusters`` contract with ``type: "broken"`` and ``pairs`` naming
-        the label class and the class B gave (``background``: missed).
+        the label class and the class B gave (``background``: missed). With a
+        ``scenario``, only the broken labels of its frames.
         """
         from aquaembed.artifacts import CROP_INDEX
 
@@ -96,22 +100,28 @@ class ComparePart(EmbeddingsPart):
         options = MatchOptions() if options is None else options
         if CROP_INDEX not in self.stored.artifact_names:
             return []
-        return self._derived.get(("regression-clusters", a, b, options, min_cluster_size, alpha),
-                                 lambda: self._regression_clusters(a, b, options, min_cluster_size, alpha))
+        mask = self.scenario_mask(scenario)
+        key = None if mask is None else np.packbits(mask).tobytes()
+        return self._derived.get(("regression-clusters", a, b, options, min_cluster_size, alpha, key),
+                                 lambda: self._regression_clusters(a, b, options, min_cluster_size, alpha, mask))
 
-    def _regression_clusters(self, a: str, b: str, options: MatchOptions, min_size: int, alpha: float) -> list[dict[str, Any]]:
+    def _regression_clusters(self, a: str, b: str, options: MatchOptions, min_size: int, alpha: float,
+                             mask: np.ndarray | None) -> list[dict[str, Any]]:
         from aquaembed.metrics import label_types
 
         ds = self.dataset
         graph = self.crop_graph()
         _, label_rows = self._crop_rows(a)
         trans = self.transitions(a, b, options)
-        sel = np.flatnonzero((trans == BROKEN) & (label_rows >= 0))
+        broken = (trans == BROKEN) & (label_rows >= 0)
+        if mask is not None:
+            broken &= mask[ds.labels.frame]
+        sel = np.flatnonzero(broken)
         if sel.size == 0:
             return []
         rows = label_rows[sel]
         eps = self._once("knn-eps", graph.distance_scale)
-        labels = cluster_rows(graph, rows, base_rate=rows.size / graph.neighbors.shape[0],
+        labels = cluster_rows(graph, rows, base_rate=self.chance_base(rows, mask),
                               min_cluster_size=min_size, alpha=alpha, eps=eps)
         if not (labels >= 0).any():
             return []
@@ -131,37 +141,47 @@ class ComparePart(EmbeddingsPart):
         return [{"id": i, **r} for i, r in enumerate(out)]
 
     def regression_slices(
-        self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05, limit: int | None = None
+        self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05, limit: int | None = None,
+        scenario: str | None = None,
     ) -> dict[str, Any]:
         """Slices where the share of A's found labels that B broke departs from the rest
         (:mod:`aquaembed.analysis.regression`): ``{"tested", "slices"}``, ranked: the
-        ``"worse"`` slices (where B regressed) first, then the ``"better"`` ones."""
+        ``"worse"`` slices (where B regressed) first, then the ``"better"`` ones. With a
+        ``scenario``, within its frames."""
         a, b = self._pair(a, b)
         options = MatchOptions() if options is None else options
         ds = self.dataset
         trans = self.transitions(a, b, options)
         slices = self.slice_set()
+        mask = self.scenario_mask(scenario)
 
         def compute() -> dict[str, Any]:
             out = regression_departures(trans, ds.labels.frame, ds.labels.cls, slices, list(ds.classes.names),
-                                        frame_ids=ds.frames.id, alpha=alpha)
+                                        frame_ids=ds.frames.id, alpha=alpha, frames=mask)
             ranked = sorted(out["slices"], key=lambda s: s["direction"] != "worse")  # stable: keeps the rank within
             return {**out, "slices": ranked if limit is None else ranked[:limit]}
 
-        return self._derived.get(("regression-slices", a, b, options, alpha, limit), compute)
+        key = None if mask is None else np.packbits(mask).tobytes()
+        return self._derived.get(("regression-slices", a, b, options, alpha, limit, key), compute)
 
-    def regression(self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05) -> dict[str, Any]:
+    def regression(self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05,
+                   scenario: str | None = None) -> dict[str, Any]:
         """Where B regressed: ``{"models", "options", "labels" (transition counts), "clusters",
-        "tested", "slices"}``."""
+        "tested", "slices"}`` (within a ``scenario``'s frames when given, plus ``scenario``)."""
         a, b = self._pair(a, b)
         options = MatchOptions() if options is None else options
         trans = self.transitions(a, b, options)
-        sl = self.regression_slices(a, b, options, alpha=alpha)
-        return {
+        mask = self.scenario_mask(scenario)
+        if mask is not None:
+            trans = np.where(mask[self.dataset.labels.frame], trans, -1)
+        sl = self.regression_slices(a, b, options, alpha=alpha, scenario=scenario)
+        out = {
             "models": [a, b], "options": options.to_json(),
             "labels": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)},
-            "clusters": self.regression_clusters(a, b, options), "tested": sl["tested"], "slices": sl["slices"],
+            "clusters": self.regression_clusters(a, b, options, scenario=scenario), "tested": sl["tested"],
+            "slices": sl["slices"],
         }
+        return out if scenario is None else {**out, "scenario": scenario}
 
     def compare_projection(self, kind: str, a: str, b: str, options: MatchOptions | None = None) -> dict[str, Any]:
         """Projection fields for the comparison map.

@@ -37,6 +37,11 @@ CUSTOM_METRIC_LABEL_CROPS = (
 """Why the coverage of a custom metric has no ``label_crops``."""
 
 
+def _mask_key(mask: np.ndarray | None) -> bytes | None:
+    """A cache key of a frame restriction (its bits)."""
+    return None if mask is None else np.packbits(mask).tobytes()
+
+
 class ReportPart(EmbeddingsPart):
     """Failure clusters, slices that depart from the rest, and coverage by a training set."""
 
@@ -45,6 +50,8 @@ class ReportPart(EmbeddingsPart):
                            metric: str | None = None) -> FrameMatrices: ...
 
         def custom_metrics(self, model: str | None = None) -> dict[str, dict[str, Any]]: ...
+
+        def scenario_mask(self, scenario: str | None) -> np.ndarray | None: ...
 
     def custom_metric(self, model: str, metric: str | None) -> str | None:
         """``metric`` when it names a custom metric of ``model``; None for the built-in matching
@@ -110,6 +117,33 @@ class ReportPart(EmbeddingsPart):
 
         return self._once(f"crop-rows-{model}", compute)
 
+    def crop_frames(self) -> np.ndarray:
+        """Frame row of every crop of the graph (crop-index order), int64 (n,); -1 if unknown."""
+
+        def compute() -> np.ndarray:
+            table, sources = self.crop_table()
+            ds = self.dataset
+            out = np.full(table.shape[0], -1, dtype=np.int64)
+            for code, src in enumerate(sources):
+                hit = np.flatnonzero(table[:, 0] == code)
+                if src == "label":
+                    lr = self._label_rows(table[hit, 1])
+                    out[hit[lr >= 0]] = ds.labels.frame[lr[lr >= 0]]
+                elif src.startswith("pred-") and src[5:] in self.models():
+                    out[hit] = ds.inference_set(src[5:]).frame[table[hit, 1]]
+            return out
+
+        return self._once("crop-frames", compute)
+
+    def chance_base(self, rows: np.ndarray, mask: np.ndarray | None) -> float:
+        """Chance level of a cluster type: its error crops ``rows`` over the graph's crops (of
+        the scenario's frames ``mask`` when given)."""
+        n = self.crop_graph().neighbors.shape[0]
+        if mask is not None:
+            cf = self.crop_frames()
+            n = int(mask[cf[cf >= 0]].sum())
+        return min(1.0, rows.size / max(n, 1))
+
     def failure_clusters(
         self,
         model: str | None = None,
@@ -118,23 +152,27 @@ class ReportPart(EmbeddingsPart):
         kinds: tuple[str, ...] = ERROR_KINDS,
         min_cluster_size: int = 8,
         alpha: float = 1e-3,
+        scenario: str | None = None,
     ) -> list[dict[str, Any]]:
         """Clusters of error crops at these options, ranked (best first), ids 0...
 
         See :mod:`aquaembed.analysis.clusters` for the method. Each record follows the
-        report's ``clusters`` contract.
+        report's ``clusters`` contract. With a ``scenario`` only the error crops of its
+        frames are clustered (the chance level is that of its frames' crops).
         """
         bad = [k for k in kinds if k not in ERROR_KINDS]
         if bad:
             raise ParameterError(f"kinds: unknown error type {bad[0]!r}; use {', '.join(ERROR_KINDS)}", parameter="kinds")
         model = self.model(model)
         match = self.table(model, options)
+        mask = self.scenario_mask(scenario)
         return self._derived.get(
-            ("clusters", model, match.options, tuple(kinds), min_cluster_size, alpha),
-            lambda: self._clusters(model, match, kinds, min_cluster_size, alpha),
+            ("clusters", model, match.options, tuple(kinds), min_cluster_size, alpha, _mask_key(mask)),
+            lambda: self._clusters(model, match, kinds, min_cluster_size, alpha, mask),
         )
 
-    def _clusters(self, model: str, match: Any, kinds: tuple[str, ...], min_size: int, alpha: float) -> list[dict[str, Any]]:
+    def _clusters(self, model: str, match: Any, kinds: tuple[str, ...], min_size: int, alpha: float,
+                  mask: np.ndarray | None = None) -> list[dict[str, Any]]:
         graph = self.crop_graph()
         index = self.index("crop")
         ds = self.dataset
@@ -144,7 +182,6 @@ class ReportPart(EmbeddingsPart):
         p_types, _ = inference_types(match)
         names = list(ds.classes.names_with_background)
         meta = ds.frames.metadata
-        n_graph = graph.neighbors.shape[0]
         eps = self._once("knn-eps", graph.distance_scale)
         out: list[dict[str, Any]] = []
         for kind in kinds:
@@ -162,9 +199,15 @@ class ReportPart(EmbeddingsPart):
                 other = l_other[sel] if kind == "confusion" else None
                 ref = label_rows >= 0
                 ref_frames, ref_cls = ds.labels.frame[ref], ds.labels.cls[ref]
+            if mask is not None:
+                inside = mask[frames]
+                sel, rows, ids, cls, frames = sel[inside], rows[inside], ids[inside], cls[inside], frames[inside]
+                score = None if score is None else score[inside]
+                other = None if other is None else other[inside]
             if rows.size == 0:
                 continue
-            labels = cluster_rows(graph, rows, base_rate=rows.size / n_graph, min_cluster_size=min_size, alpha=alpha, eps=eps)
+            labels = cluster_rows(graph, rows, base_rate=self.chance_base(rows, mask), min_cluster_size=min_size,
+                                  alpha=alpha, eps=eps)
             if not (labels >= 0).any():
                 continue
             keep = labels >= 0
@@ -212,10 +255,13 @@ class ReportPart(EmbeddingsPart):
         regions: bool = True,
         limit: int | None = None,
         metric: str | None = None,
+        scenario: str | None = None,
     ) -> dict[str, Any]:
         """Slices whose precision, recall or F1 departs from the rest (see :mod:`aquaembed.analysis.slices`).
 
-        With a custom ``metric`` the per-frame counts come from its per-frame matrices.
+        With a custom ``metric`` the per-frame counts come from its per-frame matrices;
+        with a ``scenario`` each slice is its frames within the scenario, tested against
+        the scenario's other frames.
         """
         model = self.model(model)
         options = MatchOptions() if options is None else options
@@ -224,9 +270,11 @@ class ReportPart(EmbeddingsPart):
         key_options = source.options if metric is None else options
         ds = self.dataset
         slices = self.slice_set(pairs=pairs, regions=regions)
+        mask = self.scenario_mask(scenario)
         return self._derived.get(
-            ("departures", model, key_options, metric, alpha, pairs, regions, limit),
-            lambda: slice_departures(source, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha, limit=limit),
+            ("departures", model, key_options, metric, alpha, pairs, regions, limit, _mask_key(mask)),
+            lambda: slice_departures(source, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha,
+                                     limit=limit, frames=mask),
         )
 
     def slice_frame_ids(self, record: dict[str, Any]) -> np.ndarray:

@@ -30,6 +30,11 @@ def state_metric(st: State) -> str | None:
     return None if metric == "builtin" else metric
 
 
+def state_scenario(st: State) -> str | None:
+    """The saved scenario the page state names (None: all frames)."""
+    return getattr(st, "scenario", "") or None
+
+
 def progress_bar(job: ReportJob) -> list[Any]:
     """The progress element: a bar and the fraction of the report's steps done."""
     return [html.Progress(value=f"{job.fraction:.2f}", max="1", className="ae-progress"),
@@ -81,12 +86,12 @@ def register(app: dash.Dash, ctx: Context) -> None:
 
     def job_of(st: State) -> ReportJob:
         view = ctx.view(st.dataset)
-        metric = state_metric(st)
-        key = (st.dataset, view.stored.generation, st.model, st.options, metric)
+        metric, scenario = state_metric(st), state_scenario(st)
+        key = (st.dataset, view.stored.generation, st.model, st.options, metric, scenario)
 
         def compute(job: ReportJob) -> dict[str, Any]:
             return build_report(view, st.model or None, st.options, sections=("clusters", "slices"),
-                                progress=job.progress, metric=metric)
+                                progress=job.progress, metric=metric, scenario=scenario)
 
         return jobs.get(key, compute)[0]
 
@@ -118,6 +123,7 @@ def register(app: dash.Dash, ctx: Context) -> None:
         metric = rep.get("metric")
         status = (f"{len(clusters)} failure clusters and {len(slices)} departing slices"
                   + (f" of custom metric {metric}" if metric else "")
+                  + (f" within scenario {rep['scenario']}" if rep.get("scenario") else "")
                   + f" at conf ≥ {st.conf:.2f}, IoU ≥ {st.iou:.2f} · {job.seconds:.1f} s")
         no_clusters = notes.get("clusters") or "No failure clusters."
         return ([cluster_card(ctx, st, c) for c in clusters[:MAX_CLUSTERS]] or

@@ -243,3 +243,37 @@ def test_build_report_reports_progress_in_order(custom, capsys):
     assert main(["report", "--data", str(view.stored.path.parent), "--name", "planted", "--json", str(out)]) == 0
     err = capsys.readouterr().err
     assert "aquaembed report [" in err and "100% done" in err and " 0% matching" in err
+
+
+# ------------------------------------------------------------------ restricted to a scenario
+
+
+def test_report_within_a_scenario(custom):
+    view, _ = custom
+    view.save_scenario("day", where='shift == "day"', replace=True)
+    view.save_scenario("no_fog", where='weather != "fog"', replace=True)
+    rep = build_report(view, "model", scenario="day", sections=("clusters", "slices"))
+    assert rep["scenario"] == "day"
+    meta = view.dataset.frames.metadata
+    day = np.asarray(meta["shift"]) == "day"
+    c = frame_counts(view.table("model"))
+    tp, fp, fn = (c[j, :, -1] for j in range(3))
+    s = next(r for r in rep["slices"] if r["field"] == "site" and r["class"] is None)
+    inside = day & (np.asarray(meta["site"]) == s["value"])
+    rest = day & ~inside
+    num = {"precision": tp, "recall": tp, "f1": 2 * tp}[s["metric"]]
+    den = {"precision": tp + fp, "recall": tp + fn, "f1": 2 * tp + fp + fn}[s["metric"]]
+    assert s["frames"] == int(inside.sum())
+    assert s["in_slice"] == pytest.approx(num[inside].sum() / den[inside].sum(), abs=1e-4)
+    assert s["rest"] == pytest.approx(num[rest].sum() / den[rest].sum(), abs=1e-4)
+    assert all(r["field"] != "shift" for r in rep["slices"])  # one value left: nothing to compare
+    day_ids = set(view.dataset.frames.id[day].tolist())
+    assert rep["clusters"] and all(set(cl["frames"]) <= day_ids for cl in rep["clusters"])
+    # the poster (in fog frames) is an FP cluster over all frames, and none without fog
+    poster_type = {cl["type"] for cl in build_report(view, "model", sections=("clusters",))["clusters"][:1]}
+    assert poster_type == {"FP"}
+    fog = set(view.dataset.frames.id[np.asarray(meta["weather"]) == "fog"].tolist())
+    no_fog = build_report(view, "model", scenario="no_fog", sections=("clusters",))["clusters"]
+    assert all(not (set(cl["frames"]) & fog) for cl in no_fog)
+    with pytest.raises(NotFoundError):
+        build_report(view, "model", scenario="nope")

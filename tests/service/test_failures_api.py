@@ -163,3 +163,20 @@ def test_regression_route_and_report_compare(extended):
     assert rep["compare"]["models"] == ["model", "B"]
     assert client.get(f"{API}/datasets/ext/report", params=[("compare", "model")]).status_code == 422
     assert client.get(f"{API}/datasets/ext/compare/regression", params={"a": "model", "b": "model"}).status_code == 422
+
+
+def test_scenario_on_failure_routes(extended):
+    client, view = extended
+    view.save_scenario("day", where='shift == "day"', replace=True)
+    view = Workspace(view.stored.path.parent).get("ext")
+    q = {"model": "model", "scenario": "day"}
+    want = view.slice_departures("model", scenario="day")
+    assert want["slices"] != view.slice_departures("model")["slices"]
+    assert client.get(f"{API}/datasets/ext/slices/departing", params=q).json()["slices"] == want["slices"]
+    assert client.get(f"{API}/datasets/ext/slices", params={**q, "departing": "true"}).json()["slices"] == want["slices"]
+    assert client.get(f"{API}/datasets/ext/clusters", params=q).json()["clusters"] == view.failure_clusters("model", scenario="day")
+    rep = client.get(f"{API}/datasets/ext/report", params=q).json()
+    assert rep["scenario"] == "day" and rep["slices"] == want["slices"]
+    reg = client.get(f"{API}/datasets/ext/compare/regression", params={"a": "model", "b": "B", "scenario": "day"}).json()
+    assert reg["scenario"] == "day" and reg["slices"] == view.regression_slices("model", "B", scenario="day")["slices"]
+    assert client.get(f"{API}/datasets/ext/slices/departing", params={"scenario": "nope", "model": "model"}).status_code == 404

@@ -14,7 +14,7 @@ from aquaembed.analysis.report import build_report, options_json
 from aquaembed.errors import ParameterError
 from aquaembed.explore.report import CUSTOM_METRIC_CLUSTERS
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
-from aquaembed.service.workflow_deps import MetricQuery
+from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 
 __all__ = ["router"]
 
@@ -112,6 +112,7 @@ class Report(_Open):
     metric: str | None = None
     compare: dict[str, Any] | None = None
     notes: dict[str, str] | None = None
+    scenario: str | None = None
 
 
 TrainQuery = Annotated[str | None, Query(description="a stored dataset that is the training set", max_length=200)]
@@ -125,6 +126,7 @@ def clusters(
     model: ModelQuery = None,
     type_: Annotated[str | None, Query(alias="type", pattern="^(FP|FN|confusion)$", description="only this error type")] = None,
     metric: MetricQuery = None,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """The report's ``clusters`` (each with every member crop, class mix, over-represented
     metadata, typical members and frames), best first.
@@ -136,7 +138,7 @@ def clusters(
     if custom is not None:
         return {"model": resolved, "options": options_json(options), "clusters": [], "metric": custom,
                 "note": CUSTOM_METRIC_CLUSTERS}
-    rows = view.failure_clusters(resolved, options)
+    rows = view.failure_clusters(resolved, options, scenario=scenario)
     if type_ is not None:
         rows = [c for c in rows if c["type"] == type_]
     return {"model": resolved, "options": options_json(options), "clusters": rows}
@@ -150,13 +152,14 @@ def departing(
     alpha: AlphaQuery = 0.05,
     class_: Annotated[str | None, Query(alias="class", max_length=200, description="only slices of this class")] = None,
     metric: MetricQuery = None,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """The report's ``slices``: significant at BH ``q < alpha``, best first, with bootstrap
     intervals (of a custom ``metric``'s per-frame matrices when given). The same list is
     ``GET /slices?departing=true``."""
     resolved = view.model(model)
     custom = view.custom_metric(resolved, metric)
-    out = view.slice_departures(resolved, options, alpha=alpha, metric=custom)
+    out = view.slice_departures(resolved, options, alpha=alpha, metric=custom, scenario=scenario)
     rows = out["slices"] if class_ is None else [s for s in out["slices"] if s["class"] == class_]
     res = {"model": resolved, "options": options_json(options), "tested": out["tested"], "slices": rows}
     return res if custom is None else {**res, "metric": custom}
@@ -188,6 +191,7 @@ def report(
     metric: MetricQuery = None,
     compare: Annotated[list[str] | None, Query(max_length=2, description="two inference sets A and B "
                                                                            "(compare=A&compare=B): where B regressed")] = None,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """Clusters, slices, coverage (with ``train``) and further sections of the report.
 
@@ -199,7 +203,7 @@ def report(
         if len(compare) != 2:
             raise ParameterError("compare: give two inference sets, compare=A&compare=B", parameter="compare")
         pair = (compare[0], compare[1])
-    return build_report(view, model, options, train=tv, alpha=alpha, metric=metric, compare=pair)
+    return build_report(view, model, options, train=tv, alpha=alpha, metric=metric, compare=pair, scenario=scenario)
 
 
 @router.get("/datasets/{ds}/compare/regression", response_model=Regression, response_model_by_alias=True,
@@ -210,8 +214,9 @@ def regression(
     a: Annotated[str, Query(description="inference set A (the reference)", max_length=200)],
     b: Annotated[str, Query(description="inference set B", max_length=200)],
     alpha: AlphaQuery = 0.05,
+    scenario: ScenarioQuery = None,
 ) -> dict[str, Any]:
     """Broken labels (TP under A, not under B): their clusters in crop-embedding space
     (``type: "broken"``) and the slices where their share of A's found labels departs
     from the rest (``metric: "broken_share"``), ranked."""
-    return view.regression(a, b, options, alpha=alpha)
+    return view.regression(a, b, options, alpha=alpha, scenario=scenario)

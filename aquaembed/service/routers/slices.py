@@ -102,10 +102,7 @@ def slices(
         out.update(field=table["field"], rows=table["rows"])
     if not departing:
         return out
-    if scenario is not None:
-        raise ParameterError("scenario: the departing slices are tested over all frames; leave scenario out",
-                             parameter="scenario")
-    dep = view.slice_departures(resolved, options, alpha=alpha, metric=metric)
+    dep = view.slice_departures(resolved, options, alpha=alpha, metric=metric, scenario=scenario)
     recs = [s for s in dep["slices"] if (field is None or _of_field(s, field)) and (class_ is None or s["class"] == class_)]
     by_value: dict[str, dict[str, Any]] = {}
     for s in recs:  # best first: the first record of a value is its strongest departure
