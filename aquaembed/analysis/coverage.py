@@ -19,7 +19,12 @@ from aquaembed.errors import InputError, ParameterError
 from aquaembed.matching import MatchTable
 from aquaembed.metrics import FrameMatrices, SliceReport, json_value
 
-__all__ = ["DEFAULT_BINS", "coverage_report", "nearest"]
+__all__ = ["CUSTOM_METRIC_LABEL_CROPS", "DEFAULT_BINS", "coverage_report", "nearest"]
+
+CUSTOM_METRIC_LABEL_CROPS = (
+    "no recall by label-crop similarity under a custom metric: its per-frame matrices do not say which label was found"
+)
+"""Why the coverage of a custom metric has no ``label_crops``."""
 
 DEFAULT_BINS: tuple[float, ...] = (-1.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0)
 """Edges of the similarity bins (the last bin is closed)."""

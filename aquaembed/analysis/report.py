@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from aquaembed.matching import MatchOptions
 
 __all__ = ["SECTIONS", "ReportContext", "build_report", "options_json"]
@@ -84,8 +86,8 @@ def options_json(options: MatchOptions) -> dict[str, Any]:
 
 def _clusters(ctx: ReportContext) -> list[dict[str, Any]]:
     """Failure clusters; an empty list for a dataset without crop embeddings."""
+    from aquaembed.analysis.clusters import CUSTOM_METRIC_CLUSTERS
     from aquaembed.artifacts import CROP_INDEX
-    from aquaembed.explore.report import CUSTOM_METRIC_CLUSTERS
 
     if CROP_INDEX not in ctx.view.stored.artifact_names:
         ctx.notes["clusters"] = "no failure clusters: the dataset has no crop embeddings"
@@ -203,8 +205,7 @@ def build_report(
         model = pair[1]
     resolved = view.model(model)
     custom = view.custom_metric(resolved, metric)
-    if scenario is not None:
-        view.scenario_mask(scenario)  # an unknown scenario fails here, before any work
+    mask = view.scenario_mask(scenario)  # an unknown scenario fails here, before any work
     ctx = ReportContext(view=view, model=resolved, options=options, train=train, params=params, metric=custom,
                         compare=pair, scenario=scenario)
     names = list(SECTIONS) if sections is None else [s for s in SECTIONS if s in sections]
@@ -213,12 +214,6 @@ def build_report(
         out["metric"] = custom
     if scenario is not None:
         out["scenario"] = scenario
-    if pair is not None:
-        from aquaembed.analysis.compare import TRANSITIONS
-
-        trans = view.transitions(*pair, options)
-        out["compare"] = {"models": list(pair),
-                          "labels": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)}}
     steps = len(names) + 1
     if progress is not None:
         progress("matching", 0.0)
@@ -227,6 +222,14 @@ def build_report(
             view.table(m, options)
         else:
             view.frame_matrices(m, options, custom)
+    if pair is not None:
+        from aquaembed.analysis.compare import TRANSITIONS
+
+        trans = view.transitions(*pair, options)
+        if mask is not None:
+            trans = np.where(mask[view.dataset.labels.frame], trans, -1)
+        out["compare"] = {"models": list(pair),
+                          "labels": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)}}
     for i, name in enumerate(names):
         if progress is not None:
             progress(name, (i + 1) / steps)

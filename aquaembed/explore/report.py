@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aquaembed.analysis.clusters import (
+    CUSTOM_METRIC_CLUSTERS,
     ERROR_KINDS,
     CropGraph,
     cluster_rows,
     describe_clusters,
 )
-from aquaembed.analysis.coverage import coverage_report, nearest
+from aquaembed.analysis.coverage import CUSTOM_METRIC_LABEL_CROPS, coverage_report, nearest
 from aquaembed.analysis.slices import SliceSet, build_slices, slice_departures
 from aquaembed.artifacts import CROP_INDEX, CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
 from aquaembed.errors import NotFoundError, ParameterError
@@ -25,16 +26,7 @@ from aquaembed.metrics import FrameMatrices, inference_types, label_types
 
 __all__ = ["CUSTOM_METRIC_CLUSTERS", "CUSTOM_METRIC_LABEL_CROPS", "ReportPart"]
 
-CUSTOM_METRIC_CLUSTERS = (
-    "no failure clusters under a custom metric: clusters group error crops, and a custom metric's per-frame "
-    "confusion matrices do not say which crop is an error; where its errors gather by frame, the slices show it "
-    "(frame-embedding regions included)"
-)
-"""Why the report of a custom metric has no clusters (its ``notes.clusters``)."""
-CUSTOM_METRIC_LABEL_CROPS = (
-    "no recall by label-crop similarity under a custom metric: its per-frame matrices do not say which label was found"
-)
-"""Why the coverage of a custom metric has no ``label_crops``."""
+
 
 
 def _mask_key(mask: np.ndarray | None) -> bytes | None:

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from aquaembed.analysis.clusters import CUSTOM_METRIC_CLUSTERS
 from aquaembed.analysis.report import build_report, options_json
 from aquaembed.errors import ParameterError
-from aquaembed.explore.report import CUSTOM_METRIC_CLUSTERS
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
 from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
 
