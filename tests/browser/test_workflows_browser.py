@@ -166,6 +166,12 @@ def test_comparison_mode_maps_and_difference_matrix(browser, wf_app) -> None:
     assert browser.severe_logs() == []
 
 
+def _shown(browser, test_id: str) -> list:
+    """The displayed elements of a test id (cards render before their panel is shown)."""
+    found = browser.driver.find_elements(By.CSS_SELECTOR, f"[data-testid='{test_id}']")
+    return found if found and all(e.is_displayed() for e in found) else []
+
+
 def test_where_b_regressed_cards_open_the_map(browser, wf_app) -> None:
     """The compare tab lists the clusters and slices of the labels B broke; a cluster card
     isolates exactly that cluster's crops on the map, a slice card filters the frame grid."""
@@ -179,8 +185,7 @@ def test_where_b_regressed_cards_open_the_map(browser, wf_app) -> None:
     assert reg["clusters"] and reg["slices"], "detector broke labels detector_v2 found, in patterns"
     _open_page(browser, served.url + "?view=compare&model=detector_v2")
     _choose(browser, w.MODEL_B, "detector")
-    cards = browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid='regression-cluster-card']"),
-                         what="regression cluster cards")
+    cards = browser.wait(lambda: _shown(browser, "regression-cluster-card"), what="regression cluster cards")
     slices = browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid='regression-slice-card']")
     assert len(cards) == len(reg["clusters"]) and len(slices) == len(reg["slices"][:40])
     status = browser.driver.find_element(By.ID, w.REG_STATUS).text
@@ -210,8 +215,7 @@ def test_where_b_regressed_cards_open_the_map(browser, wf_app) -> None:
     # a slice card: the frame grid shows the slice's frames
     _open_page(browser, served.url + "?view=compare&model=detector_v2")
     _choose(browser, w.MODEL_B, "detector")
-    card = browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid='regression-slice-card']"),
-                        what="regression slice cards")[0]
+    card = browser.wait(lambda: _shown(browser, "regression-slice-card"), what="regression slice cards")[0]
     browser.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", card)
     card.click()
     browser.wait(lambda: "focus=bslice" in browser.driver.current_url and "view=frames" in browser.driver.current_url,
