@@ -37,13 +37,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     view = ws.get(args.name)
     train = ws.get(args.train) if args.train else None
 
-    def progress(section: str, fraction: float) -> None:
-        if section != "done":
-            print(f"aquaembed: report: {section} ({fraction:.0%})", file=sys.stderr)
-
     report = build_report(
-        view, args.model, options, train=train, progress=progress, alpha=args.alpha, near_duplicate=args.near_duplicate,
-        min_score=args.min_score,
+        view, args.model, options, train=train, progress=_progress_bar(sys.stderr), alpha=args.alpha,
+        near_duplicate=args.near_duplicate, min_score=args.min_score, metric=args.metric,
+        compare=tuple(args.compare) if args.compare else None, scenario=args.scenario,
     )
     if args.html:
         from aquaembed.report_html import write_report_html
@@ -51,7 +48,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         write_report_html(args.html, report, view)
     _write_json(args.json, report)
     clusters, slices = report.get("clusters", []), report.get("slices", [])
-    print(f"{len(clusters)} failure clusters, {len(slices)} departing slices -> {args.json}")
+    what = f"where {args.compare[1]} regressed against {args.compare[0]}: " if args.compare else ""
+    print(f"{what}{len(clusters)} failure clusters, {len(slices)} departing slices -> {args.json}")
+    for section, note in report.get("notes", {}).items():
+        print(f"  {section}: {note}")
     for c in clusters[:5]:
         top = ", ".join(f"{k} {v}" for k, v in list(c["classes"].items())[:2])
         why = c["over_represented"][0] if c["over_represented"] else None
@@ -63,6 +63,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if cov:
         print(f"  coverage vs {cov['train']}: {cov['frames_with_near_duplicate']} frames with a near-duplicate in the training set")
     return 0
+
+
+def _progress_bar(stream: Any, width: int = 30) -> Callable[[str, float], None]:
+    """A progress bar on ``stream`` (redrawn in place on a terminal, one line per step otherwise)."""
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def show(step: str, fraction: float) -> None:
+        done = int(round(fraction * width))
+        bar = f"aquaembed report [{'#' * done}{'.' * (width - done)}] {fraction:4.0%} {step}"
+        if tty:
+            stream.write("\r" + bar.ljust(width + 40) + ("\n" if step == "done" else ""))
+        else:
+            stream.write(bar + "\n")
+        stream.flush()
+
+    return show
 
 
 def add_report_parser(sub: Any, default_data: Callable[[], str], probability: Callable[[str], Any]) -> None:
@@ -80,6 +96,13 @@ def add_report_parser(sub: Any, default_data: Callable[[], str], probability: Ca
     rp.add_argument("--mode", choices=("optimal", "greedy"), default="optimal", help="assignment rule (default optimal)")
     rp.add_argument("--class-aware", action="store_true", help="only match boxes of the same class")
     rp.add_argument("--crowd", action="store_true", help="treat iscrowd labels as COCO crowd regions")
+    rp.add_argument("--metric", metavar="METRIC",
+                    help="a custom metric of the inference set (aquaembed add-metric): slices and coverage from its "
+                         "per-frame matrices; no failure clusters (the report's notes say why)")
+    rp.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                    help="where B regressed: clusters and slices of the labels B broke relative to A "
+                         "(TP under A, not TP under B)")
+    rp.add_argument("--scenario", metavar="S", help="only the frames of this saved scenario (clusters and slices)")
     rp.add_argument("--train", metavar="NAME", help="a stored dataset that is the training set (coverage section)")
     rp.add_argument("--alpha", type=probability("--alpha"), default=0.05, help="false-discovery rate of the slices (default 0.05)")
     rp.add_argument("--near-duplicate", type=probability("--near-duplicate"), default=0.98,

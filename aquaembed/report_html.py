@@ -108,9 +108,19 @@ def render_report_html(report: dict[str, Any], view: Any, *, max_clusters: int =
         "<!doctype html><html><head><meta charset='utf-8'><title>aquaembed failure report</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Failure report: {_esc(report.get('dataset', ''))} / {_esc(model or '')}</h1>",
-        f"<p class='muted'>conf {o.get('conf')}, IoU {o.get('iou')}, mode {o.get('mode')}</p>",
-        f"<h2>Failure clusters ({len(report.get('clusters', []))})</h2>",
+        f"<p class='muted'>conf {o.get('conf')}, IoU {o.get('iou')}, mode {o.get('mode')}"
+        + (f", custom metric {_esc(report['metric'])}" if report.get("metric") else "") + "</p>",
     ]
+    cmp = report.get("compare")
+    if cmp:
+        a, b = cmp["models"]
+        n = cmp.get("labels") or {}
+        out.append(f"<p><b>Where {_esc(b)} regressed against {_esc(a)}</b>: clusters and slices of the "
+                   f"{n.get('broken', 0)} labels {_esc(b)} broke (TP under {_esc(a)}, not under {_esc(b)}); "
+                   f"{n.get('fixed', 0)} fixed.</p>")
+    for section, note in (report.get("notes") or {}).items():
+        out.append(f"<p class='muted'>{_esc(section)}: {_esc(note)}</p>")
+    out.append(f"<h2>Failure clusters ({len(report.get('clusters', []))})</h2>")
     for c in report.get("clusters", [])[:max_clusters]:
         classes = ", ".join(f"{k} {v}" for k, v in c["classes"].items())
         over = "; ".join(f"{r['field']}={r['value']} ({r['share']:.0%} vs {r['share_rest']:.0%}, lift {r['lift']:.1f})" for r in c["over_represented"])

@@ -106,6 +106,8 @@ REV_NEIGHBOURS = "rev-neighbours"
 REV_QUEUE = "rev-queue"
 # ---- failure report (aquaembed.dashboard.pages.report)
 REP_STATUS = "rep-status"  # "computing ..." while the report runs
+REP_PROGRESS = "rep-progress"  # the progress bar and fraction while the report computes
+REP_POLL = "rep-poll"  # dcc.Interval polling the report's background job
 REP_CLUSTERS = "rep-clusters"
 REP_SLICES = "rep-slices"
 REP_CLUSTER_CARD = "rep-cluster-card"  # pattern-matching id type: {"type": REP_CLUSTER_CARD, "index": cluster id}

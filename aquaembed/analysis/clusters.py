@@ -43,7 +43,14 @@ from scipy.stats import binom
 
 from aquaembed.errors import ParameterError
 
-__all__ = ["ERROR_KINDS", "CropGraph", "cluster_rows", "core_threshold", "describe_clusters", "restrict_graph"]
+__all__ = ["CUSTOM_METRIC_CLUSTERS", "ERROR_KINDS", "CropGraph", "cluster_rows", "core_threshold", "describe_clusters", "restrict_graph"]
+
+CUSTOM_METRIC_CLUSTERS = (
+    "no failure clusters under a custom metric: clusters group error crops, and a custom metric's per-frame "
+    "confusion matrices do not say which crop is an error; where its errors gather by frame, the slices show it "
+    "(frame-embedding regions included)"
+)
+"""Why the report of a custom metric has no clusters (its ``notes.clusters``)."""
 
 ERROR_KINDS: tuple[str, ...] = ("FP", "FN", "confusion")
 """Error types clustered separately, in ranking-tie order."""

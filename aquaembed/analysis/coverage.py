@@ -17,9 +17,14 @@ import numpy as np
 from aquaembed.embeddings.index import VectorIndex
 from aquaembed.errors import InputError, ParameterError
 from aquaembed.matching import MatchTable
-from aquaembed.metrics import json_value, slice_report
+from aquaembed.metrics import FrameMatrices, SliceReport, json_value
 
-__all__ = ["DEFAULT_BINS", "coverage_report", "nearest"]
+__all__ = ["CUSTOM_METRIC_LABEL_CROPS", "DEFAULT_BINS", "coverage_report", "nearest"]
+
+CUSTOM_METRIC_LABEL_CROPS = (
+    "no recall by label-crop similarity under a custom metric: its per-frame matrices do not say which label was found"
+)
+"""Why the coverage of a custom metric has no ``label_crops``."""
 
 DEFAULT_BINS: tuple[float, ...] = (-1.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0)
 """Edges of the similarity bins (the last bin is closed)."""
@@ -51,7 +56,7 @@ def _bins(sim: np.ndarray, edges: Sequence[float]) -> np.ndarray:
 
 
 def coverage_report(
-    table: MatchTable,
+    table: MatchTable | FrameMatrices,
     *,
     train: str,
     frame_sim: np.ndarray,
@@ -68,8 +73,8 @@ def coverage_report(
 
     Parameters
     ----------
-    table : MatchTable
-        The evaluated dataset's match table.
+    table : MatchTable or FrameMatrices
+        The evaluated dataset's match table, or a custom metric's per-frame matrices.
     train : str
         Name of the training dataset.
     frame_sim, frame_nearest : arrays, shape (F,)
@@ -96,7 +101,11 @@ def coverage_report(
     sim = np.asarray(frame_sim, dtype=np.float64)
     groups = _bins(sim, bins)
     n_bins = len(bins) - 1
-    rep = slice_report(table, groups, n_bins)
+    fm = table if isinstance(table, FrameMatrices) else FrameMatrices.from_table(table)
+    known = np.isfinite(sim)
+    groups = np.where(known, groups, -1)
+    rep = SliceReport(fm.grouped(groups, n_bins), tuple(str(i) for i in range(n_bins)),
+                      np.bincount(groups[known], minlength=n_bins))
     by_sim = [{"bin": [float(bins[i]), float(bins[i + 1])], **row} for i, row in enumerate(rep.to_json())]
     for row in by_sim:
         row.pop("value", None)

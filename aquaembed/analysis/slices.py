@@ -45,10 +45,10 @@ import scipy.sparse as sp
 from scipy.stats import false_discovery_control, norm
 
 from aquaembed.errors import ParameterError
-from aquaembed.matching import CONFUSION, FN, FP, TP, MatchTable
-from aquaembed.metrics import json_value
+from aquaembed.matching import MatchTable
+from aquaembed.metrics import FrameMatrices, json_value
 
-__all__ = ["METRICS", "SliceSet", "build_slices", "frame_counts", "slice_departures", "slice_mask"]
+__all__ = ["METRICS", "SliceSet", "build_slices", "frame_counts", "ratio_departures", "slice_departures", "slice_mask"]
 
 METRICS: tuple[str, ...] = ("precision", "recall", "f1")
 
@@ -79,26 +79,27 @@ class SliceSet:
         return len(self.fields)
 
 
-def frame_counts(table: MatchTable) -> np.ndarray:
+def frame_counts(table: MatchTable | FrameMatrices) -> np.ndarray:
     """Per-frame TP, FP, FN per class and over all classes.
+
+    Parameters
+    ----------
+    table : MatchTable or FrameMatrices
+        The built-in matching's table, or per-frame confusion matrices (a custom metric):
+        TP = diagonal without background, FP = column sum - TP, FN = row sum - TP.
 
     Returns
     -------
     int64 array, shape (3, F, C + 1)
         ``[tp, fp, fn]``; column ``C`` is all classes (micro, as the overall report counts).
     """
-    f, c = table.n_frames, table.n_classes
-    t = table.type
+    fm = table if isinstance(table, FrameMatrices) else FrameMatrices.from_table(table)
+    f, c = fm.n_frames, fm.n_classes
+    is_tp = (fm.row == fm.col) & (fm.row < c)
     out = np.zeros((3, f, c + 1), dtype=np.int64)
-    for k, (mask, cls) in enumerate(
-        (
-            (t == TP, table.label_class),
-            ((t == FP) | (t == CONFUSION), table.pred_class),
-            ((t == FN) | (t == CONFUSION), table.label_class),
-        )
-    ):
-        flat = table.frame[mask] * (c + 1) + cls[mask]
-        out[k] = np.bincount(flat, minlength=f * (c + 1)).reshape(f, c + 1)
+    for k, (mask, cls) in enumerate(((is_tp, fm.row), ((fm.col < c) & ~is_tp, fm.col), ((fm.row < c) & ~is_tp, fm.row))):
+        flat = fm.frame[mask] * (c + 1) + cls[mask]
+        out[k] = np.bincount(flat, weights=fm.count[mask], minlength=f * (c + 1)).astype(np.int64).reshape(f, c + 1)
     out[:, :, c] = out[:, :, :c].sum(axis=2)
     return out
 
@@ -275,7 +276,7 @@ def _bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int, rng: np.random.Generat
 
 
 def slice_departures(
-    table: MatchTable,
+    table: MatchTable | FrameMatrices,
     slices: SliceSet,
     class_names: Sequence[str],
     *,
@@ -288,12 +289,14 @@ def slice_departures(
     level: float = 0.95,
     seed: int = 0,
     limit: int | None = None,
+    frames: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Test every slice x class x metric against the rest; the significant ones, ranked.
 
     Parameters
     ----------
-    table : MatchTable
+    table : MatchTable or FrameMatrices
+        The built-in matching, or a custom metric's per-frame matrices.
     slices : SliceSet
     class_names : list of str, length C
     frame_ids : int array, shape (F,)
@@ -308,6 +311,8 @@ def slice_departures(
         The bootstrap interval of the in-slice value.
     limit : int, optional
         Report at most this many.
+    frames : bool array, shape (F,), optional
+        Only these frame rows (a scenario), see :func:`ratio_departures`.
 
     Returns
     -------
@@ -315,14 +320,71 @@ def slice_departures(
     contract: field, value, class, metric, in_slice, rest, interval, direction, q_value,
     frames, plus difference, p_value, tp/fp/fn; regions add frame_ids)
     """
+    counts = frame_counts(table)
+    a, b = _ratio_parts(counts)  # (3, F, K)
+    return ratio_departures(
+        a, b, slices, class_names, metrics=METRICS, totals={"tp": counts[0], "fp": counts[1], "fn": counts[2]},
+        frame_ids=frame_ids, alpha=alpha, min_effect=min_effect, min_count=min_count, min_frames=min_frames,
+        n_boot=n_boot, level=level, seed=seed, limit=limit, frames=frames,
+    )
+
+
+def ratio_departures(
+    a: np.ndarray,
+    b: np.ndarray,
+    slices: SliceSet,
+    class_names: Sequence[str],
+    *,
+    metrics: Sequence[str],
+    totals: Mapping[str, np.ndarray],
+    frame_ids: np.ndarray,
+    alpha: float = 0.05,
+    min_effect: float = 0.02,
+    min_count: int = 10,
+    min_frames: int = 20,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    limit: int | None = None,
+    higher: str = "better",
+    pooled: bool = False,
+    frames: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The test of :func:`slice_departures` for any ratio of per-frame sums ``sum(a) / sum(b)``.
+
+    Parameters
+    ----------
+    a, b : float arrays, shape (M, F, C + 1)
+        Per metric, frame row and class (column C: all classes) the numerator and the
+        denominator.
+    metrics : list of str, length M
+        Their names (a record's ``metric``).
+    totals : mapping of name to int array, shape (F, C + 1)
+        Counts summed over the slice's frames into each record (``tp``, ``fp``, ...).
+    higher : {"better", "worse"}
+        The ``direction`` of a slice whose ratio is above the rest's.
+    pooled : bool
+        Centre the test's variances on the pooled ratio ``R0`` of all frames (the null
+        hypothesis) instead of each side's own ratio, and never let them fall below the
+        binomial ``R0 (1 - R0) / sum(b)``: for a ratio of rare events (near 0), where a
+        slice without a single event would otherwise have zero variance and look
+        significant, this keeps the z-test calibrated.
+
+    The other parameters and the result are those of :func:`slice_departures`.
+    """
     for name, value, lo, hi in (("alpha", alpha, 0.0, 1.0), ("level", level, 0.0, 1.0)):
         if not isinstance(value, (int, float)) or not lo < float(value) < hi:
             raise ParameterError(f"{name} must lie in ({lo:g}, {hi:g}), got {value!r}", parameter=name)
     for name, value in (("min_count", min_count), ("min_frames", min_frames), ("n_boot", n_boot)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ParameterError(f"{name} must be an integer >= 1, got {value!r}", parameter=name)
-    counts = frame_counts(table)
-    a, b = _ratio_parts(counts)  # (3, F, K)
+    lower = "worse" if higher == "better" else "better"
+    if frames is not None:  # a scenario: the slices and the rest within its frames only
+        keep = np.asarray(frames, dtype=bool)
+        a, b, frame_ids = a[:, keep], b[:, keep], np.asarray(frame_ids)[keep]
+        totals = {name: v[keep] for name, v in totals.items()}
+        slices = SliceSet(slices.membership.tocsc()[:, np.flatnonzero(keep)].tocsr(), slices.fields, slices.values,
+                          slices.parents)
     m, f, k = a.shape
     # per frame: the numerators, denominators and their squares / products, (F, m * k) each
     parts = [v.transpose(1, 0, 2).reshape(f, m * k) for v in (a, b, a * a, b * b, a * b)] + [np.ones((f, 1))]
@@ -332,12 +394,18 @@ def slice_departures(
     rest = total[None, :] - sums
     width = m * k
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_all = total[:width] / total[width : 2 * width]
+
     def stats(s: np.ndarray) -> tuple[np.ndarray, ...]:
         sa, sb, saa, sbb, sab = (s[:, i * width : (i + 1) * width] for i in range(5))
         n = s[:, -1:]
         with np.errstate(invalid="ignore", divide="ignore"):
             r = sa / sb
-            var = (saa - 2 * r * sab + r * r * sbb) / (sb * sb) * n / np.maximum(n - 1, 1)
+            c = r_all[None, :] if pooled else r
+            var = (saa - 2 * c * sab + c * c * sbb) / (sb * sb) * n / np.maximum(n - 1, 1)
+            if pooled:  # never below the binomial variance of the pooled ratio
+                var = np.maximum(var, np.clip(c * (1 - c), 0.0, None) / sb)
         return r, np.maximum(var, 0.0), sb, n
 
     r_in, v_in, b_in, n_in = stats(sums)
@@ -376,9 +444,8 @@ def slice_departures(
     out = []
     for i in order.tolist():
         s, c = int(s_idx[i]), int(col[i])
-        metric, cls = METRICS[c // k], c % k
+        metric, cls = metrics[c // k], c % k
         frames = mem.indices[mem.indptr[s] : mem.indptr[s + 1]]
-        tp, fp, fn = (int(counts[j, frames, cls].sum()) for j in range(3))
         rec: dict[str, Any] = {
             "field": slices.fields[s],
             "value": slices.values[s],
@@ -387,14 +454,12 @@ def slice_departures(
             "in_slice": round(float(r_in[s, c]), 4),
             "rest": round(float(r_out[s, c]), 4),
             "interval": _bootstrap(a[c // k, frames, cls], b[c // k, frames, cls], n_boot, rng, level),
-            "direction": "better" if diff[s, c] > 0 else "worse",
+            "direction": higher if diff[s, c] > 0 else lower,
             "q_value": float(f"{q[s, c]:.3g}"),
             "p_value": float(f"{p[s, c]:.3g}"),
             "difference": round(float(diff[s, c]), 4),
             "frames": int(frames.size),
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
+            **{name: int(v[frames, cls].sum()) for name, v in totals.items()},
         }
         if slices.fields[s] == "region":
             rec["frame_ids"] = frame_ids[np.sort(frames)].tolist()

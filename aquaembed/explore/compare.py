@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aquaembed.analysis.clusters import cluster_rows, describe_clusters
 from aquaembed.analysis.compare import TRANSITIONS, compare_tables, frame_delta, label_transitions
+from aquaembed.analysis.regression import BROKEN, regression_departures
 from aquaembed.errors import ParameterError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.matching import FP, MatchOptions
@@ -25,6 +27,18 @@ class ComparePart(EmbeddingsPart):
                            metric: str | None = None) -> FrameMatrices: ...
 
         def scenario_mask(self, scenario: str | None) -> np.ndarray | None: ...
+
+        # provided by ReportPart
+        from aquaembed.analysis.clusters import CropGraph
+        from aquaembed.analysis.slices import SliceSet
+
+        def crop_graph(self) -> CropGraph: ...
+
+        def _crop_rows(self, model: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+        def slice_set(self, *, pairs: bool = True, regions: bool = True) -> SliceSet: ...
+
+        def chance_base(self, rows: np.ndarray, mask: np.ndarray | None) -> float: ...
 
     def _pair(self, a: str, b: str) -> tuple[str, str]:
         a, b = self.model(a), self.model(b)
@@ -60,6 +74,114 @@ class ComparePart(EmbeddingsPart):
             },
             "frames": {k: v for k, v in out["frames"].items() if int(k) in keep_ids},
         }
+
+    def transitions(self, a: str, b: str, options: MatchOptions | None = None) -> np.ndarray:
+        """Transition code (into ``TRANSITIONS``) of every label row from A to B, int8 (L,)."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        return self._derived.get(("transitions", a, b, options),
+                                 lambda: label_transitions(self.table(a, options), self.table(b, options)))
+
+    def regression_clusters(
+        self, a: str, b: str, options: MatchOptions | None = None, *, min_cluster_size: int = 8, alpha: float = 1e-3,
+        scenario: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Clusters of the label crops B broke (TP under A, not under B), ranked, ids 0...
+
+        The FN clusters' method (:func:`~aquaembed.analysis.clusters.cluster_rows` on the
+        stored crop kNN graph, chance level = broken crops / graph crops); records follow
+        the report's ``clusters`` contract with ``type: "broken"`` and ``pairs`` naming
+        the label class and the class B gave (``background``: missed). With a
+        ``scenario``, only the broken labels of its frames.
+        """
+        from aquaembed.artifacts import CROP_INDEX
+
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        if CROP_INDEX not in self.stored.artifact_names:
+            return []
+        mask = self.scenario_mask(scenario)
+        key = None if mask is None else np.packbits(mask).tobytes()
+        return self._derived.get(("regression-clusters", a, b, options, min_cluster_size, alpha, key),
+                                 lambda: self._regression_clusters(a, b, options, min_cluster_size, alpha, mask))
+
+    def _regression_clusters(self, a: str, b: str, options: MatchOptions, min_size: int, alpha: float,
+                             mask: np.ndarray | None) -> list[dict[str, Any]]:
+        from aquaembed.metrics import label_types
+
+        ds = self.dataset
+        graph = self.crop_graph()
+        _, label_rows = self._crop_rows(a)
+        trans = self.transitions(a, b, options)
+        broken = (trans == BROKEN) & (label_rows >= 0)
+        if mask is not None:
+            broken &= mask[ds.labels.frame]
+        sel = np.flatnonzero(broken)
+        if sel.size == 0:
+            return []
+        rows = label_rows[sel]
+        eps = self._once("knn-eps", graph.distance_scale)
+        labels = cluster_rows(graph, rows, base_rate=self.chance_base(rows, mask),
+                              min_cluster_size=min_size, alpha=alpha, eps=eps)
+        if not (labels >= 0).any():
+            return []
+        index = self.index("crop")
+        keep = labels >= 0
+        vectors = np.zeros((rows.size, index.dim), np.float32)
+        vectors[keep] = index.vectors(rows[keep])
+        _, other_b = label_types(self.table(b, options))
+        ref = label_rows >= 0
+        out = describe_clusters(
+            "broken", labels, rows, vectors=vectors, source="label", ids=ds.labels.id[sel], cls=ds.labels.cls[sel],
+            frame_rows=ds.labels.frame[sel], score=None, ref_frame_rows=ds.labels.frame[ref], ref_cls=ds.labels.cls[ref],
+            class_names=list(ds.classes.names_with_background), frame_ids=ds.frames.id, metadata=ds.frames.metadata,
+            n_errors=int(rows.size), other_cls=other_b[sel],
+        )
+        out.sort(key=lambda r: -r["score"])
+        return [{"id": i, **r} for i, r in enumerate(out)]
+
+    def regression_slices(
+        self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05, limit: int | None = None,
+        scenario: str | None = None,
+    ) -> dict[str, Any]:
+        """Slices where the share of A's found labels that B broke departs from the rest
+        (:mod:`aquaembed.analysis.regression`): ``{"tested", "slices"}``, ranked: the
+        ``"worse"`` slices (where B regressed) first, then the ``"better"`` ones. With a
+        ``scenario``, within its frames."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        ds = self.dataset
+        trans = self.transitions(a, b, options)
+        slices = self.slice_set()
+        mask = self.scenario_mask(scenario)
+
+        def compute() -> dict[str, Any]:
+            out = regression_departures(trans, ds.labels.frame, ds.labels.cls, slices, list(ds.classes.names),
+                                        frame_ids=ds.frames.id, alpha=alpha, frames=mask)
+            ranked = sorted(out["slices"], key=lambda s: s["direction"] != "worse")  # stable: keeps the rank within
+            return {**out, "slices": ranked if limit is None else ranked[:limit]}
+
+        key = None if mask is None else np.packbits(mask).tobytes()
+        return self._derived.get(("regression-slices", a, b, options, alpha, limit, key), compute)
+
+    def regression(self, a: str, b: str, options: MatchOptions | None = None, *, alpha: float = 0.05,
+                   scenario: str | None = None) -> dict[str, Any]:
+        """Where B regressed: ``{"models", "options", "labels" (transition counts), "clusters",
+        "tested", "slices"}`` (within a ``scenario``'s frames when given, plus ``scenario``)."""
+        a, b = self._pair(a, b)
+        options = MatchOptions() if options is None else options
+        trans = self.transitions(a, b, options)
+        mask = self.scenario_mask(scenario)
+        if mask is not None:
+            trans = np.where(mask[self.dataset.labels.frame], trans, -1)
+        sl = self.regression_slices(a, b, options, alpha=alpha, scenario=scenario)
+        out = {
+            "models": [a, b], "options": options.to_json(),
+            "labels": {name: int((trans == code).sum()) for code, name in enumerate(TRANSITIONS)},
+            "clusters": self.regression_clusters(a, b, options, scenario=scenario), "tested": sl["tested"],
+            "slices": sl["slices"],
+        }
+        return out if scenario is None else {**out, "scenario": scenario}
 
     def compare_projection(self, kind: str, a: str, b: str, options: MatchOptions | None = None) -> dict[str, Any]:
         """Projection fields for the comparison map.

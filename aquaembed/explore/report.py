@@ -5,29 +5,71 @@ depend on the thresholds."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aquaembed.analysis.clusters import (
+    CUSTOM_METRIC_CLUSTERS,
     ERROR_KINDS,
     CropGraph,
     cluster_rows,
     describe_clusters,
 )
-from aquaembed.analysis.coverage import coverage_report, nearest
-from aquaembed.analysis.slices import build_slices, slice_departures
+from aquaembed.analysis.coverage import CUSTOM_METRIC_LABEL_CROPS, coverage_report, nearest
+from aquaembed.analysis.slices import SliceSet, build_slices, slice_departures
 from aquaembed.artifacts import CROP_INDEX, CROP_KNN, CROP_KNN_SIM, FRAME_INDEX
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.matching import CONFUSION, FN, FP, TP, MatchOptions
-from aquaembed.metrics import inference_types, label_types
+from aquaembed.metrics import FrameMatrices, inference_types, label_types
 
-__all__ = ["ReportPart"]
+__all__ = ["CUSTOM_METRIC_CLUSTERS", "CUSTOM_METRIC_LABEL_CROPS", "ReportPart"]
+
+
+
+
+def _mask_key(mask: np.ndarray | None) -> bytes | None:
+    """A cache key of a frame restriction (its bits)."""
+    return None if mask is None else np.packbits(mask).tobytes()
 
 
 class ReportPart(EmbeddingsPart):
     """Failure clusters, slices that depart from the rest, and coverage by a training set."""
+
+    if TYPE_CHECKING:  # provided by CustomPart in the assembled DatasetView
+        def frame_matrices(self, model: str | None = None, options: MatchOptions | None = None,
+                           metric: str | None = None) -> FrameMatrices: ...
+
+        def custom_metrics(self, model: str | None = None) -> dict[str, dict[str, Any]]: ...
+
+        def scenario_mask(self, scenario: str | None) -> np.ndarray | None: ...
+
+    def custom_metric(self, model: str, metric: str | None) -> str | None:
+        """``metric`` when it names a custom metric of ``model``; None for the built-in matching
+        (``None`` or ``"builtin"``).
+
+        Raises
+        ------
+        NotFoundError
+            ``model`` has no custom metric of that name (parameter ``metric``).
+        """
+        if metric is None or metric == "builtin":
+            return None
+        known = self.custom_metrics(model)
+        if metric not in known:
+            raise NotFoundError(f"metric: inference set {model!r} has no custom metric {metric!r}; known: "
+                                f"{', '.join(known) or 'none'}", parameter="metric")
+        return metric
+
+    def slice_set(self, *, pairs: bool = True, regions: bool = True) -> SliceSet:
+        """The candidate slices (metadata values, pairs, frame-embedding regions), built once."""
+        ds = self.dataset
+        reg = self.frame_regions() if regions else None
+        return self._once(
+            f"slices-{pairs}-{regions}",
+            lambda: build_slices(ds.frames.metadata, len(ds.frames), regions=reg, pairs=pairs),
+        )
 
     def crop_graph(self) -> CropGraph:
         """The crops' kNN graph stored at ingest (loaded once); for a dataset ingested before
@@ -67,6 +109,33 @@ class ReportPart(EmbeddingsPart):
 
         return self._once(f"crop-rows-{model}", compute)
 
+    def crop_frames(self) -> np.ndarray:
+        """Frame row of every crop of the graph (crop-index order), int64 (n,); -1 if unknown."""
+
+        def compute() -> np.ndarray:
+            table, sources = self.crop_table()
+            ds = self.dataset
+            out = np.full(table.shape[0], -1, dtype=np.int64)
+            for code, src in enumerate(sources):
+                hit = np.flatnonzero(table[:, 0] == code)
+                if src == "label":
+                    lr = self._label_rows(table[hit, 1])
+                    out[hit[lr >= 0]] = ds.labels.frame[lr[lr >= 0]]
+                elif src.startswith("pred-") and src[5:] in self.models():
+                    out[hit] = ds.inference_set(src[5:]).frame[table[hit, 1]]
+            return out
+
+        return self._once("crop-frames", compute)
+
+    def chance_base(self, rows: np.ndarray, mask: np.ndarray | None) -> float:
+        """Chance level of a cluster type: its error crops ``rows`` over the graph's crops (of
+        the scenario's frames ``mask`` when given)."""
+        n = self.crop_graph().neighbors.shape[0]
+        if mask is not None:
+            cf = self.crop_frames()
+            n = int(mask[cf[cf >= 0]].sum())
+        return min(1.0, rows.size / max(n, 1))
+
     def failure_clusters(
         self,
         model: str | None = None,
@@ -75,23 +144,27 @@ class ReportPart(EmbeddingsPart):
         kinds: tuple[str, ...] = ERROR_KINDS,
         min_cluster_size: int = 8,
         alpha: float = 1e-3,
+        scenario: str | None = None,
     ) -> list[dict[str, Any]]:
         """Clusters of error crops at these options, ranked (best first), ids 0...
 
         See :mod:`aquaembed.analysis.clusters` for the method. Each record follows the
-        report's ``clusters`` contract.
+        report's ``clusters`` contract. With a ``scenario`` only the error crops of its
+        frames are clustered (the chance level is that of its frames' crops).
         """
         bad = [k for k in kinds if k not in ERROR_KINDS]
         if bad:
             raise ParameterError(f"kinds: unknown error type {bad[0]!r}; use {', '.join(ERROR_KINDS)}", parameter="kinds")
         model = self.model(model)
         match = self.table(model, options)
+        mask = self.scenario_mask(scenario)
         return self._derived.get(
-            ("clusters", model, match.options, tuple(kinds), min_cluster_size, alpha),
-            lambda: self._clusters(model, match, kinds, min_cluster_size, alpha),
+            ("clusters", model, match.options, tuple(kinds), min_cluster_size, alpha, _mask_key(mask)),
+            lambda: self._clusters(model, match, kinds, min_cluster_size, alpha, mask),
         )
 
-    def _clusters(self, model: str, match: Any, kinds: tuple[str, ...], min_size: int, alpha: float) -> list[dict[str, Any]]:
+    def _clusters(self, model: str, match: Any, kinds: tuple[str, ...], min_size: int, alpha: float,
+                  mask: np.ndarray | None = None) -> list[dict[str, Any]]:
         graph = self.crop_graph()
         index = self.index("crop")
         ds = self.dataset
@@ -101,7 +174,6 @@ class ReportPart(EmbeddingsPart):
         p_types, _ = inference_types(match)
         names = list(ds.classes.names_with_background)
         meta = ds.frames.metadata
-        n_graph = graph.neighbors.shape[0]
         eps = self._once("knn-eps", graph.distance_scale)
         out: list[dict[str, Any]] = []
         for kind in kinds:
@@ -119,9 +191,15 @@ class ReportPart(EmbeddingsPart):
                 other = l_other[sel] if kind == "confusion" else None
                 ref = label_rows >= 0
                 ref_frames, ref_cls = ds.labels.frame[ref], ds.labels.cls[ref]
+            if mask is not None:
+                inside = mask[frames]
+                sel, rows, ids, cls, frames = sel[inside], rows[inside], ids[inside], cls[inside], frames[inside]
+                score = None if score is None else score[inside]
+                other = None if other is None else other[inside]
             if rows.size == 0:
                 continue
-            labels = cluster_rows(graph, rows, base_rate=rows.size / n_graph, min_cluster_size=min_size, alpha=alpha, eps=eps)
+            labels = cluster_rows(graph, rows, base_rate=self.chance_base(rows, mask), min_cluster_size=min_size,
+                                  alpha=alpha, eps=eps)
             if not (labels >= 0).any():
                 continue
             keep = labels >= 0
@@ -168,19 +246,27 @@ class ReportPart(EmbeddingsPart):
         pairs: bool = True,
         regions: bool = True,
         limit: int | None = None,
+        metric: str | None = None,
+        scenario: str | None = None,
     ) -> dict[str, Any]:
-        """Slices whose precision, recall or F1 departs from the rest (see :mod:`aquaembed.analysis.slices`)."""
+        """Slices whose precision, recall or F1 departs from the rest (see :mod:`aquaembed.analysis.slices`).
+
+        With a custom ``metric`` the per-frame counts come from its per-frame matrices;
+        with a ``scenario`` each slice is its frames within the scenario, tested against
+        the scenario's other frames.
+        """
         model = self.model(model)
-        match = self.table(model, options)
+        options = MatchOptions() if options is None else options
+        metric = self.custom_metric(model, metric)
+        source: Any = self.table(model, options) if metric is None else self.frame_matrices(model, options, metric)
+        key_options = source.options if metric is None else options
         ds = self.dataset
-        reg = self.frame_regions() if regions else None
-        slices = self._once(
-            f"slices-{pairs}-{regions}",
-            lambda: build_slices(ds.frames.metadata, len(ds.frames), regions=reg, pairs=pairs),
-        )
+        slices = self.slice_set(pairs=pairs, regions=regions)
+        mask = self.scenario_mask(scenario)
         return self._derived.get(
-            ("departures", model, match.options, alpha, pairs, regions, limit),
-            lambda: slice_departures(match, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha, limit=limit),
+            ("departures", model, key_options, metric, alpha, pairs, regions, limit, _mask_key(mask)),
+            lambda: slice_departures(source, slices, list(ds.classes.names), frame_ids=ds.frames.id, alpha=alpha,
+                                     limit=limit, frames=mask),
         )
 
     def slice_frame_ids(self, record: dict[str, Any]) -> np.ndarray:
@@ -204,10 +290,17 @@ class ReportPart(EmbeddingsPart):
         options: MatchOptions | None = None,
         *,
         near_duplicate: float = 0.98,
+        metric: str | None = None,
     ) -> dict[str, Any]:
-        """How close every frame and label crop is to training dataset ``train`` (its view)."""
+        """How close every frame and label crop is to training dataset ``train`` (its view).
+
+        With a custom ``metric`` the metrics by similarity bin come from its per-frame
+        matrices, and recall by label-crop similarity (which needs to know which label was
+        found) is left out with a note.
+        """
         model = self.model(model)
         match = self.table(model, options)
+        metric = self.custom_metric(model, metric)
         ds = self.dataset
         if FRAME_INDEX not in self.stored.artifact_names or FRAME_INDEX not in train.stored.artifact_names:
             raise NotFoundError(f"coverage needs frame embeddings in both {self.name!r} and {train.name!r}")
@@ -223,7 +316,7 @@ class ReportPart(EmbeddingsPart):
             t_table, t_sources = train.crop_table()
         except NotFoundError:
             sources = t_sources = []
-        if "label" in sources and "label" in t_sources:
+        if metric is None and "label" in sources and "label" in t_sources:
             _, label_rows = self._crop_rows(model)
             ok = label_rows >= 0
             t_mask = t_table[:, 0] == t_sources.index("label")
@@ -232,7 +325,10 @@ class ReportPart(EmbeddingsPart):
             label_sim[ok], _ = nearest(train.index("crop"), self.index("crop").vectors(label_rows[ok]), subset=subset)
             lt, _ = label_types(match)
             label_hit = lt == TP
-        return coverage_report(
-            match, train=train.name, frame_sim=sim, frame_nearest=near, frame_ids=ds.frames.id,
+        out = coverage_report(
+            match if metric is None else self.frame_matrices(model, options, metric), train=train.name, frame_sim=sim, frame_nearest=near, frame_ids=ds.frames.id,
             metadata=ds.frames.metadata, label_sim=label_sim, label_hit=label_hit, near_duplicate=near_duplicate,
         )
+        if metric is not None:
+            out.update(metric=metric, label_crops_note=CUSTOM_METRIC_LABEL_CROPS)
+        return out

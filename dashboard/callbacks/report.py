@@ -1,8 +1,8 @@
-"""Failure-report callbacks: compute the report (library), draw the cards, open a card."""
+"""Failure-report callbacks: compute the report (library, in a background job with progress),
+draw the cards, open a card."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -10,16 +10,40 @@ import dash
 from dash import ALL, Input, Output, html, no_update
 from dash import State as DashState
 
+from aquaembed.analysis.report import build_report
 from aquaembed.dashboard import ids
 from aquaembed.dashboard.context import Context, State
 from aquaembed.dashboard.focus import describe, focus_record
-from aquaembed.errors import AquaembedError
+from aquaembed.dashboard.report_jobs import ReportJob, ReportJobs
 
 MAX_CLUSTERS = 30
 MAX_SLICES = 40
 
 
-def _cluster_card(ctx: Context, st: State, c: dict[str, Any]) -> html.Div:
+HIDDEN = {"display": "none"}
+STEPS = {"matching": "matching", "clusters": "clustering the error crops", "slices": "testing the slices", "done": "done"}
+
+
+def state_metric(st: State) -> str | None:
+    """The custom metric the page state names (None: the built-in matching)."""
+    metric = st.metric_name
+    return None if metric == "builtin" else metric
+
+
+def state_scenario(st: State) -> str | None:
+    """The saved scenario the page state names (None: all frames)."""
+    return st.scenario_name
+
+
+def progress_bar(job: ReportJob) -> list[Any]:
+    """The progress element: a bar and the fraction of the report's steps done."""
+    return [html.Progress(value=f"{job.fraction:.2f}", max="1", className="ae-progress"),
+            html.Span(f" Computing the failure report… {job.fraction:.0%} ({STEPS.get(job.step, job.step)})")]
+
+
+def cluster_card(ctx: Context, st: State, c: dict[str, Any], card_type: str = ids.REP_CLUSTER_CARD,
+                 test_id: str = "cluster-card") -> html.Div:
+    """A ranked failure-cluster card (``card_type``: the pattern-matching id type it clicks as)."""
     imgs = [html.Img(src=ctx.crop_url(st, t["source"], t["id"], size=96), className="ae-rep-thumb", alt="")
             for t in c["typical"][:6]]
     classes = ", ".join(f"{k} {v}" for k, v in list(c["classes"].items())[:3])
@@ -28,8 +52,8 @@ def _cluster_card(ctx: Context, st: State, c: dict[str, Any]) -> html.Div:
            if over else "no over-represented metadata")
     pairs = c.get("pairs")
     return html.Div(
-        id={"type": ids.REP_CLUSTER_CARD, "index": c["id"]}, n_clicks=0, className=f"ae-rep-card ae-rep-{c['type']}",
-        **{"data-testid": "cluster-card", "data-cluster": str(c["id"])},
+        id={"type": card_type, "index": c["id"]}, n_clicks=0, className=f"ae-rep-card ae-rep-{c['type']}",
+        **{"data-testid": test_id, "data-cluster": str(c["id"])},
         children=[
             html.Div([html.B(f"#{c['id']} {c['type']}"), f" · {c['size']} crops · score {c['score']:.3f}"]),
             html.Div(classes + (f" · {', '.join(list(pairs)[:2])}" if pairs else ""), className="ae-cap"),
@@ -39,14 +63,15 @@ def _cluster_card(ctx: Context, st: State, c: dict[str, Any]) -> html.Div:
     )
 
 
-def _slice_card(rank: int, s: dict[str, Any]) -> html.Div:
+def slice_card(rank: int, s: dict[str, Any], card_type: str = ids.REP_SLICE_CARD, test_id: str = "slice-card") -> html.Div:
+    """A ranked departing-slice card."""
     field = " & ".join(s["field"]) if isinstance(s["field"], list) else s["field"]
     value = " & ".join(map(str, s["value"])) if isinstance(s["value"], list) else str(s["value"])
     lo, hi = s["interval"]
     interval = "" if lo is None else f" [{lo:.3f}, {hi:.3f}]"
     return html.Div(
-        id={"type": ids.REP_SLICE_CARD, "index": rank}, n_clicks=0, className=f"ae-rep-card ae-rep-{s['direction']}",
-        **{"data-testid": "slice-card", "data-slice": str(rank)},
+        id={"type": card_type, "index": rank}, n_clicks=0, className=f"ae-rep-card ae-rep-{s['direction']}",
+        **{"data-testid": test_id, "data-slice": str(rank)},
         children=[
             html.Div([html.B(f"{field} = {value}"), f" · {s['class'] or 'all classes'}"]),
             html.Div(f"{s['direction']}: {s['metric']} {s['in_slice']:.3f}{interval} vs {s['rest']:.3f} elsewhere",
@@ -57,29 +82,55 @@ def _slice_card(rank: int, s: dict[str, Any]) -> html.Div:
 
 
 def register(app: dash.Dash, ctx: Context) -> None:
+    jobs = ReportJobs()
+
+    def job_of(st: State) -> ReportJob:
+        view = ctx.view(st.dataset)
+        metric, scenario = state_metric(st), state_scenario(st)
+        key = (st.dataset, view.stored.generation, st.model, st.options, metric, scenario)
+
+        def compute(job: ReportJob) -> dict[str, Any]:
+            return build_report(view, st.model or None, st.options, sections=("clusters", "slices"),
+                                progress=job.progress, metric=metric, scenario=scenario)
+
+        return jobs.get(key, compute)[0]
+
     @app.callback(
         Output(ids.REP_CLUSTERS, "children"),
         Output(ids.REP_SLICES, "children"),
         Output(ids.REP_STATUS, "children"),
+        Output(ids.REP_PROGRESS, "children"),
+        Output(ids.REP_PROGRESS, "style"),
+        Output(ids.REP_POLL, "disabled"),
         Input(ids.STATE, "data"),
+        Input(ids.REP_POLL, "n_intervals"),
     )
-    def cards(data):
+    def cards(data, _tick):
         if not data or data["view"] != "report":
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update, no_update, True
         st = State(**data)
-        view = ctx.view(st.dataset)
-        t = time.perf_counter()
-        try:
-            clusters = view.failure_clusters(st.model, st.options)
-            slices = view.slice_departures(st.model, st.options)
-        except AquaembedError as exc:
-            return [], [], html.Span(f"Cannot compute the report: {exc}", className="ae-error")
-        status = (f"{len(clusters)} failure clusters and {len(slices['slices'])} departing slices "
-                  f"(of {slices['tested']} tests) at conf ≥ {st.conf:.2f}, IoU ≥ {st.iou:.2f} · {time.perf_counter() - t:.1f} s")
-        return ([_cluster_card(ctx, st, c) for c in clusters[:MAX_CLUSTERS]] or [html.P("No failure clusters.", className="ae-muted")],
-                [_slice_card(i, s) for i, s in enumerate(slices["slices"][:MAX_SLICES])] or
+        job = job_of(st)
+        if not job.done:
+            # a new state clears the old cards; a poll only moves the bar
+            fresh = dash.ctx.triggered_id != ids.REP_POLL
+            return ([] if fresh else no_update, [] if fresh else no_update, None if fresh else no_update,
+                    progress_bar(job), {}, False)
+        if job.error is not None:
+            return [], [], html.Span(f"Cannot compute the report: {job.error}", className="ae-error"), None, HIDDEN, True
+        rep = job.result
+        clusters, slices = rep.get("clusters", []), rep.get("slices", [])
+        notes = rep.get("notes", {})
+        metric = rep.get("metric")
+        status = (f"{len(clusters)} failure clusters and {len(slices)} departing slices"
+                  + (f" of custom metric {metric}" if metric else "")
+                  + (f" within scenario {rep['scenario']}" if rep.get("scenario") else "")
+                  + f" at conf ≥ {st.conf:.2f}, IoU ≥ {st.iou:.2f} · {job.seconds:.1f} s")
+        no_clusters = notes.get("clusters") or "No failure clusters."
+        return ([cluster_card(ctx, st, c) for c in clusters[:MAX_CLUSTERS]] or
+                [html.P(no_clusters, className="ae-muted", **{"data-testid": "clusters-note"})],
+                [slice_card(i, s) for i, s in enumerate(slices[:MAX_SLICES])] or
                 [html.P("No slice departs significantly from the rest.", className="ae-muted")],
-                status)
+                status, None, HIDDEN, True)
 
     def _open(data: dict[str, Any], **changes: Any) -> str:
         return replace(State(**data), **changes).to_query()

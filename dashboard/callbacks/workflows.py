@@ -26,6 +26,10 @@ def _kpis(o: dict[str, Any], label: str = "") -> list[Any]:
 
 
 def register(app: dash.Dash, ctx: Context) -> None:
+    from aquaembed.dashboard import workflow_regression
+
+    workflow_regression.register(app, ctx)
+
     # the metric and the scenario are the header's controls (State.metric, State.scenario)
     @app.callback(Output(w.MODEL_B, "options"), Input(STATE, "data"))
     def choices(data):

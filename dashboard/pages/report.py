@@ -1,5 +1,8 @@
 """Failure report: ranked cards of failure clusters and of slices that depart from the rest.
 
+The report computes in a background thread; while it does, a progress bar with the
+fraction of its steps done stands where the cards will be (polled by a ``dcc.Interval``).
+
 A cluster card opens the embedding map with exactly that cluster isolated (and its frames
 in the frame grid); a slice card opens the frame grid filtered to the slice, with the
 slice's metrics against the rest in the banner.
@@ -28,9 +31,10 @@ def layout(ctx: Context) -> html.Div:
                "in embedding space, and slices of frames whose precision, recall or F1 departs from the rest "
                "(Benjamini–Hochberg q < 0.05, bootstrap intervals over frames). Click a card to open it.",
                className="ae-help"),
-        dcc.Loading(type="default", children=html.Div(id=ids.REP_STATUS, className="ae-muted"),
-                    custom_spinner=html.Div("Computing the failure report…", className="ae-computing",
-                                            **{"data-testid": "report-computing"})),
+        html.Div(id=ids.REP_PROGRESS, className="ae-computing", style={"display": "none"},
+                 **{"data-testid": "report-progress"}),
+        dcc.Interval(id=ids.REP_POLL, interval=300, disabled=True),
+        html.Div(id=ids.REP_STATUS, className="ae-muted"),
         html.Section(className="ae-card", children=[html.H3("Failure clusters"),
                                                      html.Div(id=ids.REP_CLUSTERS, className="ae-grid ae-report-cards")]),
         html.Section(className="ae-card", children=[html.H3("Slices that depart from the rest"),

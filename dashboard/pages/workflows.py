@@ -7,6 +7,7 @@ from dash.dash_table.Format import Format, Scheme
 
 from aquaembed.dashboard import workflow_ids as w
 from aquaembed.dashboard.context import Context
+from aquaembed.dashboard.workflow_regression import section as regression_section
 
 STYLE = dict(
     style_table={"overflowX": "auto", "maxHeight": "420px", "overflowY": "auto"},
@@ -75,5 +76,6 @@ def layout(ctx: Context) -> html.Div:
                                 ("class_b", "class under B", "text"), ("change", "change", "text"),
                                 ("model", "model", "text"), ("pred_index", "inference", "numeric"),
                                 ("score", "score", "ratio")]),
+            regression_section(),
         ]),
     ])

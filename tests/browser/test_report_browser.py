@@ -73,6 +73,46 @@ def test_cluster_card_isolates_the_cluster(browser, demo_app, demo_dir) -> None:
     browser.wait(lambda: _grid_total(browser) == len(view.dataset.frames), what="all frames again")
 
 
+_WATCH = """
+window.__seen = {progress: null, cardsAfterProgress: false, cards: false};
+new MutationObserver(function () {
+  var p = document.querySelector("[data-testid='report-progress']");
+  if (p && p.style.display !== "none" && /\\d+%/.test(p.textContent) && window.__seen.progress === null && !window.__seen.cards) {
+    window.__seen.progress = p.textContent;
+  }
+  if (document.querySelector("[data-testid='cluster-card']") && !window.__seen.cards) {
+    window.__seen.cards = true;
+    window.__seen.cardsAfterProgress = window.__seen.progress !== null;
+  }
+}).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+def test_progress_is_shown_before_the_cards(browser, demo_app) -> None:
+    """At thresholds no other test asked for the report computes afresh (re-matching, the
+    clusters, the slices): a progress bar with the fraction done shows before the cards."""
+    browser.get(demo_app.url + "?conf=0.45&iou=0.55")
+    browser.wait(lambda: browser.graph_data(ids.EMB_GRAPH), what="the map")
+    browser.js(_WATCH)
+    _tab(browser, "Failure report")
+    shot = False
+    for _ in range(200):
+        prog = browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid='report-progress']")
+        if not shot and prog and prog[0].is_displayed():
+            browser.screenshot("report_progress.png")
+            shot = True
+        if _cards(browser, "cluster-card"):
+            break
+    browser.wait(lambda: len(_cards(browser, "cluster-card")) > 0, what="cluster cards")
+    seen = browser.js("return window.__seen;")
+    assert seen["cards"] and seen["cardsAfterProgress"], seen
+    assert "Computing the failure report" in seen["progress"] and "%" in seen["progress"]
+    # once the cards are there the bar is gone
+    assert not browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='report-progress']").is_displayed()
+    browser.screenshot("report_after_progress.png")
+    assert browser.severe_logs() == []
+
+
 def test_slice_card_filters_the_grid(browser, demo_app, demo_dir) -> None:
     view = Workspace(demo_dir).get("demo")
     slices = view.slice_departures("detector")["slices"]

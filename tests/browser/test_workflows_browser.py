@@ -167,6 +167,71 @@ def test_comparison_mode_maps_and_difference_matrix(browser, wf_app) -> None:
     assert browser.severe_logs() == []
 
 
+def _shown(browser, test_id: str) -> list:
+    """The displayed elements of a test id (cards render before their panel is shown)."""
+    found = browser.driver.find_elements(By.CSS_SELECTOR, f"[data-testid='{test_id}']")
+    return found if found and all(e.is_displayed() for e in found) else []
+
+
+def test_where_b_regressed_cards_open_the_map(browser, wf_app) -> None:
+    """The compare tab lists the clusters and slices of the labels B broke; a cluster card
+    isolates exactly that cluster's crops on the map, a slice card filters the frame grid."""
+    import re
+
+    from aquaembed.dashboard import ids
+
+    served, data = wf_app
+    view = Workspace(data).get("demo")
+    reg = view.regression("detector_v2", "detector")
+    assert reg["clusters"] and reg["slices"], "detector broke labels detector_v2 found, in patterns"
+    _open_page(browser, served.url + "?view=compare&model=detector_v2")
+    _choose(browser, w.MODEL_B, "detector")
+    cards = browser.wait(lambda: _shown(browser, "regression-cluster-card"), what="regression cluster cards")
+    slices = browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid='regression-slice-card']")
+    assert len(cards) == len(reg["clusters"]) and len(slices) == len(reg["slices"][:40])
+    status = browser.driver.find_element(By.ID, w.REG_STATUS).text
+    assert f"broke {reg['labels']['broken']:,} labels" in status
+    top = reg["slices"][0]
+    assert str(top["value"] if not isinstance(top["value"], list) else top["value"][0]) in slices[0].text
+    browser.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cards[0])
+    time.sleep(0.5)
+    browser.screenshot("compare_where_b_regressed.png")
+    first = reg["clusters"][int(cards[0].get_attribute("data-cluster"))]
+    cards[0].click()
+    browser.wait(lambda: "focus=bcluster" in browser.driver.current_url and "view=embedding" in browser.driver.current_url,
+                 what="the map to open")
+
+    def drawn() -> int:
+        total = 0
+        for t in browser.graph_data(ids.EMB_GRAPH) or []:
+            _, _, rest = (t.get("name") or "").partition(" (")
+            total += sum(int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", rest))
+        return total
+
+    browser.wait(lambda: drawn() == first["size"], what="exactly the broken cluster's crops on the map")
+    banner = browser.wait(lambda: browser.driver.find_element(By.CSS_SELECTOR, "[data-testid='focus-banner']").text,
+                          what="the focus banner")
+    assert f"cluster #{first['id']}" in banner and "broken label" in banner
+    browser.screenshot("compare_broken_cluster_isolated.png")
+    # a slice card: the frame grid shows the slice's frames
+    _open_page(browser, served.url + "?view=compare&model=detector_v2")
+    _choose(browser, w.MODEL_B, "detector")
+    card = browser.wait(lambda: _shown(browser, "regression-slice-card"), what="regression slice cards")[0]
+    browser.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", card)
+    card.click()
+    browser.wait(lambda: "focus=bslice" in browser.driver.current_url and "view=frames" in browser.driver.current_url,
+                 what="the grid to open")
+    want = len(view.slice_frame_ids(reg["slices"][0]))
+
+    def grid_total() -> int:
+        m = re.match(r"([\d,]+) frames", browser.driver.find_element(By.ID, ids.FR_TITLE).text)
+        return int(m.group(1).replace(",", "")) if m else -1
+
+    browser.wait(lambda: grid_total() == want, what="the slice's frames")
+    browser.screenshot("compare_broken_slice_frames.png")
+    assert browser.severe_logs() == []
+
+
 def _lasso(browser, graph: str) -> None:
     """Drag a lasso over the left half of a plot (its dragmode is lasso)."""
     from selenium.webdriver.common.action_chains import ActionChains
