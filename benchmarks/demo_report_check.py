@@ -83,7 +83,7 @@ def readme_numbers(view, truth: dict, model: str) -> None:
     print(f"poster detected in {len(det['detected_image_ids'])} of {len(det['image_ids'])} frames, {len(poster)} detections")
     wrong = {m["gt_id"] for m in truth["wrong_class_labels"]}
     bad_ids = {m["gt_id"] for m in truth["badly_placed_labels"]}
-    issues = view.label_issues(model, limit=200)["issues"]
+    issues = view.label_issues(model, limit=1000)["issues"]
 
     def planted(rec: dict) -> bool:
         return (rec["pred_index"] in missing) or (rec["label_id"] in wrong) or (rec["label_id"] in bad_ids)
