@@ -314,8 +314,8 @@ def build_demo(
         def preds_of(obj: int) -> list[int]:
             return [first_pred + int(k) for k in np.flatnonzero(truth.pred_source == obj)]  # noqa: B023
 
-        for b in cfg.batches_of(s):
-            batches[b.index]["image_ids"].append(image_id)
+        for spec in cfg.batches_of(s):
+            batches[spec.index]["image_ids"].append(image_id)
         for o, b in zip(truth.missing_obj.tolist(), truth.missing_batch.tolist()):
             pi = preds_of(o)
             planted["missing_labels"].append(
