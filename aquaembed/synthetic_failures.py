@@ -10,6 +10,15 @@ With ``planted=True``: site ``s3`` has a low detection rate (a *worse* slice), s
 ``s5`` a near-perfect one (a *better* slice), and frames of weather ``fog`` carry a
 recurring false positive whose crops all lie near one direction (a failure cluster).
 With ``planted=False`` nothing depends on the metadata (the null dataset).
+
+With ``label_batches=True`` two annotation batches add label errors concentrated where
+real ones are (one site each): in site ``s6`` the annotator skipped ``class1`` (90 % of
+those objects have no label; their detections become false positives) and in site ``s7``
+labelled ``class2`` as ``class3`` (80 %; their detections become confusion pairs
+``class3 -> class2``). The objects' crop embeddings (labels and the inferences that
+detect them) then also carry a per-site appearance (the look of a camera), which is what
+makes a batch's crops resemble each other; these draws come
+from a second generator, so the rest of the dataset is the same as without batches.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
+from aquaembed.errors import ParameterError
 
 __all__ = ["PlantedFailures", "make_failure_dataset"]
 
@@ -46,6 +56,7 @@ def make_failure_dataset(
     fp_per_frame: float = 1.0,
     clutter_per_frame: int = 0,
     planted: bool = True,
+    label_batches: bool = False,
     n_classes: int = 4,
     dim: int = 16,
     seed: int = 0,
@@ -54,7 +65,10 @@ def make_failure_dataset(
 
     ``clutter_per_frame`` low-confidence inferences (scores below 0.3, random boxes, no
     crop embeddings) are added per frame, as a detector's raw top-k output would have.
+    ``label_batches`` needs ``n_classes >= 4``.
     """
+    if label_batches and n_classes < 4:
+        raise ParameterError(f"label_batches needs n_classes >= 4, got {n_classes!r}", parameter="n_classes")
     rng = np.random.default_rng(seed)
     f = int(n_frames)
     site = rng.integers(0, 8, f)
@@ -116,6 +130,35 @@ def make_failure_dataset(
     pred_vec = pred_vec[pred_ids]
     frame_vec = rng.normal(size=(f, dim))
 
+    # annotation batches: their own generator, so everything above is drawn as without them
+    lab_keep = np.ones(n_l, dtype=bool)
+    lab_named = lab_cls.copy()
+    batch_truth: dict[str, Any] = {}
+    if label_batches:
+        brng = np.random.default_rng([seed, 1])
+        look = brng.normal(size=(8, dim)) * 1.2
+        label_vec = label_vec + look[site[lab_frame]]
+        on_object = (origin[pred_ids] == 0)[:, None]  # the poster and background FPs keep their look
+        pred_vec = pred_vec + on_object * look[site[frame_all[order][pred_ids]]]
+        position = np.empty(order.size, dtype=np.int64)
+        position[order] = np.arange(order.size)  # inference index of each concatenated row
+        skipped = (site[lab_frame] == 6) & (lab_cls == 1) & (brng.random(n_l) < 0.9)
+        renamed = (site[lab_frame] == 7) & (lab_cls == 2) & (brng.random(n_l) < 0.8)
+        lab_keep = ~skipped
+        lab_named[renamed] = 3
+        det_pos = position[: det.size]
+        batch_truth = {
+            "missing_batch": {
+                "site": "s6", "class": "class1", "labels_skipped": int(skipped.sum()),
+                "pred_indices": np.sort(det_pos[skipped[det]]).tolist(),
+            },
+            "wrong_class_batch": {
+                "site": "s7", "class": "class2", "labeled_as": "class3",
+                "gt_ids": (np.flatnonzero(renamed & lab_keep) + 1).tolist(),
+                "pred_indices": np.sort(det_pos[renamed[det]]).tolist(),
+            },
+        }
+
     names = tuple(f"class{i}" for i in range(n_classes))
     frames = Frames(
         np.arange(1, f + 1, dtype=np.int64),
@@ -128,10 +171,12 @@ def make_failure_dataset(
             "shift": np.array(["day", "night"])[shift],
         },
     )
+    keep = np.flatnonzero(lab_keep)
     labels = Labels(
-        np.arange(1, n_l + 1, dtype=np.int64), lab_frame, lab_cls, lab_box, (lab_box[:, 2] - lab_box[:, 0]) * 40.0,
-        np.zeros(n_l, dtype=bool),
+        keep + 1, lab_frame[keep], lab_named[keep], lab_box[keep], (lab_box[keep, 2] - lab_box[keep, 0]) * 40.0,
+        np.zeros(keep.size, dtype=bool),
     )
+    label_vec = label_vec[keep]
     inf = Inferences(frame_all[order], cls_all, box_all, score_all, name="model")
     ds = Dataset(ClassMap(np.arange(1, n_classes + 1, dtype=np.int64), names), frames, labels, {"model": inf})
     truth = {
@@ -139,5 +184,6 @@ def make_failure_dataset(
         "better_site": "s5" if planted else None,
         "poster_weather": "fog" if planted else None,
         "poster_pred_indices": np.flatnonzero(origin == 2).tolist(),
+        **batch_truth,
     }
     return PlantedFailures(ds, frame_vec, label_vec, pred_vec, pred_ids, truth)

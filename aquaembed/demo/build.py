@@ -25,7 +25,7 @@ from PIL import Image
 
 from aquaembed._parallel import process_map
 from aquaembed._validate import integer, positive_int
-from aquaembed.demo.config import CATEGORIES, PEDESTRIAN, DemoConfig, load_config
+from aquaembed.demo.config import CATEGORIES, CLASS_KEYS, PEDESTRIAN, DemoConfig, load_config
 from aquaembed.demo.detector import SOURCE_POSTER, FrameTruth, simulate_frame
 from aquaembed.demo.frames import render_frame
 from aquaembed.demo.world import SceneWorld, render_world
@@ -252,6 +252,22 @@ def build_demo(
     poster_images, poster_detected, poster_preds, poster_boxes = [], [], [], []
     night_scenes = [s.name for s in cfg.scenes if s.time_of_day == "night"]
     night_images = []
+    batches: list[dict[str, Any]] = [
+        {
+            "kind": b.kind,
+            "field": b.field,
+            "value": b.value,
+            "category_id": b.cls + 1,
+            **({"labeled_category_id": b.labeled_as + 1} if b.kind == "wrong_class_label" else {}),
+            "rate": b.rate,
+            "description": b.description or f"{b.kind} of {CLASS_KEYS[b.cls]} where {b.field} = {b.value}",
+            "scenes": [cfg.scenes[i].name for i in b.scenes],
+            "image_ids": [],
+            **({"gt_ids": []} if b.kind == "wrong_class_label" else {}),
+            "pred_indices": [],
+        }
+        for b in cfg.batches
+    ]
     frame_rows = [f for r in results for f in r["frames"]]
     jpeg_bytes = 0
     for (image_id, s, f), fr in zip(plan, frame_rows):
@@ -298,7 +314,9 @@ def build_demo(
         def preds_of(obj: int) -> list[int]:
             return [first_pred + int(k) for k in np.flatnonzero(truth.pred_source == obj)]  # noqa: B023
 
-        for o in truth.missing_obj.tolist():
+        for spec in cfg.batches_of(s):
+            batches[spec.index]["image_ids"].append(image_id)
+        for o, b in zip(truth.missing_obj.tolist(), truth.missing_batch.tolist()):
             pi = preds_of(o)
             planted["missing_labels"].append(
                 {
@@ -307,10 +325,13 @@ def build_demo(
                     "bbox": _xywh(fr["obj_box"][o]),
                     "pred_indices": pi,
                     "max_score": max((float(preds[p]["score"]) for p in pi), default=None),
+                    "batch": None if b < 0 else b,
                 }
             )
+            if b >= 0:
+                batches[b]["pred_indices"] += pi
         for k in np.flatnonzero(truth.label_kind == 1).tolist():
-            o = int(truth.label_obj[k])
+            o, b = int(truth.label_obj[k]), int(truth.label_batch[k])
             planted["wrong_class_labels"].append(
                 {
                     "image_id": image_id,
@@ -318,8 +339,12 @@ def build_demo(
                     "labeled_category_id": int(truth.label_cls[k]) + 1,
                     "true_category_id": int(fr["obj_cls"][o]) + 1,
                     "pred_indices": preds_of(o),
+                    "batch": None if b < 0 else b,
                 }
             )
+            if b >= 0:
+                batches[b]["gt_ids"].append(first_label + k)
+                batches[b]["pred_indices"] += preds_of(o)
         for k in np.flatnonzero(truth.label_kind == 2).tolist():
             o = int(truth.label_obj[k])
             true_box = fr["obj_box"][o]
@@ -363,6 +388,7 @@ def build_demo(
         "pred_indices": poster_preds,
         "bboxes": poster_boxes,
     }
+    planted["batch_label_errors"] = batches
     planted["hard_condition"] = {
         "condition": "night",
         "description": "dark frames: the detector's recall is clearly lower",
@@ -376,6 +402,8 @@ def build_demo(
         "missing_labels": len(planted["missing_labels"]),
         "wrong_class_labels": len(planted["wrong_class_labels"]),
         "badly_placed_labels": len(planted["badly_placed_labels"]),
+        "batch_missing_labels": sum(m["batch"] is not None for m in planted["missing_labels"]),
+        "batch_wrong_class_labels": sum(m["batch"] is not None for m in planted["wrong_class_labels"]),
         "recurring_false_positives": len(poster_preds),
         "night_frames": len(night_images),
     }

@@ -22,7 +22,7 @@ import orjson
 from aquaembed.errors import InputError
 
 __all__ = [
-    "BUS", "CAR", "CATEGORIES", "CLASS_KEYS", "CYCLIST", "DEFAULT_CONFIG", "DemoConfig", "PEDESTRIAN",
+    "BUS", "BatchError", "CAR", "CATEGORIES", "CLASS_KEYS", "CYCLIST", "DEFAULT_CONFIG", "DemoConfig", "PEDESTRIAN",
     "SIGN", "SceneSpec", "TRUCK", "load_config",
 ]
 
@@ -81,6 +81,28 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "missing_label_found": 0.9,
         "recurring_fp_detected": 0.85,
     },
+    # Label errors concentrated in one annotation batch (all frames whose metadata
+    # `field` equals `value`), on top of the even ones above: an annotator who skipped a
+    # class (missing labels), an annotator who confused a class pair (wrong-class labels).
+    "batch_label_errors": [
+        {
+            "kind": "missing_label",
+            "field": "scene",
+            "value": "riverside_park",
+            "class": "traffic_sign",
+            "rate": 0.6,
+            "description": "the annotator of the riverside_park batch skipped most traffic signs",
+        },
+        {
+            "kind": "wrong_class_label",
+            "field": "camera_id",
+            "value": "cam-07",
+            "class": "truck",
+            "labeled_as": "car",
+            "rate": 0.75,
+            "description": "the annotator of camera cam-07 labelled most trucks as cars",
+        },
+    ],
     "detector": {
         "base_logit": 1.5,
         "size_slope": 1.6,
@@ -147,6 +169,30 @@ class SceneSpec:
     traffic: tuple[float, ...]  # per class index: expected passing objects; signs: fixed count
 
 
+BATCH_KINDS = ("missing_label", "wrong_class_label")
+BATCH_FIELDS = ("scene", "camera_id", "time_of_day", "weather")
+
+
+@dataclass(frozen=True)
+class BatchError:
+    """Label errors concentrated in one annotation batch (``batch_label_errors[index]``).
+
+    ``scenes`` are the indices of the scenes whose frames form the batch; each labelable
+    object of class ``cls`` there is hit with probability ``rate``: left unlabelled
+    (``missing_label``) or labelled as ``labeled_as`` (``wrong_class_label``).
+    """
+
+    index: int
+    kind: str
+    field: str
+    value: str
+    scenes: tuple[int, ...]
+    cls: int
+    labeled_as: int
+    rate: float
+    description: str
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """A validated generator configuration (see :data:`DEFAULT_CONFIG` for the fields)."""
@@ -163,6 +209,11 @@ class DemoConfig:
     recurring_fp_scene: int
     rates: Mapping[str, float]
     detector: Mapping[str, Any]
+    batches: tuple[BatchError, ...] = ()
+
+    def batches_of(self, scene: int) -> tuple[BatchError, ...]:
+        """The label-error batches that include the frames of scene ``scene``."""
+        return tuple(b for b in self.batches if scene in b.scenes)
 
 
 def _need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
@@ -254,6 +305,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None = None
         rates[key] = v
     if rates["missing_label"] + rates["wrong_class_label"] + rates["badly_placed_label"] > 0.5:
         raise InputError(f"{where}: the planted label-error rates add up to more than 0.5")
+    batches = _batches(_need(raw, "batch_label_errors", where), scenes, where)
     detector = dict(_need(raw, "detector", where))
     for key in DEFAULT_CONFIG["detector"]:
         _need(detector, key, f"{where}: detector")
@@ -276,4 +328,41 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None = None
         recurring_fp_scene=special["recurring_fp_scene"],
         rates=rates,
         detector=detector,
+        batches=batches,
     )
+
+
+def _batches(raw: Any, scenes: list[SceneSpec], where: str) -> tuple[BatchError, ...]:
+    """Validate ``batch_label_errors``: a list of batches, at most one per (kind, class, scene)."""
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: 'batch_label_errors' must be a list")
+    out: list[BatchError] = []
+    taken: set[tuple[int, int]] = set()
+    for i, b in enumerate(raw):
+        w = f"{where}: batch_label_errors[{i}]"
+        if not isinstance(b, Mapping):
+            raise InputError(f"{w}: expected an object")
+        kind = _choice(_need(b, "kind", w), BATCH_KINDS, f"{w}.kind")
+        field = _choice(_need(b, "field", w), BATCH_FIELDS, f"{w}.field")
+        value = str(_need(b, "value", w))
+        members = tuple(s.index for s in scenes if str(getattr(s, "name" if field == "scene" else field)) == value)
+        if not members:
+            raise InputError(f"{w}: no scene has {field} = {value!r}")
+        cls = CLASS_KEYS.index(_choice(_need(b, "class", w), CLASS_KEYS, f"{w}.class"))
+        labeled_as = cls
+        if kind == "wrong_class_label":
+            labeled_as = CLASS_KEYS.index(_choice(_need(b, "labeled_as", w), CLASS_KEYS, f"{w}.labeled_as"))
+            if labeled_as == cls:
+                raise InputError(f"{w}: labeled_as must differ from class ({CLASS_KEYS[cls]!r})")
+        try:
+            rate = float(_need(b, "rate", w))
+        except (TypeError, ValueError):
+            raise InputError(f"{w}.rate: expected a number, got {b['rate']!r}") from None
+        if not 0.0 <= rate <= 1.0:
+            raise InputError(f"{w}.rate must be in [0, 1], got {rate}")
+        for s in members:
+            if (cls, s) in taken:
+                raise InputError(f"{w}: another batch already plants label errors on {CLASS_KEYS[cls]} in {scenes[s].name}")
+            taken.add((cls, s))
+        out.append(BatchError(i, kind, field, value, members, cls, labeled_as, rate, str(b.get("description", ""))))
+    return tuple(out)

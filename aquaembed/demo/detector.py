@@ -5,7 +5,11 @@ For each frame, from the objects that were drawn:
 1. **Labels** are the exact clipped boxes of the objects a labeller would see (at least
    2 x 2 pixels and 20 % visible); then some are corrupted on purpose: a few objects get
    no label (*missing*), a few labels get another class (*wrong class*), a few boxes are
-   shifted or resized (*badly placed*).
+   shifted or resized (*badly placed*). On top of these even errors, the configured
+   *annotation batches* concentrate errors (see ``batch_label_errors`` in
+   :mod:`aquaembed.demo.config`): in the frames of a batch an annotator skipped a class
+   (its objects get no label; the detector still finds them at its own confidence) or
+   confused a class pair (the objects of one class are labelled as another).
 2. **Inferences**: every labelable object (whatever its label says) gets a detection
    quality ``z`` (a logit) that rises with the box size and falls with occlusion, the
    cut by the frame edge, darkness, fog and rain, plus a class bias and noise; the
@@ -70,6 +74,10 @@ class FrameTruth:
         ``-2`` for the poster.
     missing_obj : array of int64, shape (k,)
         Objects deliberately left without a label.
+    missing_batch : array of int64, shape (k,)
+        Index of the label-error batch each missing object belongs to (-1: an even one).
+    label_batch : array of int64, shape (n_labels,)
+        Index of the batch of a wrong-class label (-1: not a batch error).
     labelable : array of bool, shape (n_objects,)
         Objects big and visible enough to be labelled (and detected).
     """
@@ -83,6 +91,8 @@ class FrameTruth:
     pred_score: np.ndarray
     pred_source: np.ndarray
     missing_obj: np.ndarray
+    missing_batch: np.ndarray
+    label_batch: np.ndarray
     labelable: np.ndarray
 
 
@@ -187,6 +197,28 @@ def simulate_frame(
             if not np.array_equal(moved, obj.clipped[o]):
                 label_box[k] = moved
                 label_kind[k] = 2
+
+    # Annotation batches draw from a child generator and only override the labels made
+    # above: the frame's own stream, hence every inference and every label outside the
+    # batches, is the same as without them.
+    batch = np.full(n, -1, dtype=np.int64)
+    even_missing = missing
+    in_batches = cfg.batches_of(scene.index)
+    if in_batches:
+        brng = rng.spawn(1)[0]
+        relabel = cls.copy()
+        for b in in_batches:
+            hit = labelable & (cls == b.cls) & (batch < 0) & ~missing & (brng.random(n) < b.rate)
+            batch[hit] = b.index
+            if b.kind == "wrong_class_label":
+                relabel[hit] = b.labeled_as
+        skipped = np.isin(batch, [b.index for b in in_batches if b.kind == "missing_label"])
+        renamed = (batch >= 0) & ~skipped
+        r = renamed[label_obj]
+        label_cls[r], label_kind[r], label_box[r] = relabel[label_obj[r]], 1, obj.clipped[label_obj[r]]
+        keep = ~skipped[label_obj]
+        label_obj, label_cls, label_box, label_kind = label_obj[keep], label_cls[keep], label_box[keep], label_kind[keep]
+        missing = missing | skipped
     # A missing object must not be covered by any label (not even a misplaced one).
     missing_obj = np.flatnonzero(missing)
     if missing_obj.size and label_box.shape[0]:
@@ -194,6 +226,8 @@ def simulate_frame(
         restore = missing_obj[cover >= 0.3]
         if restore.size:
             missing[restore] = False
+            even_missing = even_missing & missing
+            batch[restore] = -1
             missing_obj = np.flatnonzero(missing)
             keep = labelable & ~missing
             order = np.flatnonzero(keep)
@@ -225,7 +259,7 @@ def simulate_frame(
         z = np.where(cls == PEDESTRIAN, z + det["overfit_bonus"], z)
     score = _sigmoid(z)
     found = rng.random(n) < rates["missing_label_found"]
-    forced = missing & found
+    forced = even_missing & found  # a skipped batch's objects keep the detector's own scores
     score = np.where(forced, rng.uniform(0.75, 0.97, n), score)
     detected = labelable & (score >= det["min_score"])
     rel = 0.025 + 0.11 * (1.0 - score)
@@ -306,5 +340,7 @@ def simulate_frame(
         pred_score=p_score[order],
         pred_source=p_src[order].astype(np.int64),
         missing_obj=missing_obj.astype(np.int64),
+        missing_batch=batch[missing_obj].astype(np.int64),
+        label_batch=np.where(label_kind == 1, batch[label_obj], -1).astype(np.int64),
         labelable=labelable,
     )

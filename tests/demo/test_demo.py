@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from aquaembed.demo import DEFAULT_CONFIG, build_demo, frame_plan, load_config
+from aquaembed.demo.config import CLASS_KEYS
 from aquaembed.embeddings.builtin import embed_coco
 from aquaembed.errors import InputError, ParameterError
 
@@ -233,8 +234,9 @@ def test_the_ingest_embedder_reproduces_the_demo_embeddings(demo: Demo) -> None:
 
 def test_missing_labels_have_no_label_and_a_confident_inference(demo: Demo) -> None:
     missing = demo.planted["missing_labels"]
+    even = [m for m in missing if m["batch"] is None]
     n_objects = len(demo.gt["annotations"]) + len(missing)
-    assert 0.015 <= len(missing) / n_objects <= 0.05
+    assert 0.015 <= len(even) / n_objects <= 0.05
     found = 0
     for m in missing:
         box = _xyxy(m["bbox"])
@@ -243,14 +245,16 @@ def test_missing_labels_have_no_label_and_a_confident_inference(demo: Demo) -> N
             assert _iou(box, np.stack([_xyxy(a["bbox"]) for a in labels])).max() < 0.3
         for i in m["pred_indices"]:
             assert demo.pred[i]["image_id"] == m["image_id"]
-        confident = [i for i in m["pred_indices"] if demo.pred[i]["score"] >= 0.5]
-        found += any(_iou(box, _xyxy(demo.pred[i]["bbox"]))[0, 0] >= 0.5 for i in confident)
-    assert found / len(missing) >= 0.8
+        if m["batch"] is None:  # the even ones are found with confidence (a skipped batch's are not forced)
+            confident = [i for i in m["pred_indices"] if demo.pred[i]["score"] >= 0.5]
+            found += any(_iou(box, _xyxy(demo.pred[i]["bbox"]))[0, 0] >= 0.5 for i in confident)
+    assert found / len(even) >= 0.8
 
 
 def test_wrong_class_labels(demo: Demo) -> None:
     wrong = demo.planted["wrong_class_labels"]
-    assert 0.002 <= len(wrong) / len(demo.gt["annotations"]) <= 0.025
+    even = [w for w in wrong if w["batch"] is None]
+    assert 0.002 <= len(even) / len(demo.gt["annotations"]) <= 0.025
     by_id = {a["id"]: a for a in demo.gt["annotations"]}
     agree = 0
     for w in wrong:
@@ -260,6 +264,52 @@ def test_wrong_class_labels(demo: Demo) -> None:
         confident = [i for i in w["pred_indices"] if demo.pred[i]["score"] >= 0.5]
         agree += any(demo.pred[i]["category_id"] == w["true_category_id"] for i in confident)
     assert agree >= len(wrong) // 3  # the detector often sees the true class
+
+
+def _in_batch(batch: dict[str, Any], image: dict[str, Any]) -> bool:
+    return str(image[batch["field"]]) == batch["value"]
+
+
+def test_label_error_batches(demo: Demo) -> None:
+    """Each configured batch is recorded with its frames and ids, and hits about ``rate`` of
+    its class there (and nothing elsewhere)."""
+    batches = demo.planted["batch_label_errors"]
+    assert [(b["kind"], b["field"], b["value"]) for b in batches] == [
+        (c["kind"], c["field"], c["value"]) for c in DEFAULT_CONFIG["batch_label_errors"]
+    ]
+    names = {i + 1: k for i, k in enumerate(CLASS_KEYS)}
+    for index, (batch, spec) in enumerate(zip(batches, DEFAULT_CONFIG["batch_label_errors"], strict=True)):
+        frames = [i for i, im in demo.images.items() if _in_batch(batch, im)]
+        assert batch["image_ids"] == frames and frames
+        assert names[batch["category_id"]] == spec["class"] and batch["rate"] == spec["rate"]
+        if batch["kind"] == "missing_label":
+            hit = [m for m in demo.planted["missing_labels"] if m["batch"] == index]
+            assert all(m["category_id"] == batch["category_id"] and m["image_id"] in frames for m in hit)
+            assert batch["pred_indices"] == [i for m in hit for i in m["pred_indices"]]
+            left = [a for i in frames for a in demo.labels_of[i] if a["category_id"] == batch["category_id"]]
+            # the detector finds most skipped objects at its own confidence
+            found = sum(any(demo.pred[i]["score"] >= 0.5 for i in m["pred_indices"]) for m in hit)
+            assert found >= 0.5 * len(hit)
+        else:
+            hit = [w for w in demo.planted["wrong_class_labels"] if w["batch"] == index]
+            assert names[batch["labeled_category_id"]] == spec["labeled_as"]
+            assert all(
+                (w["true_category_id"], w["labeled_category_id"]) == (batch["category_id"], batch["labeled_category_id"])
+                and w["image_id"] in frames
+                for w in hit
+            )
+            assert batch["gt_ids"] == [w["gt_id"] for w in hit]
+            assert batch["pred_indices"] == [i for w in hit for i in w["pred_indices"]]
+            left = [
+                a for i in frames for a in demo.labels_of[i]
+                if a["category_id"] == batch["category_id"] and a["id"] not in set(batch["gt_ids"])
+            ]
+        assert len(hit) >= 8
+        # ~20 frames of the batch at this size: a binomial share, loosely bounded
+        assert spec["rate"] - 0.3 <= len(hit) / (len(hit) + len(left)) <= min(spec["rate"] + 0.3, 1.0)
+    counts = demo.planted["counts"]
+    assert counts["batch_missing_labels"] == sum(m["batch"] is not None for m in demo.planted["missing_labels"])
+    assert counts["batch_wrong_class_labels"] == sum(w["batch"] is not None for w in demo.planted["wrong_class_labels"])
 
 
 def test_badly_placed_labels(demo: Demo) -> None:
@@ -373,6 +423,17 @@ def test_bad_configurations_are_rejected(tmp_path: Path) -> None:
     scenes[3] = dict(scenes[3], weather="snow")
     with pytest.raises(InputError, match=r"scenes\[3\].weather"):
         load_config(dict(DEFAULT_CONFIG, scenes=scenes))
+    for change, message in (
+        ({"kind": "extra_label"}, r"batch_label_errors\[1\].kind"),
+        ({"value": "cam-99"}, r"batch_label_errors\[1\]: no scene has camera_id = 'cam-99'"),
+        ({"labeled_as": "truck"}, "labeled_as must differ"),
+        ({"rate": 1.5}, r"batch_label_errors\[1\].rate must be in \[0, 1\]"),
+        ({"class": "traffic_sign", "field": "scene", "value": "riverside_park"}, "another batch already plants"),
+    ):
+        batches = [dict(b) for b in DEFAULT_CONFIG["batch_label_errors"]]
+        batches[1].update(change)
+        with pytest.raises(InputError, match=message):
+            load_config(dict(DEFAULT_CONFIG, batch_label_errors=batches))
     path = tmp_path / "demo.json"
     path.write_text("{not json")
     with pytest.raises(InputError, match="demo.json"):

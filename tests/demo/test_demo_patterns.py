@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aquaembed.analysis.report import build_report
 from aquaembed.cli import main
+from aquaembed.demo.config import CATEGORIES
 from aquaembed.demo.install import BUILD_DIR, DEMO_MODEL, DEMO_NAME
 from aquaembed.explore import Workspace
 from aquaembed.matching import CONFUSION, FN, FP, TP, MatchOptions
@@ -106,3 +108,24 @@ def test_metrics_by_scene_expose_the_overfitted_scene(demo):
     assert best["f1"] > 0.9 and best["f1"] - pooled > 0.2, (best["f1"], pooled)
     night = {r["value"]: r for r in view.slices(DEMO_MODEL, field="time_of_day")["rows"]}
     assert night["night"]["recall"] < night["day"]["recall"] - 0.2
+
+
+def test_the_report_finds_each_label_error_batch_as_a_cluster(demo):
+    """Without being told where: the batch's skipped class is an FP cluster and its confused
+    class pair a confusion cluster, each nearly pure and naming the batch."""
+    data, planted = demo
+    view = Workspace(data).get(DEMO_NAME)
+    clusters = build_report(view, DEMO_MODEL, sections=("clusters",))["clusters"]
+    assert next(c for c in clusters if c["type"] == "FP")["crops"][0]["id"] in planted["recurring_false_positive"]["pred_indices"]
+    for batch in planted["batch_label_errors"]:
+        kind, ids = ("FP", batch["pred_indices"]) if batch["kind"] == "missing_label" else ("confusion", batch["gt_ids"])
+        ids = set(ids)
+        best = max((c for c in clusters if c["type"] == kind), key=lambda c: len({m["id"] for m in c["crops"]} & ids))
+        members = {m["id"] for m in best["crops"]}
+        assert len(members & ids) / len(members) >= 0.8, (batch["kind"], best)
+        assert len(members & ids) / len(ids) >= 0.4, (batch["kind"], best)
+        named = {(r["field"], r["value"]) for r in best["over_represented"] if r["share"] >= 0.8}
+        assert (batch["field"], batch["value"]) in named, (batch["kind"], best["over_represented"])
+        if kind == "confusion":  # label class -> inference class, most frequent first
+            names = dict(CATEGORIES)
+            assert next(iter(best["pairs"])) == f"{names[batch['labeled_category_id']]}->{names[batch['category_id']]}"
