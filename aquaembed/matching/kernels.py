@@ -7,7 +7,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["match_optimal", "match_greedy"]
+__all__ = [
+    "match_optimal", "match_greedy", "best_edge", "frame_edges", "edge_components", "solve_edges", "frame_locals", "frame_sizes",
+    "crowd_ignored",
+]
 
 _SAME_CLASS_BONUS = 1e-9
 """Tie-break weight (in IoU units) of a pair whose classes agree."""
@@ -80,6 +83,173 @@ def _find(parent, x):  # pragma: no cover - jit
 
 
 @numba.njit(cache=True, nogil=True)
+def frame_edges(
+    ks, ke, pair_label, pair_pred, pair_iou, l_cls, p_cls, score, l_crowd, conf, thr, class_aware, crowd_mode,
+    e_l, e_p, e_w, e_k,
+):  # pragma: no cover - jit
+    """The allowed pairs ``ks:ke`` of one frame, in pair order, into ``e_*``; returns their count.
+
+    A pair is allowed when its inference is kept (``score >= conf``), its label is not
+    a crowd region (crowd mode), its classes agree (class-aware) and ``IoU >= thr``;
+    its weight is the IoU plus the tie-breaks.
+    """
+    ne = 0
+    for k in range(ks, ke):
+        li = pair_label[k]
+        pj = pair_pred[k]
+        if score[pj] < conf:
+            continue
+        if crowd_mode and l_crowd[li]:
+            continue
+        same = l_cls[li] == p_cls[pj]
+        if class_aware and not same:
+            continue
+        v = pair_iou[k]
+        if v < thr:
+            continue
+        e_l[ne] = li
+        e_p[ne] = pj
+        e_w[ne] = v + (_SAME_CLASS_BONUS if same else 0.0) + _SCORE_BONUS * score[pj]
+        e_k[ne] = k
+        ne += 1
+    return ne
+
+
+@numba.njit(cache=True, nogil=True)
+def edge_components(ne, e_l, e_p, loc, n_l, parent, e_root):  # pragma: no cover - jit
+    """Connected components of the edges ``0:ne`` (labels and inferences as nodes).
+
+    ``loc`` maps a label row ``l`` to its local node and an inference row ``p`` (at
+    ``n_l + p``) to its local node. Fills ``e_root[e]`` (a component's id) and
+    returns the edges grouped by component, in edge order within a component.
+    """
+    for e in range(ne):
+        parent[loc[e_l[e]]] = loc[e_l[e]]
+        parent[loc[n_l + e_p[e]]] = loc[n_l + e_p[e]]
+    for e in range(ne):
+        a = _find(parent, loc[e_l[e]])
+        b = _find(parent, loc[n_l + e_p[e]])
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    for e in range(ne):
+        e_root[e] = _find(parent, loc[e_l[e]])
+    return np.argsort(e_root[:ne], kind="mergesort")
+
+
+@numba.njit(cache=True, nogil=True)
+def best_edge(edges, s, t, e_w):  # pragma: no cover - jit
+    """The choice in a component with one label or one inference (a star): its edge of the
+    largest weight, the first in ``edges[s:t]`` (pair order) among equals."""
+    best = edges[s]
+    for q in range(s + 1, t):
+        e = edges[q]
+        if e_w[e] > e_w[best]:
+            best = e
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def solve_edges(
+    ne, e_l, e_p, e_w, e_k, pair_iou, loc, n_l, parent, e_root, node_l, node_p, l_match, l_iou, p_match,
+):  # pragma: no cover - jit
+    """The largest-total-weight one-to-one choice among the edges ``0:ne`` of one frame.
+
+    Writes the chosen pairs into ``l_match`` / ``p_match`` (and their IoU into
+    ``l_iou``); entries of unchosen nodes are left as they are. The result depends
+    only on the edges and their order, so any union of whole components of a frame's
+    allowed pairs, given in pair order, is solved exactly as the whole frame is.
+    """
+    order = edge_components(ne, e_l, e_p, loc, n_l, parent, e_root)
+    s = 0
+    while s < ne:
+        root = e_root[order[s]]
+        t = s
+        while t < ne and e_root[order[t]] == root:
+            t += 1
+        # edges order[s:t] form one component
+        if t - s == 1:
+            e = order[s]
+            l_match[e_l[e]] = e_p[e]
+            p_match[e_p[e]] = e_l[e]
+            l_iou[e_l[e]] = pair_iou[e_k[e]]
+        else:
+            # distinct labels / preds of the component, in local order
+            nlc = 0
+            npc = 0
+            for q in range(s, t):
+                e = order[q]
+                a = e_l[e]
+                b = e_p[e]
+                seen = False
+                for z in range(nlc):
+                    if node_l[z] == a:
+                        seen = True
+                        break
+                if not seen:
+                    node_l[nlc] = a
+                    nlc += 1
+                seen = False
+                for z in range(npc):
+                    if node_p[z] == b:
+                        seen = True
+                        break
+                if not seen:
+                    node_p[npc] = b
+                    npc += 1
+            if nlc == 1 or npc == 1:
+                best = best_edge(order, s, t, e_w)
+                l_match[e_l[best]] = e_p[best]
+                p_match[e_p[best]] = e_l[best]
+                l_iou[e_l[best]] = pair_iou[e_k[best]]
+            else:
+                transpose = nlc > npc
+                nr = npc if transpose else nlc
+                nc = nlc if transpose else npc
+                cost = np.zeros((nr, nc))
+                edge_at = np.full((nr, nc), -1, dtype=np.int64)
+                for q in range(s, t):
+                    e = order[q]
+                    r = 0
+                    while node_l[r] != e_l[e]:
+                        r += 1
+                    c = 0
+                    while node_p[c] != e_p[e]:
+                        c += 1
+                    if transpose:
+                        r, c = c, r
+                    cost[r, c] = -e_w[e]
+                    edge_at[r, c] = e
+                col = _hungarian_min(cost)
+                for r in range(nr):
+                    e = edge_at[r, col[r]]
+                    if e >= 0:
+                        l_match[e_l[e]] = e_p[e]
+                        p_match[e_p[e]] = e_l[e]
+                        l_iou[e_l[e]] = pair_iou[e_k[e]]
+        s = t
+
+
+@numba.njit(cache=True, nogil=True)
+def frame_locals(ls, le, l_order, ps, pe, p_order, n_l, loc):  # pragma: no cover - jit
+    """Local node numbers of one frame: its labels ``0..nl-1``, then its inferences."""
+    for i in range(ls, le):
+        loc[l_order[i]] = i - ls
+    for j in range(ps, pe):
+        loc[n_l + p_order[j]] = (le - ls) + (j - ps)
+
+
+@numba.njit(cache=True, nogil=True)
+def frame_sizes(l_start, p_start, pair_start, f0, f1):  # pragma: no cover - jit
+    """Largest node count and pair count of the frames ``f0:f1`` (at least 1)."""
+    max_nodes = 1
+    max_pairs = 1
+    for f in range(f0, f1):
+        max_nodes = max(max_nodes, (l_start[f + 1] - l_start[f]) + (p_start[f + 1] - p_start[f]))
+        max_pairs = max(max_pairs, pair_start[f + 1] - pair_start[f])
+    return max_nodes, max_pairs
+
+
+@numba.njit(cache=True, nogil=True)
 def match_optimal(
     l_start, l_order, p_start, p_order, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
     l_cls, p_cls, score, l_crowd, conf, thr, class_aware, crowd_mode,
@@ -92,11 +262,7 @@ def match_optimal(
     p_match = np.full(n_p, -1, dtype=np.int64)
     p_ignored = np.zeros(n_p, dtype=np.bool_)
     loc = np.zeros(n_l + n_p, dtype=np.int64)  # global node -> local node (labels, then preds)
-    max_nodes = 1
-    max_pairs = 1
-    for f in range(n_frames):
-        max_nodes = max(max_nodes, (l_start[f + 1] - l_start[f]) + (p_start[f + 1] - p_start[f]))
-        max_pairs = max(max_pairs, pair_start[f + 1] - pair_start[f])
+    max_nodes, max_pairs = frame_sizes(l_start, p_start, pair_start, 0, n_frames)
     parent = np.empty(max_nodes, dtype=np.int64)
     e_l = np.empty(max_pairs, dtype=np.int64)
     e_p = np.empty(max_pairs, dtype=np.int64)
@@ -106,128 +272,40 @@ def match_optimal(
     node_l = np.empty(max_nodes, dtype=np.int64)
     node_p = np.empty(max_nodes, dtype=np.int64)
     for f in range(n_frames):
-        ls, le = l_start[f], l_start[f + 1]
-        ps, pe = p_start[f], p_start[f + 1]
-        nl = le - ls
-        ne = 0
-        for k in range(pair_start[f], pair_start[f + 1]):
-            li = pair_label[k]
-            pj = pair_pred[k]
-            if score[pj] < conf:
-                continue
-            if crowd_mode and l_crowd[li]:
-                continue
-            same = l_cls[li] == p_cls[pj]
-            if class_aware and not same:
-                continue
-            v = pair_iou[k]
-            if v < thr:
-                continue
-            e_l[ne] = li
-            e_p[ne] = pj
-            e_w[ne] = v + (_SAME_CLASS_BONUS if same else 0.0) + _SCORE_BONUS * score[pj]
-            e_k[ne] = k
-            ne += 1
+        ne = frame_edges(
+            pair_start[f], pair_start[f + 1], pair_label, pair_pred, pair_iou, l_cls, p_cls, score, l_crowd,
+            conf, thr, class_aware, crowd_mode, e_l, e_p, e_w, e_k,
+        )
         if ne > 0:
-            for i in range(ls, le):
-                loc[l_order[i]] = i - ls
-            for j in range(ps, pe):
-                loc[n_l + p_order[j]] = nl + (j - ps)
-            n_nodes = nl + (pe - ps)
-            for x in range(n_nodes):
-                parent[x] = x
-            for e in range(ne):
-                a = _find(parent, loc[e_l[e]])
-                b = _find(parent, loc[n_l + e_p[e]])
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            for e in range(ne):
-                e_root[e] = _find(parent, loc[e_l[e]])
-            order = np.argsort(e_root[:ne], kind="mergesort")
-            s = 0
-            while s < ne:
-                root = e_root[order[s]]
-                t = s
-                while t < ne and e_root[order[t]] == root:
-                    t += 1
-                # edges order[s:t] form one component
-                if t - s == 1:
-                    e = order[s]
-                    l_match[e_l[e]] = e_p[e]
-                    p_match[e_p[e]] = e_l[e]
-                    l_iou[e_l[e]] = pair_iou[e_k[e]]
-                else:
-                    # distinct labels / preds of the component, in local order
-                    nlc = 0
-                    npc = 0
-                    for q in range(s, t):
-                        e = order[q]
-                        a = e_l[e]
-                        b = e_p[e]
-                        seen = False
-                        for z in range(nlc):
-                            if node_l[z] == a:
-                                seen = True
-                                break
-                        if not seen:
-                            node_l[nlc] = a
-                            nlc += 1
-                        seen = False
-                        for z in range(npc):
-                            if node_p[z] == b:
-                                seen = True
-                                break
-                        if not seen:
-                            node_p[npc] = b
-                            npc += 1
-                    if nlc == 1 or npc == 1:
-                        best = order[s]
-                        for q in range(s + 1, t):
-                            e = order[q]
-                            if e_w[e] > e_w[best]:
-                                best = e
-                        l_match[e_l[best]] = e_p[best]
-                        p_match[e_p[best]] = e_l[best]
-                        l_iou[e_l[best]] = pair_iou[e_k[best]]
-                    else:
-                        transpose = nlc > npc
-                        nr = npc if transpose else nlc
-                        nc = nlc if transpose else npc
-                        cost = np.zeros((nr, nc))
-                        edge_at = np.full((nr, nc), -1, dtype=np.int64)
-                        for q in range(s, t):
-                            e = order[q]
-                            r = 0
-                            while node_l[r] != e_l[e]:
-                                r += 1
-                            c = 0
-                            while node_p[c] != e_p[e]:
-                                c += 1
-                            if transpose:
-                                r, c = c, r
-                            cost[r, c] = -e_w[e]
-                            edge_at[r, c] = e
-                        col = _hungarian_min(cost)
-                        for r in range(nr):
-                            e = edge_at[r, col[r]]
-                            if e >= 0:
-                                l_match[e_l[e]] = e_p[e]
-                                p_match[e_p[e]] = e_l[e]
-                                l_iou[e_l[e]] = pair_iou[e_k[e]]
-                s = t
+            frame_locals(l_start[f], l_start[f + 1], l_order, p_start[f], p_start[f + 1], p_order, n_l, loc)
+            solve_edges(ne, e_l, e_p, e_w, e_k, pair_iou, loc, n_l, parent, e_root, node_l, node_p, l_match, l_iou, p_match)
         if crowd_mode:
-            for k in range(pair_start[f], pair_start[f + 1]):
-                li = pair_label[k]
-                pj = pair_pred[k]
-                if (
-                    l_crowd[li]
-                    and p_match[pj] < 0
-                    and score[pj] >= conf
-                    and pair_iob[k] >= thr
-                    and (not class_aware or l_cls[li] == p_cls[pj])
-                ):
-                    p_ignored[pj] = True
+            crowd_ignored(pair_start[f], pair_start[f + 1], pair_label, pair_pred, pair_iob, l_cls, p_cls, score,
+                          l_crowd, p_match, conf, thr, class_aware, p_ignored)
     return l_match, l_iou, p_match, p_ignored
+
+
+@numba.njit(cache=True, nogil=True)
+def crowd_ignored(
+    ks, ke, pair_label, pair_pred, pair_iob, l_cls, p_cls, score, l_crowd, p_match, conf, thr, class_aware, p_ignored,
+):  # pragma: no cover - jit
+    """Mark the kept, unmatched inferences of pairs ``ks:ke`` that lie in a crowd region;
+    returns how many were newly marked."""
+    n = 0
+    for k in range(ks, ke):
+        li = pair_label[k]
+        pj = pair_pred[k]
+        if (
+            l_crowd[li]
+            and p_match[pj] < 0
+            and score[pj] >= conf
+            and pair_iob[k] >= thr
+            and (not class_aware or l_cls[li] == p_cls[pj])
+            and not p_ignored[pj]
+        ):
+            p_ignored[pj] = True
+            n += 1
+    return n
 
 
 @numba.njit(cache=True, nogil=True)

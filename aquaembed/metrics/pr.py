@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from aquaembed.errors import ParameterError
-from aquaembed.matching import Candidates, MatchOptions, assign
+from aquaembed.matching import Candidates, MatchOptions, assign, sweep_counts
 from aquaembed.metrics.counts import ratios
 
 __all__ = ["pr_counts", "pr_curve", "pr_from_counts"]
@@ -65,7 +65,13 @@ def pr_counts(
         raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
     c = candidates
     base = MatchOptions() if options is None else options
-    sweep = [base.replace(conf=float(t)) for t in ts]
+    sweep = [base.replace(conf=float(t)) for t in ts]  # validates every threshold
+    if base.mode == "optimal":
+        # one pass over the frames for all thresholds (the same solver, re-run per
+        # component only where a threshold changed its pairs), on every core
+        uniq, inverse = np.unique(np.asarray([o.conf for o in sweep], dtype=np.float64), return_inverse=True)
+        tp, fp, fn = sweep_counts(c, base, uniq, threads=threads)
+        return tp[inverse], fp[inverse], fn[inverse]
     k, n_c = ts.shape[0], c.n_classes
     tp = np.empty((k, n_c), dtype=np.int64)
     fp = np.empty((k, n_c), dtype=np.int64)
