@@ -27,7 +27,7 @@ from aquaembed.metrics import (
     pr_curve,
 )
 
-__all__ = ["Evaluator", "evaluation", "match_rows", "reduced_evaluation"]
+__all__ = ["Evaluator", "evaluation", "match_rows", "pr_curves_json", "reduced_evaluation"]
 
 
 @dataclass
@@ -221,21 +221,27 @@ def _assemble(
     if coco is not None:
         out["coco"] = coco
     if pr is not None:
-        out["pr_curves"] = {
-            "thresholds": pr["thresholds"].tolist(),
-            "per_class": {
-                name: {
-                    "precision": [json_value(v) for v in pr["precision"][:, i].tolist()],
-                    "recall": [json_value(v) for v in pr["recall"][:, i].tolist()],
-                }
-                for i, name in enumerate(names[:-1])
-            },
-            "overall": {
-                "precision": [json_value(v) for v in pr["overall_precision"].tolist()],
-                "recall": [json_value(v) for v in pr["overall_recall"].tolist()],
-            },
-        }
+        out["pr_curves"] = pr_curves_json(pr, names[:-1])
     return out
+
+
+def pr_curves_json(pr: dict[str, np.ndarray], class_names: Sequence[str]) -> dict[str, Any]:
+    """:func:`aquaembed.metrics.pr_curve`'s result as the ``pr_curves`` JSON block
+    (``thresholds``, ``per_class`` by class name, ``overall``; undefined ratios are None)."""
+    return {
+        "thresholds": pr["thresholds"].tolist(),
+        "per_class": {
+            name: {
+                "precision": [json_value(v) for v in pr["precision"][:, i].tolist()],
+                "recall": [json_value(v) for v in pr["recall"][:, i].tolist()],
+            }
+            for i, name in enumerate(class_names)
+        },
+        "overall": {
+            "precision": [json_value(v) for v in pr["overall_precision"].tolist()],
+            "recall": [json_value(v) for v in pr["overall_recall"].tolist()],
+        },
+    }
 
 
 def match_rows(dataset: Dataset, table: MatchTable, rows: np.ndarray | None = None) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ Not a test: run it by hand; it writes ``benchmarks/RESULTS_service.md``::
 
     python benchmarks/bench_service.py
     python benchmarks/bench_service.py --frames 5000 --repeats 20
+    python benchmarks/bench_service.py --peer /tmp/main-checkout --repeats 20   # old vs this code
 
 What it does
 ------------
@@ -52,7 +53,20 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+
+
+def _code_root(argv: Sequence[str]) -> Path:
+    """``--code DIR`` (a checkout whose ``aquaembed`` to import), else this repository."""
+    for i, a in enumerate(argv):
+        if a == "--code" and i + 1 < len(argv):
+            return Path(argv[i + 1]).resolve()
+        if a.startswith("--code="):
+            return Path(a.split("=", 1)[1]).resolve()
+    return REPO
+
+
+CODE = _code_root(sys.argv[1:])
+sys.path.insert(0, str(CODE))
 
 DEFAULT_OUT = REPO / "benchmarks" / "_data" / "service"
 RESULTS = REPO / "benchmarks" / "RESULTS_service.md"
@@ -72,7 +86,7 @@ def _has_embedding_api() -> bool:
     return hasattr(DatasetView, "projection") and hasattr(DatasetView, "similar")
 
 
-def build(out: Path, n_frames: int, seed: int) -> Path:
+def build(out: Path, n_frames: int, seed: int, *, embeddings: bool = True) -> Path:
     """Create the stored dataset under ``out/data`` unless it is there; return the data dir."""
     from aquaembed.data import Dataset, Frames
     from aquaembed.io.coco import load_coco_gt, load_coco_results
@@ -81,7 +95,7 @@ def build(out: Path, n_frames: int, seed: int) -> Path:
 
     data = out / f"data_{n_frames}_seed{seed}"
     store = Store(data)
-    want_embeddings = _has_embedding_api()
+    want_embeddings = embeddings and _has_embedding_api()
     if store.exists(DATASET):
         stored = store.open(DATASET)
         if not want_embeddings or CROP_PROJECTION in stored.artifact_names:
@@ -142,18 +156,20 @@ def _free_port() -> int:
 class Server:
     """``serve(data_dir)`` in a subprocess, stopped with SIGINT."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, code: Path = CODE) -> None:
         import httpx
 
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        code = (
+        command = (
             "from aquaembed.service import serve; "
             f"serve({str(data_dir)!r}, host='127.0.0.1', port={self.port}, log_level='warning')"
         )
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}
         self._log = open(log, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", command], cwd=code, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
@@ -167,6 +183,11 @@ class Server:
                 self.stop()
                 raise SystemExit(f"server did not start; see {log}")
             time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all its threads)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -368,6 +389,109 @@ def library_baseline(data: Path, repeats: int) -> list[tuple[str, dict[str, floa
     ]
 
 
+def pr_stages(data: Path, repeats: int) -> list[tuple[str, dict[str, float], dict[str, float]]]:
+    """Where a ``metrics`` request with PR curves at a new IoU spends its time, in-process.
+
+    Returns rows ``(stage, wall ms stats, CPU ms stats)``; CPU is the whole process's
+    (the PR sweep runs on worker threads).
+    """
+    import json
+
+    from aquaembed.evaluate import evaluation
+    from aquaembed.explore import Workspace
+    from aquaembed.matching import MatchOptions
+    from aquaembed.metrics import pr_curve
+
+    view = Workspace(data).get(DATASET)
+    view.metrics(MODEL, options=MatchOptions(conf=0.5, iou=0.5))  # load, candidates, compile
+    cands = view.evaluator(MODEL).candidates
+    names = ("match table at (conf 0.5, new iou)", "PR curves: 21 confidences at the new iou",
+             "arranging the metrics dict (confusion matrix, reports, curves)", "JSON of the response")
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall[name].append((time.perf_counter() - t0) * 1000.0)
+        cpu[name].append((time.process_time() - c0) * 1000.0)
+        return out
+
+    for i in range(repeats):
+        options = MatchOptions(conf=0.5, iou=_unseen(i, 0.35013, 0.0047))
+        table = stage(names[0], lambda o=options: view.table(MODEL, options=o))
+        curves = stage(names[1], lambda o=options: pr_curve(cands, o))
+        out = stage(names[2], lambda t=table, c=curves: evaluation(
+            view.dataset, t, coco=None, matches=False, per_frame=False, pr=c))
+        stage(names[3], lambda o=out: json.dumps(o))
+    return [(n, _stats(wall[n]), _stats(cpu[n])) for n in names]
+
+
+def compare_pr(data: Path, peer: Path, repeats: int, log_dir: Path) -> tuple[list[str], bool]:
+    """``metrics`` with PR curves at a new IoU on a server of ``peer``'s code and one of this
+    code, alternating request by request (same parameters, each unseen by its server).
+
+    Returns the markdown rows and whether every response pair was identical.
+    """
+    import httpx
+
+    api = f"/api/v1/datasets/{DATASET}/metrics"
+    servers = {"peer": Server(data, log_dir / "server-peer.log", code=peer),
+               "this": Server(data, log_dir / "server-this.log", code=CODE)}
+    wall: dict[str, list[float]] = {k: [] for k in servers}
+    cpu: dict[str, float] = dict.fromkeys(servers, 0.0)
+    identical = True
+    load0 = os.getloadavg()
+    try:
+        clients = {k: httpx.Client(base_url=srv.base, timeout=600) for k, srv in servers.items()}
+        for cl in clients.values():
+            cl.get(api, params={"model": MODEL, "conf": 0.5, "iou": 0.5}).raise_for_status()
+            cl.get(api, params={"model": MODEL, "conf": 0.5, "iou": 0.29}).raise_for_status()  # warm: compile
+        for i in range(repeats):
+            params = {"model": MODEL, "conf": 0.5, "iou": _unseen(i, 0.30011, 0.0053)}
+            bodies = {}
+            for k in (("peer", "this") if i % 2 == 0 else ("this", "peer")):
+                c0 = servers[k].cpu_seconds()
+                t0 = time.perf_counter()
+                r = clients[k].get(api, params=params)
+                wall[k].append((time.perf_counter() - t0) * 1000.0)
+                cpu[k] += servers[k].cpu_seconds() - c0
+                r.raise_for_status()
+                bodies[k] = r.content
+            identical = identical and bodies["peer"] == bodies["this"]
+        for cl in clients.values():
+            cl.close()
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    load1 = os.getloadavg()
+    rows = []
+    for k, label in (("peer", f"peer ({peer})"), ("this", "this code")):
+        st = _stats(wall[k])
+        rows.append(f"| {label} | {st['n']:.0f} | {st['p50']:.1f} | {st['p95']:.1f} | {st['max']:.1f} | "
+                    f"{1000.0 * cpu[k] / max(1, repeats):.1f} |")
+    rows.append(f"\nLoad average (1 min) {load0[0]:.1f} before, {load1[0]:.1f} after; responses byte-identical: "
+                f"{'yes' if identical else 'NO'}.")
+    return rows, identical
+
+
+def compare_report(data: Path, peer: Path, repeats: int, log_dir: Path) -> str:
+    rows, _ = compare_pr(data, peer, repeats, log_dir)
+    stages = pr_stages(data, max(5, repeats // 2))
+    lines = [
+        "| `GET .../metrics?iou=<new>` (PR curves) | n | wall p50 ms | wall p95 ms | wall max ms | server CPU ms / request (mean) |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"In-process stages of the same request with the code in {CODE} (wall and whole-process CPU):",
+        "",
+        "| stage | n | wall p50 ms | CPU p50 ms |",
+        "|---|---:|---:|---:|",
+        *[f"| {n} | {w['n']:.0f} | {w['p50']:.1f} | {c['p50']:.1f} |" for n, w, c in stages],
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20000)
@@ -375,11 +499,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=40, help="requests per measured series")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="cache folder for the generated dataset")
     parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to write")
+    parser.add_argument("--code", type=Path, default=REPO, help="checkout whose aquaembed to run (default this one)")
+    parser.add_argument(
+        "--peer", type=Path, default=None,
+        help="a checkout of other code (e.g. main): only compare the metrics route with PR curves at new IoUs "
+        "between a server of it and one of --code, alternating, and print the markdown (nothing is written)",
+    )
+    parser.add_argument("--no-embeddings", action="store_true", help="build the dataset without embeddings")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    data = build(args.out, args.frames, args.seed)
+    data = build(args.out, args.frames, args.seed, embeddings=not args.no_embeddings and args.peer is None)
+    if args.peer is not None:
+        print(compare_report(data, args.peer.resolve(), args.repeats, args.out))
+        return 0
     from aquaembed.store import Store
 
     manifest = Store(data).open(DATASET).manifest
@@ -390,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     server = Server(data, args.out / "server.log")
     try:
-        rows, notes = run(server.base, args.repeats, _has_embedding_api())
+        rows, notes = run(server.base, args.repeats, _has_embedding_api() and not args.no_embeddings)
     finally:
         server.stop()
     rows += library_baseline(data, args.repeats)

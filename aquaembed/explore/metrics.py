@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from aquaembed.errors import ParameterError
-from aquaembed.evaluate import evaluation
+from aquaembed.evaluate import evaluation, pr_curves_json
 from aquaembed.explore.custom import CustomPart
 from aquaembed.explore.matrix_views import matrix_evaluation, slice_groups
 from aquaembed.explore.paging import check_page, sort_order
-from aquaembed.matching import MatchOptions
-from aquaembed.metrics import FrameReport, SliceReport, json_value, pr_curve
+from aquaembed.matching import Candidates, MatchOptions
+from aquaembed.metrics import FrameReport, SliceReport, coco_map, json_value, pr_curve
 
 __all__ = ["MetricsPart", "FRAME_SORT_KEYS"]
 
@@ -31,25 +33,69 @@ class MetricsPart(CustomPart):
         """The ``evaluate`` JSON without ``matches``/``per_frame``, plus PR curves and mAP as asked.
 
         With a custom ``metric``, a ``scenario`` or ``frames`` (frame ids, shape (n,)) the
-        numbers come from the per-frame matrices (of that metric, restricted to the
-        scenario's frames and to ``frames``); PR curves and mAP, which need re-matching,
-        are then left out.
+        counts come from the per-frame matrices (of that metric, restricted to the
+        scenario's frames and to ``frames``). PR curves and COCO mAP are per frame too:
+        with the built-in matching they are those of the restricted frames' candidates
+        (equal to evaluating an export of those frames). A custom metric has neither
+        (they need the built-in matching): ``notes`` says so.
         """
         model = self.model(model)
-        if metric not in (None, "builtin") or scenario is not None or frames is not None:
-            options = MatchOptions() if options is None else options
-            fm = self.frame_matrices(model, options, metric)
-            mask = self.frame_restriction(scenario, frames)
-            out = matrix_evaluation(self.dataset, fm if mask is None else fm.restrict(mask), options)
-            out.update(model=model, metric=None if metric == "builtin" else metric, scenario=scenario)
+        builtin = metric in (None, "builtin")
+        if builtin and scenario is None and frames is None:
+            opts = MatchOptions() if options is None else options
+            ev = self.evaluator(model)
+            curves = None
+            if pr:
+                # the curves (cached per IoU and mode) and the table are independent: at a
+                # new IoU both are computed, side by side
+                def sweep() -> dict[str, np.ndarray]:
+                    return self._derived.get(("pr", model, opts.replace(conf=0.0)), lambda: pr_curve(ev.candidates, opts))
+
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    pending = pool.submit(sweep)
+                    table = self.table(model, opts)
+                    curves = pending.result()
+            else:
+                table = self.table(model, opts)
+            coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
+            out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
+            out.update(model=model, metric=None, scenario=None)
             return out
-        table = self.table(model, options)
-        ev = self.evaluator(model)
-        curves = self._derived.get(("pr", model, table.options.replace(conf=0.0)), lambda: pr_curve(ev.candidates, table.options)) if pr else None
-        coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
-        out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
-        out.update(model=model, metric=None, scenario=None)
+        options = MatchOptions() if options is None else options
+        fm = self.frame_matrices(model, options, metric)
+        mask = self.frame_restriction(scenario, frames)
+        out = matrix_evaluation(self.dataset, fm if mask is None else fm.restrict(mask), options)
+        out.update(model=model, metric=None if builtin else metric, scenario=scenario)
+        if not builtin:
+            if pr or coco:
+                out["notes"] = [f"pr_curves and coco need the built-in matching: absent with metric={metric!r}"]
+            return out
+        if pr:
+            out["pr_curves"] = pr_curves_json(self._restricted(model, mask, "pr", options), self.dataset.classes.names)
+        if coco:
+            out["coco"] = self._restricted(model, mask, "coco", options)
         return out
+
+    def _restricted(self, model: str, mask: np.ndarray | None, what: str, options: MatchOptions) -> Any:
+        """PR curves (at ``options`` but conf) or COCO mAP of the candidates of the frames in
+        ``mask`` (all frames when None), cached per mask."""
+        if mask is None:
+            key: tuple[Any, ...] = ("all",)
+        else:
+            key = (hashlib.sha1(np.packbits(mask).tobytes()).hexdigest(),)
+        ev = self.evaluator(model)
+
+        def candidates() -> Candidates:
+            return ev.candidates if mask is None else ev.candidates.restrict(mask)
+
+        def compute() -> Any:
+            cands = self._derived.get(("candidates", model, *key), candidates)
+            if what == "pr":
+                return pr_curve(cands, options)
+            return coco_map(cands, frame_ids=self.dataset.frames.id)
+
+        opts = options.replace(conf=0.0) if what == "pr" else None
+        return self._derived.get((what, model, opts, *key), compute)
 
     def frame_metrics(
         self, model: str | None = None, options: MatchOptions | None = None, metric: str | None = None

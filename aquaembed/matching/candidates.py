@@ -81,6 +81,52 @@ class Candidates:
     def n_pairs(self) -> int:
         return int(self.pair_label.shape[0])
 
+    def restrict(self, frames: np.ndarray) -> Candidates:
+        """The candidates of some frames only: the labels, inferences and pairs of the frames
+        where ``frames`` (bool, shape (F,)) is True, with rows renumbered in their order.
+
+        Frame rows stay as they are (the others are empty), and each kept frame's pairs
+        keep their order, so matching is per frame exactly what it is on the whole set
+        (and what :func:`build_candidates` gives on a dataset of those frames).
+        """
+        keep = np.asarray(frames, dtype=bool)
+        if keep.shape != (self.n_frames,):
+            raise InputError(f"frames: a mask of {self.n_frames} frames is needed, got shape {keep.shape}")
+        keep_l, keep_p = keep[self.label_frame], keep[self.pred_frame]
+        new_l = np.cumsum(keep_l, dtype=np.int64) - 1  # old label row -> new
+        new_p = np.cumsum(keep_p, dtype=np.int64) - 1
+        keep_k = keep_l[self.pair_label]
+
+        def offsets(frame: np.ndarray) -> np.ndarray:
+            start = np.zeros(self.n_frames + 1, dtype=np.int64)
+            np.cumsum(np.bincount(frame, minlength=self.n_frames), out=start[1:])
+            return start
+
+        l_order = self.label_order[keep_l[self.label_order]]
+        p_order = self.pred_order[keep_p[self.pred_order]]
+        return Candidates(
+            n_frames=self.n_frames,
+            n_classes=self.n_classes,
+            label_frame=self.label_frame[keep_l],
+            label_cls=self.label_cls[keep_l],
+            label_crowd=self.label_crowd[keep_l],
+            label_area=self.label_area[keep_l],
+            label_box_area=self.label_box_area[keep_l],
+            pred_frame=self.pred_frame[keep_p],
+            pred_cls=self.pred_cls[keep_p],
+            pred_score=self.pred_score[keep_p],
+            pred_box_area=self.pred_box_area[keep_p],
+            label_start=offsets(self.label_frame[keep_l]),
+            label_order=new_l[l_order],
+            pred_start=offsets(self.pred_frame[keep_p]),
+            pred_order=new_p[p_order],
+            pair_start=offsets(self.label_frame[self.pair_label[keep_k]]),
+            pair_label=new_l[self.pair_label[keep_k]],
+            pair_pred=new_p[self.pair_pred[keep_k]],
+            pair_iou=self.pair_iou[keep_k],
+            pair_iob=self.pair_iob[keep_k],
+        )
+
 
 def group_by_frame(frame: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(frame, kind="stable").astype(np.int64)

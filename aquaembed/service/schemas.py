@@ -122,12 +122,18 @@ class Metrics(BaseModel):
     confusion_matrix: list[list[int]] = Field(description="(C+1) x (C+1); rows = label class, columns = inference class")
     per_class: dict[str, Counts]
     overall: Counts
-    pr_curves: PRCurves | None = Field(default=None, description="present unless pr=false")
+    pr_curves: PRCurves | None = Field(
+        default=None,
+        description="present unless pr=false or a custom metric= (restricted to scenario=/frames= when given)",
+    )
     coco: dict[str, float | None] | None = Field(
         default=None, description="COCO AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (map=true)"
     )
     metric: str | None = Field(default=None, description="the custom metric the numbers come from (metric=)")
     scenario: str | None = Field(default=None, description="the scenario the numbers are restricted to (scenario=)")
+    notes: list[str] | None = Field(
+        default=None, description="why something asked for is absent (pr_curves and coco need the built-in matching)"
+    )
 
 
 class FrameRow(Counts):

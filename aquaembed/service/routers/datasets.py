@@ -36,11 +36,16 @@ def get_metrics(
     pr: Annotated[bool, Query(description="add PR curves (the confidence swept at this IoU threshold)")] = True,
     metric: MetricQuery = None,
     scenario: ScenarioQuery = None,
+    frames: Annotated[
+        list[int] | None, Query(description="restrict to these frame ids (repeat the parameter: frames=1&frames=2)")
+    ] = None,
 ) -> dict[str, Any]:
     """The ``evaluate`` JSON (DESIGN.md) without ``matches`` and ``per_frame``.
 
     Confusion matrix (background last), per-class and overall counts with precision,
     recall and F1 (``null`` when undefined), PR curves unless ``pr=false``, and COCO
-    mAP with ``map=true``. Match tables are cached per (model, conf, iou).
+    mAP with ``map=true``; with ``scenario`` / ``frames`` all of them over those frames
+    only. A custom ``metric`` has no PR curves or mAP (``notes`` says so). Match tables
+    are cached per (model, conf, iou).
     """
-    return view.metrics(model, options=options, coco=map_, pr=pr, metric=metric, scenario=scenario)
+    return view.metrics(model, options=options, coco=map_, pr=pr, metric=metric, scenario=scenario, frames=frames)
