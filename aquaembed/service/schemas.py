@@ -132,7 +132,9 @@ class Metrics(BaseModel):
     metric: str | None = Field(default=None, description="the custom metric the numbers come from (metric=)")
     scenario: str | None = Field(default=None, description="the scenario the numbers are restricted to (scenario=)")
     notes: list[str] | None = Field(
-        default=None, description="why something asked for is absent (pr_curves and coco need the built-in matching)"
+        default=None, exclude_if=lambda v: v is None,
+        description="why something asked for is absent (pr_curves and coco need the built-in matching); "
+        "only when there is something to say",
     )
 
 
