@@ -102,3 +102,17 @@ def test_the_sweep_of_frames_splits_adds_up():
         for g, w in zip(sweep_counts(c, options, ts, threads=threads), whole):
             np.testing.assert_array_equal(g, w)
     assert whole[0][0].sum() > 0 and whole[1][0].sum() > 0 and whole[2][0].sum() > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame_sets(max_frames=4, max_labels=6, max_preds=8), st.booleans())
+def test_table_rows_are_by_frame_then_label_then_unmatched_inference(case, crowd):
+    from aquaembed.matching import match
+
+    labels, preds, n_frames, conf, iou = case
+    c = make(labels, preds, n_frames=n_frames, crowd=[i % 2 == 0 for i in range(len(labels))])
+    t = match(c, MatchOptions(conf=conf, iou=iou, crowd=crowd))
+    # the documented order, by an independent three-key sort of the rows as they came out
+    want = np.lexsort((t.pred, np.where(t.label >= 0, t.label, c.n_labels), t.frame))
+    np.testing.assert_array_equal(want, np.arange(len(t)))
+    assert sorted(t.label[t.label >= 0].tolist()) == list(range(c.n_labels))
