@@ -9,42 +9,43 @@ import numpy as np
 
 __all__ = [
     "match_optimal", "match_greedy", "best_edge", "frame_edges", "edge_components", "solve_edges", "frame_locals", "frame_sizes",
-    "crowd_ignored",
+    "crowd_ignored", "WORK_SIZE",
 ]
 
 _SAME_CLASS_BONUS = 1e-9
 """Tie-break weight (in IoU units) of a pair whose classes agree."""
 _SCORE_BONUS = 1e-12
 """Tie-break weight (in IoU units per unit of confidence) of a pair's inference confidence."""
+WORK_SIZE = 4096
+"""Length of the work arrays a solver run reuses for its components (larger ones allocate)."""
 
 
 @numba.njit(cache=True, nogil=True)
-def _hungarian_min(cost):  # pragma: no cover - jit
-    """Minimum-cost assignment of every row of ``cost`` (rows <= cols) to a distinct column.
+def _hungarian_min(cost, u, v, p, way, minv, used, col):  # pragma: no cover - jit
+    """Minimum-cost assignment of every row of ``cost`` (n x m, n <= m) to a distinct column.
 
-    Shortest-augmenting-path Hungarian algorithm with potentials, O(n^2 m).
-    Returns the column of each row.
+    Shortest-augmenting-path Hungarian algorithm with potentials, O(n^2 m). Work arrays
+    are the caller's: ``u`` (n + 1), ``v``, ``minv`` (m + 1, float), ``p``, ``way``,
+    ``used`` (m + 1, int). Fills ``col`` (n) with the column of each row.
     """
     n, m = cost.shape
     inf = np.inf
-    u = np.zeros(n + 1)
-    v = np.zeros(m + 1)
-    p = np.zeros(m + 1, dtype=np.int64)
-    way = np.zeros(m + 1, dtype=np.int64)
-    minv = np.empty(m + 1)
-    used = np.zeros(m + 1, dtype=np.bool_)
+    u[: n + 1] = 0.0
+    v[: m + 1] = 0.0
+    p[: m + 1] = 0
+    way[: m + 1] = 0
     for i in range(1, n + 1):
         p[0] = i
         j0 = 0
-        minv[:] = inf
-        used[:] = False
+        minv[: m + 1] = inf
+        used[: m + 1] = 0
         while True:
-            used[j0] = True
+            used[j0] = 1
             i0 = p[j0]
             delta = inf
             j1 = 0
             for j in range(1, m + 1):
-                if not used[j]:
+                if used[j] == 0:
                     cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
                     if cur < minv[j]:
                         minv[j] = cur
@@ -53,7 +54,7 @@ def _hungarian_min(cost):  # pragma: no cover - jit
                         delta = minv[j]
                         j1 = j
             for j in range(m + 1):
-                if used[j]:
+                if used[j] != 0:
                     u[p[j]] += delta
                     v[j] -= delta
                 else:
@@ -67,11 +68,10 @@ def _hungarian_min(cost):  # pragma: no cover - jit
             j0 = j1
             if j0 == 0:
                 break
-    col = np.full(n, -1, dtype=np.int64)
+    col[:n] = -1
     for j in range(1, m + 1):
         if p[j] != 0:
             col[p[j] - 1] = j - 1
-    return col
 
 
 @numba.njit(cache=True, nogil=True)
@@ -95,6 +95,9 @@ def frame_edges(
     """
     ne = 0
     for k in range(ks, ke):
+        v = pair_iou[k]
+        if v < thr:
+            continue  # first the test that reads the pairs in order and rejects most
         li = pair_label[k]
         pj = pair_pred[k]
         if score[pj] < conf:
@@ -103,9 +106,6 @@ def frame_edges(
             continue
         same = l_cls[li] == p_cls[pj]
         if class_aware and not same:
-            continue
-        v = pair_iou[k]
-        if v < thr:
             continue
         e_l[ne] = li
         e_p[ne] = pj
@@ -116,12 +116,12 @@ def frame_edges(
 
 
 @numba.njit(cache=True, nogil=True)
-def edge_components(ne, e_l, e_p, loc, n_l, parent, e_root):  # pragma: no cover - jit
+def edge_components(ne, e_l, e_p, loc, n_l, parent, e_root, order):  # pragma: no cover - jit
     """Connected components of the edges ``0:ne`` (labels and inferences as nodes).
 
     ``loc`` maps a label row ``l`` to its local node and an inference row ``p`` (at
     ``n_l + p``) to its local node. Fills ``e_root[e]`` (a component's id) and
-    returns the edges grouped by component, in edge order within a component.
+    ``order[:ne]``: the edges grouped by component, in edge order within a component.
     """
     for e in range(ne):
         parent[loc[e_l[e]]] = loc[e_l[e]]
@@ -133,7 +133,16 @@ def edge_components(ne, e_l, e_p, loc, n_l, parent, e_root):  # pragma: no cover
             parent[max(a, b)] = min(a, b)
     for e in range(ne):
         e_root[e] = _find(parent, loc[e_l[e]])
-    return np.argsort(e_root[:ne], kind="mergesort")
+    if ne > 48:
+        order[:ne] = np.argsort(e_root[:ne], kind="mergesort")
+        return
+    # a stable insertion sort (the same order as a stable sort), without allocating
+    for e in range(ne):
+        z = e
+        while z > 0 and e_root[order[z - 1]] > e_root[e]:
+            order[z] = order[z - 1]
+            z -= 1
+        order[z] = e
 
 
 @numba.njit(cache=True, nogil=True)
@@ -151,6 +160,7 @@ def best_edge(edges, s, t, e_w):  # pragma: no cover - jit
 @numba.njit(cache=True, nogil=True)
 def solve_edges(
     ne, e_l, e_p, e_w, e_k, pair_iou, loc, n_l, parent, e_root, node_l, node_p, l_match, l_iou, p_match,
+    order, work_f, work_i,
 ):  # pragma: no cover - jit
     """The largest-total-weight one-to-one choice among the edges ``0:ne`` of one frame.
 
@@ -158,8 +168,10 @@ def solve_edges(
     ``l_iou``); entries of unchosen nodes are left as they are. The result depends
     only on the edges and their order, so any union of whole components of a frame's
     allowed pairs, given in pair order, is solved exactly as the whole frame is.
+    ``order`` (>= ne), ``work_f`` and ``work_i`` (float / int) are work arrays; a
+    component too large for the latter two gets its own.
     """
-    order = edge_components(ne, e_l, e_p, loc, n_l, parent, e_root)
+    edge_components(ne, e_l, e_p, loc, n_l, parent, e_root, order)
     s = 0
     while s < ne:
         root = e_root[order[s]]
@@ -205,8 +217,14 @@ def solve_edges(
                 transpose = nlc > npc
                 nr = npc if transpose else nlc
                 nc = nlc if transpose else npc
-                cost = np.zeros((nr, nc))
-                edge_at = np.full((nr, nc), -1, dtype=np.int64)
+                need_f = nr * nc + (nr + 1) + 2 * (nc + 1)
+                need_i = nr * nc + 3 * (nc + 1) + nr
+                wf = work_f if need_f <= work_f.shape[0] else np.empty(need_f)
+                wi = work_i if need_i <= work_i.shape[0] else np.empty(need_i, dtype=np.int64)
+                cost = wf[: nr * nc].reshape((nr, nc))
+                cost[:, :] = 0.0
+                edge_at = wi[: nr * nc].reshape((nr, nc))
+                edge_at[:, :] = -1
                 for q in range(s, t):
                     e = order[q]
                     r = 0
@@ -219,7 +237,14 @@ def solve_edges(
                         r, c = c, r
                     cost[r, c] = -e_w[e]
                     edge_at[r, c] = e
-                col = _hungarian_min(cost)
+                f0 = nr * nc
+                i0 = nr * nc
+                col = wi[i0 + 3 * (nc + 1) : i0 + 3 * (nc + 1) + nr]
+                _hungarian_min(
+                    cost, wf[f0 : f0 + nr + 1], wf[f0 + nr + 1 : f0 + nr + nc + 2],
+                    wi[i0 : i0 + nc + 1], wi[i0 + nc + 1 : i0 + 2 * (nc + 1)],
+                    wf[f0 + nr + nc + 2 : f0 + nr + 2 * nc + 3], wi[i0 + 2 * (nc + 1) : i0 + 3 * (nc + 1)], col,
+                )
                 for r in range(nr):
                     e = edge_at[r, col[r]]
                     if e >= 0:
@@ -271,6 +296,9 @@ def match_optimal(
     e_root = np.empty(max_pairs, dtype=np.int64)
     node_l = np.empty(max_nodes, dtype=np.int64)
     node_p = np.empty(max_nodes, dtype=np.int64)
+    order = np.empty(max_pairs, dtype=np.int64)
+    work_f = np.empty(WORK_SIZE)
+    work_i = np.empty(WORK_SIZE, dtype=np.int64)
     for f in range(n_frames):
         ne = frame_edges(
             pair_start[f], pair_start[f + 1], pair_label, pair_pred, pair_iou, l_cls, p_cls, score, l_crowd,
@@ -278,7 +306,8 @@ def match_optimal(
         )
         if ne > 0:
             frame_locals(l_start[f], l_start[f + 1], l_order, p_start[f], p_start[f + 1], p_order, n_l, loc)
-            solve_edges(ne, e_l, e_p, e_w, e_k, pair_iou, loc, n_l, parent, e_root, node_l, node_p, l_match, l_iou, p_match)
+            solve_edges(ne, e_l, e_p, e_w, e_k, pair_iou, loc, n_l, parent, e_root, node_l, node_p, l_match, l_iou,
+                        p_match, order, work_f, work_i)
         if crowd_mode:
             crowd_ignored(pair_start[f], pair_start[f + 1], pair_label, pair_pred, pair_iob, l_cls, p_cls, score,
                           l_crowd, p_match, conf, thr, class_aware, p_ignored)

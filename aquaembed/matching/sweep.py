@@ -24,6 +24,7 @@ import numpy as np
 
 from aquaembed.matching.candidates import Candidates
 from aquaembed.matching.kernels import (
+    WORK_SIZE,
     best_edge,
     crowd_ignored,
     edge_components,
@@ -82,6 +83,10 @@ def _sweep(
     dirty = np.empty(max_pairs, dtype=np.int64)
     drop_start = np.empty(n_k + 2, dtype=np.int64)
     drops = np.empty(max_pairs, dtype=np.int64)
+    order = np.empty(max_pairs, dtype=np.int64)
+    s_order = np.empty(max_pairs, dtype=np.int64)
+    work_f = np.empty(WORK_SIZE)
+    work_i = np.empty(WORK_SIZE, dtype=np.int64)
     for f in range(f0, f1):
         ls, le = l_start[f], l_start[f + 1]
         ps, pe = p_start[f], p_start[f + 1]
@@ -106,10 +111,9 @@ def _sweep(
             confs[0], thr, class_aware, crowd_mode, e_l, e_p, e_w, e_k,
         )
         n_comp = 0
-        order = np.empty(0, dtype=np.int64)
         if ne > 0:
             frame_locals(ls, le, l_order, ps, pe, p_order, n_l, loc)
-            order = edge_components(ne, e_l, e_p, loc, n_l, parent, e_root)
+            edge_components(ne, e_l, e_p, loc, n_l, parent, e_root, order)
             n_comp = _group(ne, order, e_root, e_l, e_p, comp_start, comp_star, e_comp)
             # the edges bucketed by the threshold that drops them (a counting sort)
             drop_start[:] = 0
@@ -186,7 +190,7 @@ def _sweep(
                         n += 1
                 if n > 0:
                     solve_edges(n, s_l, s_p, s_w, s_k, pair_iou, loc, n_l, parent, s_root, node_l, node_p,
-                                l_match, l_iou, p_match)
+                                l_match, l_iou, p_match, s_order, work_f, work_i)
                 for z in range(cs, ce):
                     e = order[z]
                     if l_match[e_l[e]] == e_p[e] and l_cls[e_l[e]] == p_cls[e_p[e]]:
