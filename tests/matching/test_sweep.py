@@ -116,3 +116,30 @@ def test_table_rows_are_by_frame_then_label_then_unmatched_inference(case, crowd
     want = np.lexsort((t.pred, np.where(t.label >= 0, t.label, c.n_labels), t.frame))
     np.testing.assert_array_equal(want, np.arange(len(t)))
     assert sorted(t.label[t.label >= 0].tolist()) == list(range(c.n_labels))
+
+
+def test_a_large_component_is_solved_optimally_by_the_sweep_and_the_matcher():
+    # 70 labels and 70 inferences piled on one spot: one component too large for the
+    # solver's reusable work arrays; the total IoU is scipy's optimum
+    from scipy.optimize import linear_sum_assignment
+
+    from aquaembed.geometry import box_iou
+    from aquaembed.matching import match
+
+    rng = np.random.default_rng(7)
+    base = np.array([100.0, 100.0, 160.0, 150.0])
+    lab_boxes = base + rng.normal(0, 6, (70, 4))
+    pred_boxes = base + rng.normal(0, 6, (70, 4))
+    scores = np.round(rng.uniform(0, 1, 70), 2)
+    labels = [(0, int(i % 3), b.tolist()) for i, b in enumerate(lab_boxes)]
+    preds = [(0, int(i % 3), b.tolist(), float(s)) for i, (b, s) in enumerate(zip(pred_boxes, scores))]
+    c = make(labels, preds)
+    iou = box_iou(lab_boxes, pred_boxes)
+    for conf in (0.0, 0.4):
+        w = np.where((iou >= 0.5) & (scores[None, :] >= conf), iou, 0.0)
+        r, col = linear_sum_assignment(-w)
+        t = match(c, MatchOptions(conf=conf, iou=0.5))
+        assert np.nansum(t.iou) == pytest.approx(w[r, col].sum(), abs=1e-6)
+    ts = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    for g, want in zip(sweep_counts(c, MatchOptions(iou=0.5), ts), one_at_a_time(c, MatchOptions(iou=0.5), ts)):
+        np.testing.assert_array_equal(g, want)
