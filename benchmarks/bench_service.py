@@ -405,7 +405,11 @@ def pr_stages(data: Path, repeats: int) -> list[tuple[str, dict[str, float], dic
     view = Workspace(data).get(DATASET)
     view.metrics(MODEL, options=MatchOptions(conf=0.5, iou=0.5))  # load, candidates, compile
     cands = view.evaluator(MODEL).candidates
-    names = ("match table at (conf 0.5, new iou)", "PR curves: 21 confidences at the new iou",
+    from aquaembed import metrics as metrics_module
+
+    combined = getattr(metrics_module, "pr_curve_and_table", None)
+    names = ("match table at (conf 0.5, new iou) alone", "PR curves alone: 21 confidences at the new iou",
+             "both in one sweep (what the route runs at a new iou)",
              "arranging the metrics dict (confusion matrix, reports, curves)", "JSON of the response")
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
@@ -419,11 +423,14 @@ def pr_stages(data: Path, repeats: int) -> list[tuple[str, dict[str, float], dic
 
     for i in range(repeats):
         options = MatchOptions(conf=0.5, iou=_unseen(i, 0.35013, 0.0047))
-        table = stage(names[0], lambda o=options: view.table(MODEL, options=o))
+        table = stage(names[0], lambda o=options: view.evaluator(MODEL).table(o))
         curves = stage(names[1], lambda o=options: pr_curve(cands, o))
-        out = stage(names[2], lambda t=table, c=curves: evaluation(
+        if combined is not None:
+            stage(names[2], lambda o=options: combined(cands, o))
+        out = stage(names[3], lambda t=table, c=curves: evaluation(
             view.dataset, t, coco=None, matches=False, per_frame=False, pr=c))
-        stage(names[3], lambda o=out: json.dumps(o))
+        stage(names[4], lambda o=out: json.dumps(o))
+    names = tuple(n for n in names if wall[n])
     return [(n, _stats(wall[n]), _stats(cpu[n])) for n in names]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ from aquaembed.explore.custom import CustomPart
 from aquaembed.explore.matrix_views import matrix_evaluation, slice_groups
 from aquaembed.explore.paging import check_page, sort_order
 from aquaembed.matching import Candidates, MatchOptions
-from aquaembed.metrics import FrameReport, SliceReport, coco_map, json_value, pr_curve
+from aquaembed.metrics import FrameReport, SliceReport, coco_map, json_value, pr_curve, pr_curve_and_table
 
 __all__ = ["MetricsPart", "FRAME_SORT_KEYS"]
 
@@ -45,18 +44,15 @@ class MetricsPart(CustomPart):
             opts = MatchOptions() if options is None else options
             ev = self.evaluator(model)
             curves = None
+            pr_key = ("pr", model, opts.replace(conf=0.0))
+            if pr and not ev.sharded and pr_key not in self._derived and (model, opts) not in self._tables:
+                # a new IoU: one sweep over the frames gives the curves and the table
+                both = pr_curve_and_table(ev.candidates, opts)
+                self._tables.get((model, opts), lambda: both[0])
+                self._derived.get(pr_key, lambda: both[1])
+            table = self.table(model, opts)
             if pr:
-                # the curves (cached per IoU and mode) and the table are independent: at a
-                # new IoU both are computed, side by side
-                def sweep() -> dict[str, np.ndarray]:
-                    return self._derived.get(("pr", model, opts.replace(conf=0.0)), lambda: pr_curve(ev.candidates, opts))
-
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    pending = pool.submit(sweep)
-                    table = self.table(model, opts)
-                    curves = pending.result()
-            else:
-                table = self.table(model, opts)
+                curves = self._derived.get(pr_key, lambda: pr_curve(ev.candidates, opts))
             coco_numbers = self._derived.get(("coco", model), ev.coco) if coco else None
             out = evaluation(self.dataset, table, coco=coco_numbers, matches=False, per_frame=False, pr=curves)
             out.update(model=model, metric=None, scenario=None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from aquaembed.matching.candidates import Candidates, build_candidates
 from aquaembed.matching.coco import CocoMatches, coco_matches
 from aquaembed.matching.options import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MODE, MatchOptions
-from aquaembed.matching.sweep import sweep_counts
+from aquaembed.matching.sweep import match_and_sweep, sweep_counts
 from aquaembed.matching.table import (
     CONFUSION,
     FN,
@@ -32,5 +32,5 @@ __all__ = [
     "TP", "FP", "FN", "CONFUSION", "IGNORED", "TYPE_NAMES",
     "Assignment", "Candidates", "CocoMatches", "MatchTable", "MatchOptions",
     "DEFAULT_CONF", "DEFAULT_IOU", "DEFAULT_MODE",
-    "assign", "build_candidates", "coco_matches", "match", "sweep_counts",
+    "assign", "build_candidates", "coco_matches", "match", "match_and_sweep", "sweep_counts",
 ]

@@ -34,15 +34,16 @@ from aquaembed.matching.kernels import (
     solve_edges,
 )
 from aquaembed.matching.options import MatchOptions
+from aquaembed.matching.table import Assignment, MatchTable, _table
 
-__all__ = ["sweep_counts"]
+__all__ = ["match_and_sweep", "sweep_counts"]
 
 
 @numba.njit(cache=True, nogil=True)
 def _sweep(
     f0, f1, l_start, l_order, p_start, p_order, pair_start, pair_label, pair_pred, pair_iou, pair_iob,
     l_cls, p_cls, score, l_crowd, confs, thr, class_aware, crowd_mode, n_classes,
-    l_match, l_iou, p_match, p_ignored, loc,
+    l_match, l_iou, p_match, p_ignored, loc, capture, out_l_match, out_l_iou, out_p_match, out_p_ignored,
 ):  # pragma: no cover - jit
     """TP, ignored and kept inferences per (ascending) threshold and class, frames ``f0:f1``.
 
@@ -51,7 +52,8 @@ def _sweep(
 
     ``l_match``, ``l_iou``, ``p_match``, ``p_ignored`` and ``loc`` are scratch arrays
     over all rows (-1 / NaN / -1 / False / any); only the rows of these frames are
-    touched, so disjoint frame ranges may run at once on the same arrays.
+    touched, so disjoint frame ranges may run at once on the same arrays. At threshold
+    ``capture`` (-1: none) the assignment is copied into the ``out_*`` arrays.
     """
     n_k = confs.shape[0]
     n_l = l_order.shape[0]
@@ -198,6 +200,14 @@ def _sweep(
             if crowd_mode:
                 crowd_ignored(pair_start[f], pair_start[f + 1], pair_label, pair_pred, pair_iob, l_cls, p_cls,
                               score, l_crowd, p_match, confs[ti], thr, class_aware, p_ignored)
+            if ti == capture:
+                for i in range(ls, le):
+                    out_l_match[l_order[i]] = l_match[l_order[i]]
+                    out_l_iou[l_order[i]] = l_iou[l_order[i]]
+                for j in range(ps, pe):
+                    out_p_match[p_order[j]] = p_match[p_order[j]]
+                    out_p_ignored[p_order[j]] = p_ignored[p_order[j]]
+            if crowd_mode:
                 for k in range(pair_start[f], pair_start[f + 1]):
                     pj = pair_pred[k]
                     if p_ignored[pj]:
@@ -254,15 +264,46 @@ def sweep_counts(
         threshold: TP = matched same-class pairs, FP = kept inferences not in a crowd
         region - TP, FN = labels (not crowd regions in crowd mode) - TP, per class.
     """
-    c = candidates
+    counts, _ = _run(candidates, options, np.asarray(confs, dtype=np.float64), -1, threads)
+    return counts
+
+
+def match_and_sweep(
+    candidates: Candidates, options: MatchOptions, confs: np.ndarray, *, threads: int | None = None
+) -> tuple[MatchTable, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`~aquaembed.matching.match` at ``options`` and :func:`sweep_counts` at ``confs``
+    in one pass (the sweep passes through ``options.conf`` and keeps its assignment there).
+
+    Returns
+    -------
+    table : MatchTable
+        Equal to ``match(candidates, options)``.
+    tp, fp, fn : int64 arrays, shape (K, C)
+    """
+    confs = np.asarray(confs, dtype=np.float64)
+    every = np.unique(np.append(confs, options.conf))
+    capture = int(np.searchsorted(every, options.conf))
+    (tp, fp, fn), a = _run(candidates, options, every, capture, threads)
+    at = np.searchsorted(every, confs)
+    table = _table(candidates, options, a.crowd_labels, a.label_match, a.label_iou, a.pred_match, a.pred_ignored)
+    return table, (tp[at], fp[at], fn[at])
+
+
+def _run(
+    c: Candidates, options: MatchOptions, confs: np.ndarray, capture: int, threads: int | None
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], Assignment]:
     crowd = options.crowd
     crowd_flags = c.label_crowd if crowd else np.zeros_like(c.label_crowd)
-    confs = np.asarray(confs, dtype=np.float64)
     n_k, n_c = confs.shape[0], c.n_classes
     scratch = (
         np.full(c.n_labels, -1, dtype=np.int64), np.full(c.n_labels, np.nan),
         np.full(c.n_preds, -1, dtype=np.int64), np.zeros(c.n_preds, dtype=bool),
         np.zeros(c.n_labels + c.n_preds, dtype=np.int64),
+    )
+    n_out_l, n_out_p = (c.n_labels, c.n_preds) if capture >= 0 else (0, 0)
+    out = (
+        np.full(n_out_l, -1, dtype=np.int64), np.full(n_out_l, np.nan),
+        np.full(n_out_p, -1, dtype=np.int64), np.zeros(n_out_p, dtype=bool),
     )
     workers = max(1, threads or os.cpu_count() or 1)
     # frame ranges of about equal numbers of pairs, a few per worker
@@ -275,6 +316,7 @@ def sweep_counts(
             np.int64(cuts[i]), np.int64(cuts[i + 1]), c.label_start, c.label_order, c.pred_start, c.pred_order,
             c.pair_start, c.pair_label, c.pair_pred, c.pair_iou, c.pair_iob, c.label_cls, c.pred_cls,
             c.pred_score, crowd_flags, confs, options.iou, options.class_aware, crowd, n_c, *scratch,
+            np.int64(capture), *out,
         )
 
     ranges = range(cuts.size - 1)
@@ -293,4 +335,5 @@ def sweep_counts(
     kept = np.cumsum(kept_last[::-1], axis=0)[::-1]
     fp = kept - ign - tp
     fn = np.bincount(c.label_cls[~crowd_flags], minlength=n_c)[None, :] - tp
-    return tp, fp, fn
+    conf = float(confs[capture]) if capture >= 0 else 0.0
+    return (tp, fp, fn), Assignment(*out, crowd_flags, c.pred_score >= conf)

@@ -20,7 +20,7 @@ from aquaembed.metrics.coco import (
 )
 from aquaembed.metrics.counts import ConfusionMatrix, Counts, json_value, overall_counts, per_class_counts, ratios
 from aquaembed.metrics.frames import FrameMatrices, frame_confusion
-from aquaembed.metrics.pr import pr_counts, pr_curve, pr_from_counts
+from aquaembed.metrics.pr import pr_counts, pr_curve, pr_curve_and_table, pr_from_counts
 from aquaembed.metrics.reports import (
     BELOW_THRESHOLD,
     ClassReport,
@@ -41,4 +41,5 @@ __all__ = [
     "json_value", "label_types", "overall_counts", "overall_report", "per_class_counts", "pr_curve",
     "ratios", "slice_report",
     "CocoInputs", "coco_accumulate", "coco_inputs", "coco_reduce", "coco_summarize", "pr_counts", "pr_from_counts",
+    "pr_curve_and_table",
 ]

@@ -9,10 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from aquaembed.errors import ParameterError
-from aquaembed.matching import Candidates, MatchOptions, assign, sweep_counts
+from aquaembed.matching import Candidates, MatchOptions, MatchTable, assign, match, match_and_sweep, sweep_counts
 from aquaembed.metrics.counts import ratios
 
-__all__ = ["pr_counts", "pr_curve", "pr_from_counts"]
+__all__ = ["DEFAULT_THRESHOLDS", "pr_counts", "pr_curve", "pr_curve_and_table", "pr_from_counts"]
+
+DEFAULT_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 21), 2)
+"""The confidences a PR curve sweeps by default: 0.00, 0.05, ..., 1.00."""
 
 
 def pr_curve(
@@ -41,8 +44,36 @@ def pr_curve(
     dict with ``thresholds`` (K,), ``precision`` and ``recall`` (K, C), and
     ``overall_precision`` and ``overall_recall`` (K,); NaN where undefined
     """
-    ts = np.round(np.linspace(0.0, 1.0, 21), 2) if thresholds is None else np.asarray(thresholds, float)
+    ts = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, float)
     return pr_from_counts(ts, *pr_counts(candidates, options, thresholds=ts))
+
+
+def pr_curve_and_table(
+    candidates: Candidates,
+    options: MatchOptions | None = None,
+    *,
+    thresholds: Sequence[float] | np.ndarray | None = None,
+) -> tuple[MatchTable, dict[str, np.ndarray]]:
+    """``match(candidates, options)`` and ``pr_curve(candidates, options)`` together.
+
+    In the optimal mode one sweep over the frames gives both (it passes through
+    ``options.conf`` and keeps the assignment there); the results are those of the two
+    calls.
+    """
+    base = MatchOptions() if options is None else options
+    ts = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, float)
+    if base.mode != "optimal":
+        return match(candidates, base), pr_curve(candidates, base, thresholds=ts)
+    _check(ts, base)
+    uniq, inverse = np.unique(ts, return_inverse=True)
+    table, (tp, fp, fn) = match_and_sweep(candidates, base, uniq)
+    return table, pr_from_counts(ts, tp[inverse], fp[inverse], fn[inverse])
+
+
+def _check(ts: np.ndarray, base: MatchOptions) -> list[MatchOptions]:
+    if ts.ndim != 1 or ts.size == 0:
+        raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
+    return [base.replace(conf=float(t)) for t in ts]  # validates every threshold
 
 
 def pr_counts(
@@ -61,11 +92,9 @@ def pr_counts(
     tp, fp, fn : int64 arrays, shape (K, C)
     """
     ts = np.asarray(thresholds, float)
-    if ts.ndim != 1 or ts.size == 0:
-        raise ParameterError("thresholds must be a non-empty 1-d sequence of confidences")
     c = candidates
     base = MatchOptions() if options is None else options
-    sweep = [base.replace(conf=float(t)) for t in ts]  # validates every threshold
+    sweep = _check(ts, base)
     if base.mode == "optimal":
         # one pass over the frames for all thresholds (the same solver, re-run per
         # component only where a threshold changed its pairs), on every core

@@ -143,3 +143,42 @@ def test_a_large_component_is_solved_optimally_by_the_sweep_and_the_matcher():
     ts = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     for g, want in zip(sweep_counts(c, MatchOptions(iou=0.5), ts), one_at_a_time(c, MatchOptions(iou=0.5), ts)):
         np.testing.assert_array_equal(g, want)
+
+
+def assert_same_table(got, want):
+    for name in ("frame", "label", "pred", "label_class", "pred_class", "iou", "score", "type", "label_area",
+                 "pred_area"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    assert got.options == want.options and (got.n_labels, got.n_preds) == (want.n_labels, want.n_preds)
+
+
+@settings(max_examples=100, deadline=None)
+@given(frame_sets(max_frames=4, max_labels=6, max_preds=8), st.booleans(), st.booleans(), st.integers(1, 3))
+def test_match_and_sweep_is_match_and_pr_curve(case, class_aware, crowd, threads):
+    from aquaembed.matching import match, match_and_sweep
+    from aquaembed.metrics import pr_curve, pr_curve_and_table
+
+    labels, preds, n_frames, conf, iou = case
+    c = make(labels, preds, n_frames=n_frames, crowd=[i % 3 == 0 for i in range(len(labels))])
+    options = MatchOptions(conf=conf, iou=iou, class_aware=class_aware, crowd=crowd)
+    ts = np.array([0.0, 0.3, 0.55, 0.9, 1.0])
+    table, counts = match_and_sweep(c, options, ts, threads=threads)
+    assert_same_table(table, match(c, options))
+    for g, w in zip(counts, one_at_a_time(c, options, ts)):
+        np.testing.assert_array_equal(g, w)
+    table, curve = pr_curve_and_table(c, options)
+    assert_same_table(table, match(c, options))
+    want = pr_curve(c, options)
+    for k in want:
+        np.testing.assert_array_equal(curve[k], want[k])
+
+
+@pytest.mark.parametrize("crowd", [False, True])
+def test_match_and_sweep_on_crowded_frames(crowd):
+    from aquaembed.matching import match, match_and_sweep
+
+    c = synthetic_candidates(60, seed=4)
+    for conf in (0.0, 0.35, 0.5, 1.0):
+        options = MatchOptions(conf=conf, iou=0.3, crowd=crowd)
+        table, _ = match_and_sweep(c, options, np.round(np.linspace(0.0, 1.0, 21), 2), threads=2)
+        assert_same_table(table, match(c, options))
