@@ -3,7 +3,8 @@
 Everything about correctness is derived from :class:`MatchTable`; there is no other
 matcher in aquaembed. Layout: :mod:`~aquaembed.matching.options` (:class:`MatchOptions`),
 :mod:`~aquaembed.matching.candidates` (overlapping pairs, once per inference set),
-:mod:`~aquaembed.matching.kernels` (optimal and greedy assignment, numba),
+:mod:`~aquaembed.matching.kernels` (optimal assignment, numba),
+:mod:`~aquaembed.matching.greedy` (greedy assignment, numba),
 :mod:`~aquaembed.matching.table` (:func:`match`, :class:`MatchTable`),
 :mod:`~aquaembed.matching.sweep` (the optimal matcher at many confidence thresholds) and
 :mod:`~aquaembed.matching.coco` (COCOeval's matching, for mAP).

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aquaembed.matching.candidates import Candidates
-from aquaembed.matching.kernels import match_greedy
+from aquaembed.matching.greedy import match_greedy
 
 __all__ = ["CocoMatches", "coco_matches"]
 

@@ -42,7 +42,8 @@ import numpy as np
 
 from aquaembed.errors import ParameterError
 from aquaembed.matching.candidates import Candidates
-from aquaembed.matching.kernels import match_greedy, match_optimal
+from aquaembed.matching.greedy import match_greedy
+from aquaembed.matching.kernels import match_optimal
 from aquaembed.matching.options import MatchOptions
 
 __all__ = ["TP", "FP", "FN", "CONFUSION", "IGNORED", "TYPE_NAMES", "MatchTable", "Assignment", "match", "assign"]
