@@ -5,6 +5,7 @@ Not a test: run it by hand and paste the markdown it prints into RESULTS_service
 
     git archive main | tar -x -C /tmp/main-checkout
     python benchmarks/bench_service_peer.py --peer /tmp/main-checkout --repeats 30 --out /tmp/bench
+    python benchmarks/bench_service_peer.py --code /tmp/main-checkout --out /tmp/bench  # its stages only
 
 It uses ``bench_service.py``'s dataset (20k frames / 2M boxes, built once under
 ``--out``, without embeddings) and its server wrapper. Both servers get the same
@@ -143,7 +144,7 @@ def compare_report(data: Path, peer: Path, repeats: int, log_dir: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--peer", type=Path, required=True, help="a checkout of the other code (e.g. main)")
+    parser.add_argument("--peer", type=Path, default=None, help="a checkout of the other code (e.g. main)")
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=30, help="requests per server")
@@ -152,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     data = build(args.out, args.frames, args.seed, embeddings=False)
+    if args.peer is None:  # only the in-process stages of --code
+        for name, wall, cpu in pr_stages(data, max(5, args.repeats // 2)):
+            print(f"| {name} | {wall['n']:.0f} | {wall['p50']:.1f} | {cpu['p50']:.1f} |")
+        return 0
     print(compare_report(data, args.peer.resolve(), args.repeats, args.out))
     return 0
 
