@@ -4,19 +4,28 @@ each threshold change re-matched shard by shard on every local core.
 :class:`ShardedMatcher` reads nothing until first asked; then every shard is read and its
 candidate pairs built once (in parallel), and each call re-runs only the matching and the
 reduce. The matcher's kernels release the GIL, so the local engine's threads use every
-core. Results equal the one-process evaluation (the same exact reduce).
+core. Results equal the one-process evaluation (the same exact reduce); a page of match
+rows is each shard's first rows in the requested order merged on a total order (key,
+then row of the whole table), so it equals the page of the whole table.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
-from aquaembed.engine.evaluation import Reduced, evaluate_shard, reduce_shards
-from aquaembed.engine.local import LocalEngine
-from aquaembed.matching import MatchOptions, build_candidates
+import numpy as np
 
-__all__ = ["ShardedMatcher"]
+from aquaembed.engine.evaluation import DEFAULT_PR_THRESHOLDS, Reduced, evaluate_shard, reduce_shards
+from aquaembed.engine.local import LocalEngine
+from aquaembed.matching import MatchOptions, MatchTable, build_candidates, match
+
+__all__ = ["MatchPage", "ShardedMatcher"]
+
+MatchPage = dict[str, Any]
+"""``{"total": int, "rows": [...]}``: rows as :meth:`DatasetView.matches` gives them."""
 
 
 def _prepare(ref: Any) -> tuple[Any, Any]:
@@ -25,9 +34,60 @@ def _prepare(ref: Any) -> tuple[Any, Any]:
 
 
 def _rematch(item: tuple[Any, Any], options: MatchOptions, totals: tuple[int, int, int], table: bool,
-             coco: bool) -> Any:
+             coco: bool, pr_thresholds: np.ndarray | None) -> Any:
     shard, cand = item
-    return evaluate_shard(shard, options, totals=totals, table=table, coco=coco, candidates=cand)
+    return evaluate_shard(shard, options, totals=totals, table=table, coco=coco, candidates=cand,
+                          pr_thresholds=pr_thresholds)
+
+
+def _table(item: tuple[Any, Any], options: MatchOptions) -> MatchTable:
+    return match(item[1], options)
+
+
+def _shard_page(pair: tuple[tuple[Any, Any], MatchTable], names: tuple[str, ...], gt_class: int | None,
+                pred_class: int | None, type_code: int | None, sort: str, order: str, k: int) -> tuple[Any, ...]:
+    """One shard's share of a match page: its first ``k`` selected rows in sort order.
+
+    Returns ``(selected, keys, rows, records)``: how many rows the filters keep, the sort
+    keys and shard-table rows of the first ``k``, and their JSON records.
+    """
+    from aquaembed.evaluate import _match_rows
+    from aquaembed.explore.paging import sort_order
+    from aquaembed.geometry import box_area, xyxy_to_xywh
+    from aquaembed.metrics import json_value
+
+    (shard, _), tab = pair
+    keep = np.ones(len(tab), dtype=bool)
+    if gt_class is not None:
+        keep &= tab.label_class == gt_class
+    if pred_class is not None:
+        keep &= tab.pred_class == pred_class
+    if type_code is not None:
+        keep &= tab.type == type_code
+    rows = np.flatnonzero(keep)
+    lab_box, inf_box = shard.dataset.labels.box, shard.inferences.box
+    lab = tab.label[rows]
+    box = np.empty((rows.size, 4))
+    has = lab >= 0
+    box[has] = lab_box[lab[has]]
+    box[~has] = inf_box[tab.pred[rows][~has]]
+    w, h = xyxy_to_xywh(box)[:, 2:].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        aspect = np.where(h > 0, w / np.where(h > 0, h, 1), np.nan)
+    area = box_area(box)
+    key = {"score": tab.score[rows], "iou": tab.iou[rows], "area": area, "aspect": aspect}[sort]
+    sel = sort_order(key, order, tiebreak=rows)[:k]
+    page = rows[sel]
+    glob = replace(tab, pred=np.where(tab.pred >= 0, shard.pred_rows[np.maximum(tab.pred, 0)]
+                                      if shard.pred_rows.size else -1, -1))
+    recs = _match_rows(names, shard.dataset.frames.id, shard.dataset.labels.id, glob, page)
+    for rec, li, pi, a, asp in zip(recs, tab.label[page].tolist(), tab.pred[page].tolist(), area[sel].tolist(),
+                                   aspect[sel].tolist()):
+        rec["gt_box"] = lab_box[li].tolist() if li >= 0 else None
+        rec["pred_box"] = inf_box[pi].tolist() if pi >= 0 else None
+        rec["area"] = a
+        rec["aspect"] = json_value(asp)
+    return int(rows.size), key[sel], page, recs
 
 
 class ShardedMatcher:
@@ -40,15 +100,20 @@ class ShardedMatcher:
         Inference set (default: the only one).
     engine : LocalEngine, optional
         Default: a thread per core.
+    tables : int, default 2
+        Per-shard match tables kept for this many options (for paging match rows).
     """
 
-    def __init__(self, store: Any, model: str | None = None, *, engine: LocalEngine | None = None) -> None:
+    def __init__(self, store: Any, model: str | None = None, *, engine: LocalEngine | None = None,
+                 tables: int = 2) -> None:
         self.store = store
         self.refs = store.shards(model)
         self.model = self.refs[0].model
         self.engine = engine or LocalEngine()
         self._items: list[tuple[Any, Any]] | None = None
         self._lock = threading.Lock()
+        self._tables: OrderedDict[MatchOptions, list[MatchTable]] = OrderedDict()
+        self._n_tables = max(1, int(tables))
 
     @property
     def loaded(self) -> bool:
@@ -61,13 +126,60 @@ class ShardedMatcher:
                 self._items = self.engine.map(_prepare, self.refs)
             return self._items
 
-    def reduced(self, options: MatchOptions | None = None, *, table: bool = False, coco: bool = False) -> Reduced:
+    def shards(self) -> list[Any]:
+        """The loaded shards (:class:`~aquaembed.engine.partition.Shard`), in frame order."""
+        return [s for s, _ in self._shards()]
+
+    @property
+    def totals(self) -> tuple[int, int, int]:
+        n_f, n_l, _ = self.store.totals
+        return n_f, n_l, self.store.n_preds(self.model)
+
+    def reduced(self, options: MatchOptions | None = None, *, table: bool = False, coco: bool = False,
+                pr: bool = False) -> Reduced:
         """Match every shard at ``options`` and reduce (see :func:`reduce_shards`)."""
         options = options or MatchOptions()
-        n_f, n_l, _ = self.store.totals
-        totals = (n_f, n_l, self.store.n_preds(self.model))
-        results = self.engine.map(_rematch, self._shards(), options=options, totals=totals, table=table, coco=coco)
-        return reduce_shards(results, options, self.store.classes.names_with_background)
+        ts = DEFAULT_PR_THRESHOLDS if pr else None
+        results = self.engine.map(_rematch, self._shards(), options=options, totals=self.totals, table=table,
+                                  coco=coco, pr_thresholds=ts)
+        return reduce_shards(results, options, self.store.classes.names_with_background, pr_thresholds=ts)
+
+    def tables(self, options: MatchOptions) -> list[MatchTable]:
+        """Each shard's match table at ``options`` (shard-local rows), kept for the last few options."""
+        with self._lock:
+            if options in self._tables:
+                self._tables.move_to_end(options)
+                return self._tables[options]
+        tabs = self.engine.map(_table, self._shards(), options=options)
+        with self._lock:
+            self._tables[options] = tabs
+            while len(self._tables) > self._n_tables:
+                self._tables.popitem(last=False)
+        return tabs
+
+    def page(self, options: MatchOptions, *, gt_class: int | None = None, pred_class: int | None = None,
+             type_code: int | None = None, sort: str = "score", order: str = "desc", limit: int = 50,
+             offset: int = 0) -> MatchPage:
+        """Rows of the match table at ``options``, filtered, sorted and paged, as the whole table's.
+
+        Rows are ordered by ``sort`` (NaN last), ties by their row in the whole match
+        table (the shards' tables one after the other); each shard sends only its first
+        ``offset + limit`` rows.
+        """
+        from aquaembed.explore.paging import sort_order
+
+        tabs = self.tables(options)
+        starts = np.concatenate([[0], np.cumsum([len(t) for t in tabs])[:-1]]).astype(np.int64)
+        parts = self.engine.map(_shard_page, list(zip(self._shards(), tabs)),
+                                names=tuple(self.store.classes.names_with_background), gt_class=gt_class,
+                                pred_class=pred_class, type_code=type_code, sort=sort, order=order,
+                                k=offset + limit)
+        total = sum(p[0] for p in parts)
+        keys = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts])
+        rows = np.concatenate([p[2] + s for p, s in zip(parts, starts)])
+        recs = [r for p in parts for r in p[3]]
+        sel = sort_order(keys, order, tiebreak=rows)[offset:offset + limit]
+        return {"total": int(total), "rows": [recs[i] for i in sel.tolist()]}
 
     def report(self, options: MatchOptions | None = None, *, coco: bool = False, matches: bool = False,
                per_frame: bool = True) -> dict[str, Any]:

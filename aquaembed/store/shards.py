@@ -38,7 +38,7 @@ from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.engine.partition import Shard, shard_bounds, take_shard
 from aquaembed.errors import AquaembedError, InputError, StoreError
 
-__all__ = ["LAYOUT", "SHARDED_SCHEMA_VERSION", "ShardedStore", "StoredShard", "is_sharded", "write_sharded"]
+__all__ = ["LAYOUT", "SHARDED_SCHEMA_VERSION", "ShardedStore", "StoredShard", "folder_is_sharded", "is_sharded", "write_sharded"]
 
 LAYOUT = "sharded"
 SHARDED_SCHEMA_VERSION = 2
@@ -63,6 +63,17 @@ def _part(root: str, table: str, shard: int) -> str:
 def _read_json(fs: pafs.FileSystem, path: str) -> dict[str, Any]:
     with fs.open_input_stream(path) as f:
         return json.loads(f.read())
+
+
+def folder_is_sharded(folder: Any) -> bool:
+    """Whether a local dataset folder's manifest says the sharded layout (False if unreadable)."""
+    import os
+
+    try:
+        with open(os.path.join(folder, _MANIFEST), "rb") as f:
+            return is_sharded(json.loads(f.read()))
+    except (OSError, ValueError):
+        return False
 
 
 def is_sharded(manifest: dict[str, Any]) -> bool:

@@ -1,0 +1,229 @@
+"""A dataset stored in the sharded layout, served without assembling it in one array.
+
+:class:`ShardedView` answers the metrics (overall, per class, confusion matrix, PR
+curves, COCO mAP), the frame table and the match rows through
+:class:`~aquaembed.engine.serving.ShardedMatcher`: the shards stay separate in memory
+(each with its candidate pairs, built once), a threshold change re-matches them on
+every local core and the results are reduced exactly, so every answer equals the one
+of the same data stored in one folder. Only per-frame columns (ids, file names,
+metadata, per-frame counts) are held for the whole dataset. What needs the stored
+artefacts of the one-folder layout (embeddings, projections, label review, custom
+metrics, scenarios, the failure report) is refused with one line naming the layout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from aquaembed.data import ClassMap, Frames
+from aquaembed.errors import NotFoundError, ParameterError
+from aquaembed.explore.cache import LRUCache
+from aquaembed.explore.metrics import MetricsPart
+from aquaembed.matching import TYPE_NAMES, MatchOptions
+from aquaembed.metrics import FrameMatrices, FrameReport
+
+__all__ = ["ShardedView"]
+
+
+@dataclass(frozen=True, eq=False)
+class ShardedFrames:
+    """What a sharded view holds of its dataset as a whole: the classes and the frames."""
+
+    classes: ClassMap
+    frames: Frames
+
+    @property
+    def labels(self) -> NoReturn:
+        raise NotFoundError("a sharded dataset keeps its labels per shard (no whole-dataset label table)")
+
+
+@dataclass(frozen=True, eq=False)
+class _StoredInfo:
+    """The parts of a :class:`~aquaembed.store.StoredDataset` the dashboard reads."""
+
+    name: str
+    generation: int
+    inference_names: tuple[str, ...]
+    artifact_names: tuple[str, ...] = ()
+    embedding_kinds: tuple[str, ...] = ()
+
+
+class ShardedView(MetricsPart):
+    """A sharded dataset behind the :class:`~aquaembed.explore.DatasetView` interface.
+
+    Parameters
+    ----------
+    store : aquaembed.store.shards.ShardedStore
+    engine : LocalEngine, optional
+        Where shards are matched (default: a thread per core).
+    cache_size : int
+        Reduced results kept (one per inference set and options).
+    """
+
+    sharded = True
+
+    def __init__(self, store: Any, *, engine: Any = None, cache_size: int = 32) -> None:
+        from aquaembed.engine.local import LocalEngine
+
+        self.store = store
+        self.name = store.name
+        self.engine = engine or LocalEngine()
+        self.stored = _StoredInfo(  # type: ignore[assignment]  # the parts of a StoredDataset the views read
+            store.name, int(store.manifest.get("generation", 0)), tuple(store.inference_names))
+        self._lock = threading.Lock()
+        self._matchers: dict[str, Any] = {}
+        self._frames: ShardedFrames | None = None
+        self._tables = LRUCache(cache_size)
+        self._derived = LRUCache(cache_size * 4)
+        self._static: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"ShardedView({self.name!r}, shards={self.store.n_shards})"
+
+    # ------------------------------------------------------------------ basics
+
+    def matcher(self, model: str | None = None) -> Any:
+        """The :class:`~aquaembed.engine.serving.ShardedMatcher` of an inference set (shards read on first use)."""
+        from aquaembed.engine.serving import ShardedMatcher
+
+        model = self.model(model)
+        with self._lock:
+            if model not in self._matchers:
+                self._matchers[model] = ShardedMatcher(self.store, model, engine=self.engine)
+            return self._matchers[model]
+
+    @property
+    def dataset(self) -> ShardedFrames:  # type: ignore[override]
+        """The classes and every frame (ids, file names, metadata), from the shards."""
+        if self._frames is None:
+            shards = self.matcher(self.models()[0] if self.models() else None).shards()
+            fr = [s.dataset.frames for s in shards]
+            frames = Frames(
+                id=np.concatenate([f.id for f in fr]), file_name=np.concatenate([f.file_name for f in fr]),
+                width=np.concatenate([f.width for f in fr]), height=np.concatenate([f.height for f in fr]),
+                metadata={k: np.concatenate([f.metadata[k] for f in fr]) for k in (fr[0].metadata if fr else {})},
+            )
+            with self._lock:
+                self._frames = self._frames or ShardedFrames(self.store.classes, frames)
+        return self._frames
+
+    @property
+    def image_root(self) -> Path | None:
+        return None
+
+    def models(self) -> list[str]:
+        return list(self.store.inference_names)
+
+    def summary(self) -> dict[str, Any]:
+        m = self.store.manifest
+        return {
+            "name": self.name,
+            "frames": int(m["counts"]["frames"]),
+            "labels": int(m["counts"]["labels"]),
+            "classes": list(self.store.classes.names),
+            "inference_sets": {k: int(v) for k, v in m["counts"]["inferences"].items()},
+            "embeddings": [],
+            "frame_metadata": [rec["name"] for rec in m["frame_metadata"]],
+        }
+
+    def scalar_columns(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def custom_metrics(self, model: str | None = None) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def scenarios(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def scenario_mask(self, scenario: str | None) -> np.ndarray | None:
+        if scenario is None:
+            return None
+        self._unavailable("scenarios")
+
+    def _unavailable(self, what: str) -> NoReturn:
+        raise NotFoundError(f"dataset {self.name!r} is in the sharded layout: {what} need(s) the one-folder layout "
+                            "(metrics, frames and match rows are served)")
+
+    def __getattr__(self, attr: str) -> Any:
+        # the rest of the DatasetView interface (embeddings, review, report, compare, ...)
+        from aquaembed.explore.view import DatasetView
+
+        if not attr.startswith("_") and hasattr(DatasetView, attr):
+            def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+                self._unavailable(attr.replace("_", " "))
+
+            return refuse
+        raise AttributeError(attr)
+
+    def table(self, model: str | None = None, options: MatchOptions | None = None) -> NoReturn:
+        self._unavailable("a whole match table")
+
+    def evaluator(self, model: str | None = None) -> NoReturn:
+        self._unavailable("a whole-dataset evaluator")
+
+    # ------------------------------------------------------------------ answers
+
+    def _reduced(self, model: str, options: MatchOptions) -> Any:
+        return self._derived.get(("reduced", model, options), lambda: self.matcher(model).reduced(options))
+
+    def frame_matrices(self, model: str | None = None, options: MatchOptions | None = None,
+                       metric: str | None = None) -> FrameMatrices:
+        self._unavailable("per-frame confusion matrices (custom metrics, slices by class)")
+
+    def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None,
+                      metric: str | None = None) -> FrameReport:
+        """Per-frame counts and ratios (shape (F,), frame-row order) from the shards' reduce."""
+        if metric not in (None, "builtin"):
+            self._unavailable("custom metrics")
+        model = self.model(model)
+        red = self._reduced(model, MatchOptions() if options is None else options)
+        return FrameReport(red.frames, red.frame_ids)
+
+    def metrics(
+        self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True,
+        metric: str | None = None, scenario: str | None = None, frames: Sequence[int] | np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """As :meth:`DatasetView.metrics`, from the shards (no custom metric, scenario or frame subset)."""
+        from aquaembed.evaluate import reduced_evaluation
+
+        model = self.model(model)
+        if metric not in (None, "builtin") or scenario is not None or frames is not None:
+            self._unavailable("custom metrics, scenarios and frame subsets")
+        options = MatchOptions() if options is None else options
+        red = self._reduced(model, options)
+        m = self.matcher(model)
+        curves = self._derived.get(("pr", model, options.replace(conf=0.0)),
+                                   lambda: m.reduced(options, pr=True).pr) if pr else None
+        coco_numbers = self._derived.get(("coco", model), lambda: m.reduced(options, coco=True).coco) if coco else None
+        out = reduced_evaluation(replace(red, coco=coco_numbers, pr=curves), matches=False, per_frame=False)
+        out.update(model=model, metric=None, scenario=None)
+        return out
+
+    def matches(
+        self, model: str | None = None, *, options: MatchOptions | None = None, gt_class: str | None = None,
+        pred_class: str | None = None, type: str | None = None, sort: str = "score", order: str = "desc",
+        limit: int = 50, offset: int = 0,
+    ) -> dict[str, Any]:
+        """As :meth:`DatasetView.matches`: each shard sends its first rows, merged exactly."""
+        from aquaembed.explore.matches import MATCH_SORT_KEYS
+        from aquaembed.explore.paging import check_page
+
+        check_page(limit, offset, order)
+        if sort not in MATCH_SORT_KEYS:
+            raise ParameterError(f"sort must be one of {', '.join(MATCH_SORT_KEYS)}, got {sort!r}")
+        classes = self.store.classes
+        gt = None if gt_class is None else classes.index_of_name(gt_class)
+        pc = None if pred_class is None else classes.index_of_name(pred_class)
+        code = None
+        if type is not None:
+            if type not in TYPE_NAMES:
+                raise ParameterError(f"type must be one of {', '.join(TYPE_NAMES)}, got {type!r}")
+            code = TYPE_NAMES.index(type)
+        return self.matcher(model).page(MatchOptions() if options is None else options, gt_class=gt, pred_class=pc,
+                                        type_code=code, sort=sort, order=order, limit=limit, offset=offset)
