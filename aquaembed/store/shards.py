@@ -6,18 +6,22 @@ one ``shard=NNNNN`` partition per shard, so a task reads exactly its shard::
 
     <root>/
       manifest.json                              schema_version 2, "layout": "sharded",
-                                                 classes, counts, per-shard rows
-      frames/shard=00000/part-0.parquet          id, file_name, width, height, <metadata...>
-      labels/shard=00000/part-0.parquet          row, id, frame, cls, x1, y1, x2, y2, area, crowd
-      inferences/<model>/shard=00000/part-0.parquet   row, frame, cls, x1, y1, x2, y2, score
+                                                 generation, prefix, classes, counts,
+                                                 per-shard rows
+      <prefix>/frames/shard=00000/part-0.parquet       id, file_name, width, height, <metadata...>
+      <prefix>/labels/shard=00000/part-0.parquet       row, id, frame, cls, x1, y1, x2, y2, area, crowd
+      <prefix>/inferences/<model>/shard=00000/part-0.parquet   row, frame, cls, x1, y1, x2, y2, score
 
 ``frame`` is the frame row *within the shard*; ``row`` is the global row (a label's
 row in the dataset, an inference's 0-based position in its results), so the shards
 reassemble the dataset exactly. The root is a local path or any URI pyarrow's
 filesystems understand (``file://``, ``s3://``, ``gs://``, ...), or a path on a given
-:class:`pyarrow.fs.FileSystem`. A new dataset is written under a temporary name and
-moved into place with its manifest last (atomic on a local disk); a failed write leaves
-nothing. The one-folder layout of :mod:`aquaembed.store.core` (schema version 1) is
+:class:`pyarrow.fs.FileSystem`. An object store has no atomic rename, so the commit
+point is the manifest: each write puts its shards under a fresh ``<prefix>``
+(``g<generation>-<token>``) and then writes the manifest naming it in one piece (one
+PUT; a rename on a local disk). Readers see the previous dataset or the new one; a
+failed write leaves the previous one (or nothing). A dataset written before prefixes
+(no ``prefix`` in its manifest) keeps its tables at the root and reads unchanged. The one-folder layout of :mod:`aquaembed.store.core` (schema version 1) is
 unchanged; the manifest's ``schema_version`` / ``layout`` say which one a folder holds.
 """
 
@@ -74,6 +78,13 @@ def folder_is_sharded(folder: Any) -> bool:
             return is_sharded(json.loads(f.read()))
     except (OSError, ValueError):
         return False
+
+
+def data_root(root: str, manifest: dict[str, Any]) -> str:
+    """Where a manifest's shards are: its generation's prefix (or the root itself, for a
+    dataset written before prefixes)."""
+    prefix = manifest.get("prefix")
+    return f"{root}/{prefix}" if prefix else root
 
 
 def is_sharded(manifest: dict[str, Any]) -> bool:
@@ -137,14 +148,21 @@ def write_sharded(
     shards: int | None = None,
     engine: Any = None,
     filesystem: pafs.FileSystem | None = None,
+    replace: bool = False,
 ) -> ShardedStore:
     """Write a dataset (and its inference sets) in the sharded layout.
+
+    The shards go under a fresh prefix of ``root`` (``g<generation>-<token>/``) and the
+    manifest naming that prefix is written last, in one piece (one PUT on an object
+    store, a rename on a local disk): it is the commit point. A reader sees the previous
+    dataset or the new one, never a half-written one; a write that fails (or a process
+    that dies) before the manifest leaves the previous dataset as it was.
 
     Parameters
     ----------
     dataset : Dataset
     root : str
-        Destination folder: a local path or a URI; must not exist.
+        Destination folder: a local path or a URI.
     name : str
     rows_per_shard : int, default 1,000,000
         Target boxes (labels + inferences of every set) per shard.
@@ -154,20 +172,26 @@ def write_sharded(
         Where the shard writes run (default this process).
     filesystem : pyarrow.fs.FileSystem, optional
         Filesystem of ``root`` (default: inferred from the URI).
+    replace : bool, default False
+        Replace a sharded dataset already at ``root`` (else that is refused). The
+        previous generation's files are kept until the next write (readers that opened
+        it keep reading), older ones are deleted after the commit.
     """
     from aquaembed.engine import get_engine
 
     engine = get_engine(engine)
     fs, path = _fs(root, filesystem)
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        raise StoreError(f"{root}: already exists; choose a new folder for the sharded dataset", parameter="root")
+    previous = _previous_manifest(fs, path, root, replace=replace)
     sets = dict(dataset.inferences) or {"": Inferences(np.zeros(0), np.zeros(0), np.zeros((0, 4)), np.zeros(0), "")}
     n_f = len(dataset.frames)
     boxes = np.bincount(dataset.labels.frame, minlength=n_f)
     for inf in sets.values():
         boxes = boxes + np.bincount(inf.frame, minlength=n_f)
     bounds = shard_bounds(boxes, shards=shards, rows_per_shard=rows_per_shard)
-    tmp = f"{path}.tmp-{secrets.token_hex(4)}"
+    generation = int(previous.get("generation", 0)) + 1 if previous else 1
+    prefix = f"g{generation:06d}-{secrets.token_hex(4)}"
+    data = f"{path}/{prefix}"
+    created_root = fs.get_file_info(path).type == pafs.FileType.NotFound
     put = getattr(engine, "put", None)
     try:
         per_set: dict[str, list[dict[str, Any]]] = {}
@@ -175,10 +199,11 @@ def write_sharded(
             parts = [take_shard(dataset, inf, int(bounds[s]), int(bounds[s + 1]), index=s)
                      for s in range(bounds.shape[0] - 1)]
             items = [put(p) for p in parts] if put is not None else parts
-            per_set[model] = engine.map(write_shard_task, items, root=tmp, filesystem=fs, with_frames=(i == 0))
+            per_set[model] = engine.map(write_shard_task, items, root=data, filesystem=fs, with_frames=(i == 0))
         first = next(iter(per_set.values()))
         manifest = {
             "schema_version": SHARDED_SCHEMA_VERSION, "layout": LAYOUT, "name": name,
+            "generation": generation, "prefix": prefix,
             "classes": {"ids": dataset.classes.ids.tolist(), "names": list(dataset.classes.names)},
             "frame_metadata": [{"name": k, "dtype": str(v.dtype)} for k, v in dataset.frames.metadata.items()],
             "counts": {"frames": n_f, "labels": len(dataset.labels), "shards": len(first),
@@ -188,17 +213,64 @@ def write_sharded(
                        for s, r in enumerate(first)],
         }
         if not dataset.inferences:
-            fs.delete_dir_contents(f"{tmp}/inferences", missing_dir_ok=True)
-        with fs.open_output_stream(f"{tmp}/{_MANIFEST}") as f:
-            f.write(json.dumps(manifest, indent=1).encode())
-        fs.move(tmp, path)
+            fs.delete_dir_contents(f"{data}/inferences", missing_dir_ok=True)
+        _commit_manifest(fs, path, json.dumps(manifest, indent=1).encode())
     except BaseException:
-        try:
-            fs.delete_dir(tmp)
-        except (OSError, pa.ArrowException):
-            pass
+        _discard(fs, data)
+        if created_root:
+            _discard(fs, path)
         raise
+    _sweep(fs, path, keep={prefix, str(previous.get("prefix", "")) if previous else ""})
     return ShardedStore(path, filesystem=fs)
+
+
+def _previous_manifest(fs: pafs.FileSystem, path: str, root: str, *, replace: bool) -> dict[str, Any] | None:
+    info = fs.get_file_info(f"{path}/{_MANIFEST}")
+    if info.type == pafs.FileType.NotFound:
+        return None
+    if not replace:
+        raise StoreError(f"{root}: already exists; choose a new folder for the sharded dataset (or replace it)",
+                         parameter="root")
+    try:
+        m = _read_json(fs, f"{path}/{_MANIFEST}")
+    except (OSError, pa.ArrowException, ValueError):
+        raise StoreError(f"{root}: holds an unreadable manifest; refusing to replace it", parameter="root") from None
+    if not is_sharded(m):
+        raise StoreError(f"{root}: holds a dataset of another layout; refusing to replace it", parameter="root")
+    return m
+
+
+def _commit_manifest(fs: pafs.FileSystem, path: str, blob: bytes) -> None:
+    """Write the manifest in one piece: the commit point of a write."""
+    target = f"{path}/{_MANIFEST}"
+    if isinstance(fs, pafs.LocalFileSystem):
+        # a local rename is atomic; an object store's PUT of one object is too (below)
+        tmp = f"{path}/.{_MANIFEST}.tmp-{secrets.token_hex(4)}"
+        with fs.open_output_stream(tmp) as f:
+            f.write(blob)
+        fs.move(tmp, target)
+        return
+    with fs.open_output_stream(target) as f:
+        f.write(blob)
+
+
+def _discard(fs: pafs.FileSystem, path: str) -> None:
+    try:
+        fs.delete_dir(path)
+    except (OSError, pa.ArrowException):
+        pass
+
+
+def _sweep(fs: pafs.FileSystem, path: str, *, keep: set[str]) -> None:
+    """Delete data prefixes of generations before the previous one (best effort)."""
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    except (OSError, pa.ArrowException):
+        return
+    for info in infos:
+        base = info.base_name
+        if info.type == pafs.FileType.Directory and base.startswith("g") and "-" in base and base not in keep:
+            _discard(fs, info.path)
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,6 +286,7 @@ class StoredShard:
     def load(self) -> Shard:
         fs, root = _fs(self.root, self.filesystem)
         m = self.manifest
+        root = data_root(root, m)
         rec = m["shards"][self.index]
         where = f"shard {self.index} of {m['name']!r}"
 
