@@ -33,9 +33,18 @@ def _prepare(ref: Any) -> tuple[Any, Any]:
     return shard, build_candidates(shard.dataset, shard.inferences)
 
 
-def _rematch(item: tuple[Any, Any], options: MatchOptions, totals: tuple[int, int, int], table: bool,
+def _load(ref: Any) -> Any:
+    return ref.load()
+
+
+def _held(item: Any) -> tuple[Any, Any]:
+    """A shard and its candidates: kept ones (a pair), or read and built now (a reference)."""
+    return item if isinstance(item, tuple) else _prepare(item)
+
+
+def _rematch(item: Any, options: MatchOptions, totals: tuple[int, int, int], table: bool,
              coco: bool, pr_thresholds: np.ndarray | None) -> Any:
-    shard, cand = item
+    shard, cand = _held(item)
     return evaluate_shard(shard, options, totals=totals, table=table, coco=coco, candidates=cand,
                           pr_thresholds=pr_thresholds)
 
@@ -44,11 +53,14 @@ def _table(item: tuple[Any, Any], options: MatchOptions) -> MatchTable:
     return match(item[1], options)
 
 
-def _shard_page(pair: tuple[tuple[Any, Any], MatchTable], names: tuple[str, ...], gt_class: int | None,
-                pred_class: int | None, type_code: int | None, sort: str, order: str, k: int) -> tuple[Any, ...]:
+def _shard_page(pair: tuple[Any, MatchTable | None], options: MatchOptions, names: tuple[str, ...],
+                gt_class: int | None, pred_class: int | None, type_code: int | None, sort: str, order: str,
+                k: int) -> tuple[Any, ...]:
     """One shard's share of a match page: its first ``k`` selected rows in sort order.
 
-    Returns ``(selected, keys, rows, records)``: how many rows the filters keep, the sort
+    ``pair`` is (kept shard and candidates, or a shard reference; its match table at
+    ``options`` or None to match now). Returns ``(rows in the shard's table, selected,
+    keys, rows, records)``: the table's length, how many rows the filters keep, the sort
     keys and shard-table rows of the first ``k``, and their JSON records.
     """
     from aquaembed.evaluate import _match_rows
@@ -56,7 +68,10 @@ def _shard_page(pair: tuple[tuple[Any, Any], MatchTable], names: tuple[str, ...]
     from aquaembed.geometry import box_area, xyxy_to_xywh
     from aquaembed.metrics import json_value
 
-    (shard, _), tab = pair
+    held, tab = pair
+    shard, cand = _held(held)
+    if tab is None:
+        tab = match(cand, options)
     keep = np.ones(len(tab), dtype=bool)
     if gt_class is not None:
         keep &= tab.label_class == gt_class
@@ -87,7 +102,7 @@ def _shard_page(pair: tuple[tuple[Any, Any], MatchTable], names: tuple[str, ...]
         rec["pred_box"] = inf_box[pi].tolist() if pi >= 0 else None
         rec["area"] = a
         rec["aspect"] = json_value(asp)
-    return int(rows.size), key[sel], page, recs
+    return len(tab), int(rows.size), key[sel], page, recs
 
 
 class ShardedMatcher:
@@ -102,14 +117,20 @@ class ShardedMatcher:
         Default: a thread per core.
     tables : int, default 2
         Per-shard match tables kept for this many options (for paging match rows).
+    resident : bool, default True
+        Keep every shard and its candidates in memory after the first request (a
+        threshold change then only re-matches); False reads each shard again in its
+        task on every request, so memory holds only the shards being matched (one
+        per thread) plus the per-frame results, whatever the dataset's size.
     """
 
     def __init__(self, store: Any, model: str | None = None, *, engine: LocalEngine | None = None,
-                 tables: int = 2) -> None:
+                 tables: int = 2, resident: bool = True) -> None:
         self.store = store
         self.refs = store.shards(model)
         self.model = self.refs[0].model
         self.engine = engine or LocalEngine()
+        self.resident = bool(resident)
         self._items: list[tuple[Any, Any]] | None = None
         self._lock = threading.Lock()
         self._tables: OrderedDict[MatchOptions, list[MatchTable]] = OrderedDict()
@@ -126,9 +147,15 @@ class ShardedMatcher:
                 self._items = self.engine.map(_prepare, self.refs)
             return self._items
 
+    def _work(self) -> list[Any]:
+        """What each request's tasks get: the kept shards, or references to read."""
+        return self._shards() if self.resident else list(self.refs)
+
     def shards(self) -> list[Any]:
-        """The loaded shards (:class:`~aquaembed.engine.partition.Shard`), in frame order."""
-        return [s for s, _ in self._shards()]
+        """The shards (:class:`~aquaembed.engine.partition.Shard`), in frame order (kept when resident)."""
+        if self.resident:
+            return [s for s, _ in self._shards()]
+        return self.engine.map(_load, self.refs)
 
     @property
     def totals(self) -> tuple[int, int, int]:
@@ -140,7 +167,7 @@ class ShardedMatcher:
         """Match every shard at ``options`` and reduce (see :func:`reduce_shards`)."""
         options = options or MatchOptions()
         ts = DEFAULT_PR_THRESHOLDS if pr else None
-        results = self.engine.map(_rematch, self._shards(), options=options, totals=self.totals, table=table,
+        results = self.engine.map(_rematch, self._work(), options=options, totals=self.totals, table=table,
                                   coco=coco, pr_thresholds=ts)
         return reduce_shards(results, options, self.store.classes.names_with_background, pr_thresholds=ts)
 
@@ -168,16 +195,17 @@ class ShardedMatcher:
         """
         from aquaembed.explore.paging import sort_order
 
-        tabs = self.tables(options)
-        starts = np.concatenate([[0], np.cumsum([len(t) for t in tabs])[:-1]]).astype(np.int64)
-        parts = self.engine.map(_shard_page, list(zip(self._shards(), tabs)),
+        work = self._work()
+        tabs: list[MatchTable | None] = list(self.tables(options)) if self.resident else [None] * len(work)
+        parts = self.engine.map(_shard_page, list(zip(work, tabs)), options=options,
                                 names=tuple(self.store.classes.names_with_background), gt_class=gt_class,
                                 pred_class=pred_class, type_code=type_code, sort=sort, order=order,
                                 k=offset + limit)
-        total = sum(p[0] for p in parts)
-        keys = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts])
-        rows = np.concatenate([p[2] + s for p, s in zip(parts, starts)])
-        recs = [r for p in parts for r in p[3]]
+        starts = np.concatenate([[0], np.cumsum([p[0] for p in parts])[:-1]]).astype(np.int64)
+        total = sum(p[1] for p in parts)
+        keys = np.concatenate([np.asarray(p[2], dtype=np.float64) for p in parts])
+        rows = np.concatenate([p[3] + s for p, s in zip(parts, starts)])
+        recs = [r for p in parts for r in p[4]]
         sel = sort_order(keys, order, tiebreak=rows)[offset:offset + limit]
         return {"total": int(total), "rows": [recs[i] for i in sel.tolist()]}
 

@@ -54,6 +54,22 @@ class _StoredInfo:
     embedding_kinds: tuple[str, ...] = ()
 
 
+BYTES_PER_BOX = 250
+"""Memory of a served box (a shard's arrays and candidate pairs), measured (docs/scale.md)."""
+
+
+def _fits_in_memory(store: Any) -> bool:
+    import os
+
+    c = store.manifest["counts"]
+    boxes = int(c["labels"]) + max((int(v) for v in c["inferences"].values()), default=0)
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return True
+    return boxes * BYTES_PER_BOX * max(1, len(c["inferences"])) < ram // 3
+
+
 class ShardedView(MetricsPart):
     """A sharded dataset behind the :class:`~aquaembed.explore.DatasetView` interface.
 
@@ -64,11 +80,16 @@ class ShardedView(MetricsPart):
         Where shards are matched (default: a thread per core).
     cache_size : int
         Reduced results kept (one per inference set and options).
+    resident : bool, optional
+        Keep the shards and their candidates in memory between requests (see
+        :class:`~aquaembed.engine.serving.ShardedMatcher`); default: when they fit in
+        a third of this machine's memory (measured ~250 bytes per box), else stream
+        the shards from the store on every request.
     """
 
     sharded = True
 
-    def __init__(self, store: Any, *, engine: Any = None, cache_size: int = 32) -> None:
+    def __init__(self, store: Any, *, engine: Any = None, cache_size: int = 32, resident: bool | None = None) -> None:
         from aquaembed.engine.local import LocalEngine
 
         self.store = store
@@ -76,6 +97,7 @@ class ShardedView(MetricsPart):
         self.engine = engine or LocalEngine()
         self.stored = _StoredInfo(  # type: ignore[assignment]  # the parts of a StoredDataset the views read
             store.name, int(store.manifest.get("generation", 0)), tuple(store.inference_names))
+        self.resident = _fits_in_memory(store) if resident is None else bool(resident)
         self._lock = threading.Lock()
         self._matchers: dict[str, Any] = {}
         self._frames: ShardedFrames | None = None
@@ -95,20 +117,14 @@ class ShardedView(MetricsPart):
         model = self.model(model)
         with self._lock:
             if model not in self._matchers:
-                self._matchers[model] = ShardedMatcher(self.store, model, engine=self.engine)
+                self._matchers[model] = ShardedMatcher(self.store, model, engine=self.engine, resident=self.resident)
             return self._matchers[model]
 
     @property
     def dataset(self) -> ShardedFrames:  # type: ignore[override]
-        """The classes and every frame (ids, file names, metadata), from the shards."""
+        """The classes and every frame (ids, file names, metadata), from the shards' frames tables."""
         if self._frames is None:
-            shards = self.matcher(self.models()[0] if self.models() else None).shards()
-            fr = [s.dataset.frames for s in shards]
-            frames = Frames(
-                id=np.concatenate([f.id for f in fr]), file_name=np.concatenate([f.file_name for f in fr]),
-                width=np.concatenate([f.width for f in fr]), height=np.concatenate([f.height for f in fr]),
-                metadata={k: np.concatenate([f.metadata[k] for f in fr]) for k in (fr[0].metadata if fr else {})},
-            )
+            frames = self.store.frames()
             with self._lock:
                 self._frames = self._frames or ShardedFrames(self.store.classes, frames)
         return self._frames

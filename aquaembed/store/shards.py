@@ -273,6 +273,16 @@ def _sweep(fs: pafs.FileSystem, path: str, *, keep: set[str]) -> None:
             _discard(fs, info.path)
 
 
+def _frames_of(ft: pa.Table, manifest: dict[str, Any]) -> Frames:
+    return Frames(
+        id=ft.column("id").to_numpy(), file_name=np.asarray(ft.column("file_name").to_pylist(), dtype=object),
+        width=ft.column("width").to_numpy(), height=ft.column("height").to_numpy(),
+        metadata={c["name"]: np.asarray(ft.column(c["name"]).to_numpy(zero_copy_only=False),
+                                        dtype=object if c["dtype"][0] in "OU<|" else c["dtype"])
+                  for c in manifest["frame_metadata"]},
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class StoredShard:
     """A reference to one shard of a sharded dataset; :meth:`load` reads only that shard."""
@@ -302,14 +312,7 @@ class StoredShard:
 
         lo, hi = rec["frames"]
         try:
-            ft = read("frames", hi - lo)
-            frames = Frames(
-                id=ft.column("id").to_numpy(), file_name=np.asarray(ft.column("file_name").to_pylist(), dtype=object),
-                width=ft.column("width").to_numpy(), height=ft.column("height").to_numpy(),
-                metadata={c["name"]: np.asarray(ft.column(c["name"]).to_numpy(zero_copy_only=False),
-                                                dtype=object if c["dtype"][0] in "OU<|" else c["dtype"])
-                          for c in m["frame_metadata"]},
-            )
+            frames = _frames_of(read("frames", hi - lo), m)
             lt = read("labels", rec["labels"])
             box = np.stack([lt.column(k).to_numpy() for k in ("x1", "y1", "x2", "y2")], axis=1)
             labels = Labels(id=lt.column("id").to_numpy(), frame=lt.column("frame").to_numpy(),
@@ -397,6 +400,26 @@ class ShardedStore:
         """One reference per shard (what a task reads), in frame order."""
         model = self._model(model)
         return [StoredShard(self.path, s, model, self.manifest, self.filesystem) for s in range(self.n_shards)]
+
+    def frames(self) -> Frames:
+        """Every frame (ids, file names, sizes, metadata), reading only the frames tables."""
+        root = data_root(self.path, self.manifest)
+        parts = []
+        for s, rec in enumerate(self.manifest["shards"]):
+            try:
+                ft = pq.read_table(_part(root, "frames", s), filesystem=self.filesystem)
+                if ft.num_rows != rec["frames"][1] - rec["frames"][0]:
+                    raise StoreError(f"shard {s} of {self.name!r}: frames has {ft.num_rows} rows, the manifest says "
+                                     f"{rec['frames'][1] - rec['frames'][0]}")
+                parts.append(_frames_of(ft, self.manifest))
+            except (OSError, pa.ArrowException, KeyError, ValueError, AquaembedError) as exc:
+                if isinstance(exc, StoreError):
+                    raise
+                raise StoreError(f"shard {s} of {self.name!r}: cannot read frames: {str(exc).splitlines()[0]}") from None
+        keys = list(parts[0].metadata) if parts else []
+        return Frames(id=np.concatenate([f.id for f in parts]), file_name=np.concatenate([f.file_name for f in parts]),
+                      width=np.concatenate([f.width for f in parts]), height=np.concatenate([f.height for f in parts]),
+                      metadata={k: np.concatenate([f.metadata[k] for f in parts]) for k in keys})
 
     def shard(self, index: int, model: str | None = None) -> Shard:
         """Read one shard."""

@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 
 from aquaembed.data import Dataset, Frames, Inferences, Labels
 from aquaembed.explore import Workspace
+from aquaembed.explore.sharded import ShardedView
 from aquaembed.io.coco import load_coco_gt, load_coco_results
+from aquaembed.matching import MatchOptions
 from aquaembed.service import Settings, create_app
 from aquaembed.store import Store
-from aquaembed.store.shards import write_sharded
+from aquaembed.store.shards import ShardedStore, write_sharded
 from aquaembed.synthetic import write_coco
 
 NAME = "reef"
@@ -97,6 +99,21 @@ def test_confusion_cell_rows_in_every_cell(clients):
             q = {"model": "a", "gt_class": g, "pred_class": p, "limit": 7, "offset": 2, "conf": 0.3}
             assert one.get(f"/api/v1/datasets/{NAME}/matches", params=q).json() == \
                 sharded.get(f"/api/v1/datasets/{NAME}/matches", params=q).json()
+
+
+@pytest.mark.parametrize("opts", [MatchOptions(), MatchOptions(conf=0.2, iou=0.4, crowd=True)])
+def test_streaming_mode_answers_the_same(layouts, opts):
+    one, sharded = layouts
+    ref = Workspace(one).get(NAME)
+    streamed = ShardedView(ShardedStore(str(sharded / NAME)), resident=False)
+    assert not streamed.resident
+    for model in ("a", "b"):
+        assert streamed.metrics(model, opts, coco=True) == ref.metrics(model, opts, coco=True)
+        assert not streamed.matcher(model).loaded  # nothing kept between requests
+        q = {"options": opts, "sort": "iou", "order": "asc", "limit": 40, "offset": 9}
+        assert streamed.matches(model, type="TP", **q) == ref.matches(model, type="TP", **q)
+        assert streamed.frames(model, options=opts, sort="recall", limit=30) == \
+            ref.frames(model, options=opts, sort="recall", limit=30)
 
 
 def test_sharded_view_opens_lazily_and_refuses_the_rest(layouts):
