@@ -252,7 +252,7 @@ def child_serve(config: str, path: str) -> dict[str, Any]:
     from aquaembed.matching import MatchOptions
 
     root = Path(path)
-    data = root.parent if config == "sharded" else root.parent / f"{root.name}-one"
+    data = root.parent if config.startswith("sharded") else root.parent / f"{root.name}-one"
     name = root.name
     if config == "one-folder" and not (data / name / "manifest.json").is_file():
         from aquaembed.store import Store
@@ -262,7 +262,13 @@ def child_serve(config: str, path: str) -> dict[str, Any]:
         return {"config": config, "written": True}
     _warm(0)
     base = _current_rss()
-    view = Workspace(data).get(name)
+    if config.startswith("sharded"):
+        from aquaembed.explore.sharded import ShardedView
+        from aquaembed.store.shards import ShardedStore
+
+        view: Any = ShardedView(ShardedStore(str(root)), resident=config == "sharded")
+    else:
+        view = Workspace(data).get(name)
     t = time.perf_counter()
     view.metrics("model", MatchOptions(), pr=False)
     first = time.perf_counter() - t
@@ -319,15 +325,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.serve_only:
         print("\nserving: the process after opening, matching at 0.5/0.5, re-matching at 0.3/0.6, a frame and a match page")
-        print(f"{'boxes':<8}{'layout':<12}{'RSS MB':>8}{'- base':>8}{'per M boxes':>13}{'peak MB':>9}{'first s':>9}"
+        print(f"{'boxes':<8}{'layout':<16}{'RSS MB':>8}{'- base':>8}{'per M boxes':>13}{'peak MB':>9}{'first s':>9}"
               f"{'re-match s':>12}{'pages s':>9}")
         for m in args.sizes:
             path = str(ensure_store(args.out, m, args.shard_boxes))
             run_child("serve", "one-folder", path)  # writes the one-folder copy once
-            for config in ("sharded", "one-folder"):
+            for config in ("sharded", "sharded-stream", "one-folder"):
                 r = run_child("serve", config, path)
                 used = (r["rss"] - r["base_rss"]) / 2**20
-                print(f"{m}M{'':<6}{config:<12}{r['rss'] / 2**20:>8.0f}{used:>8.0f}{used / (r['boxes'] / 1e6):>13.0f}"
+                print(f"{m}M{'':<6}{config:<16}{r['rss'] / 2**20:>8.0f}{used:>8.0f}{used / (r['boxes'] / 1e6):>13.0f}"
                       f"{r['peak_rss'] / 2**20:>9.0f}{r['open_first_s']:>9.2f}{r['rematch_s']:>12.2f}{r['pages_s']:>9.2f}",
                       flush=True)
         return

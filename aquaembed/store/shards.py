@@ -255,22 +255,28 @@ def _commit_manifest(fs: pafs.FileSystem, path: str, blob: bytes) -> None:
 
 
 def _discard(fs: pafs.FileSystem, path: str) -> None:
-    try:
-        fs.delete_dir(path)
-    except (OSError, pa.ArrowException):
-        pass
+    """Delete a folder (a prefix on an object store), best effort."""
+    for delete in (fs.delete_dir_contents, fs.delete_dir):
+        try:
+            delete(path)
+        except (OSError, pa.ArrowException):
+            pass  # an object store may have no marker object for the prefix itself
 
 
 def _sweep(fs: pafs.FileSystem, path: str, *, keep: set[str]) -> None:
-    """Delete data prefixes of generations before the previous one (best effort)."""
+    """Delete data prefixes of generations before the previous one (best effort).
+
+    Prefixes are found from the objects' paths (a recursive listing): object stores and
+    their emulators differ in whether they list bare prefixes as folders.
+    """
     try:
-        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
     except (OSError, pa.ArrowException):
         return
-    for info in infos:
-        base = info.base_name
-        if info.type == pafs.FileType.Directory and base.startswith("g") and "-" in base and base not in keep:
-            _discard(fs, info.path)
+    tops = {i.path[len(path) + 1:].split("/", 1)[0] for i in infos if i.path.startswith(path + "/")}
+    for base in sorted(tops):
+        if base.startswith("g") and "-" in base and base not in keep and base != _MANIFEST:
+            _discard(fs, f"{path}/{base}")
 
 
 def _frames_of(ft: pa.Table, manifest: dict[str, Any]) -> Frames:
