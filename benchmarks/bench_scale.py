@@ -262,6 +262,17 @@ def child_serve(config: str, path: str) -> dict[str, Any]:
         return {"config": config, "written": True}
     _warm(0)
     base = _current_rss()
+    # the peak by sampling: ru_maxrss survives exec, so a child would report its parent's peak
+    peak = [base]
+
+    def watch() -> None:
+        while True:
+            peak[0] = max(peak[0], _current_rss())
+            time.sleep(0.01)
+
+    import threading
+
+    threading.Thread(target=watch, daemon=True).start()
     if config.startswith("sharded"):
         from aquaembed.explore.sharded import ShardedView
         from aquaembed.store.shards import ShardedStore
@@ -281,7 +292,7 @@ def child_serve(config: str, path: str) -> dict[str, Any]:
     pages = time.perf_counter() - t
     s = view.summary()
     boxes = s["labels"] + sum(s["inference_sets"].values())
-    return {"config": config, "boxes": boxes, "base_rss": base, "rss": _current_rss(), "peak_rss": _rss(),
+    return {"config": config, "boxes": boxes, "base_rss": base, "rss": _current_rss(), "peak_rss": peak[0],
             "open_first_s": first, "rematch_s": rematch, "pages_s": pages}
 
 

@@ -105,6 +105,15 @@ def _shard_page(pair: tuple[Any, MatchTable | None], options: MatchOptions, name
     return len(tab), int(rows.size), key[sel], page, recs
 
 
+def _grouped(item: Any, options: MatchOptions, groups: np.ndarray, n_groups: int, cls: int | None) -> Any:
+    from aquaembed.metrics import FrameMatrices
+
+    shard, cand = _held(item)
+    lo = shard.frame_start
+    local = groups[lo:lo + len(shard.dataset.frames)]
+    return FrameMatrices.from_table(match(cand, options)).grouped(local, n_groups, cls=cls)
+
+
 class ShardedMatcher:
     """Re-match a sharded dataset at any options, keeping each shard's candidates.
 
@@ -170,6 +179,22 @@ class ShardedMatcher:
         results = self.engine.map(_rematch, self._work(), options=options, totals=self.totals, table=table,
                                   coco=coco, pr_thresholds=ts)
         return reduce_shards(results, options, self.store.classes.names_with_background, pr_thresholds=ts)
+
+    def grouped(self, options: MatchOptions, groups: np.ndarray, n_groups: int, *, cls: int | None = None) -> Any:
+        """Counts per group of frames at ``options``, as :meth:`FrameMatrices.grouped` of the
+        whole dataset gives them (each shard's sums, added).
+
+        Parameters
+        ----------
+        groups : int array, shape (F,)
+            Group of every frame row (``-1``: in none).
+        """
+        from aquaembed.metrics import Counts
+
+        parts = self.engine.map(_grouped, self._work(), options=options, groups=np.asarray(groups, dtype=np.int64),
+                                n_groups=int(n_groups), cls=cls)
+        zero = np.zeros(int(n_groups), dtype=np.int64)
+        return Counts(*(sum((getattr(p, k) for p in parts), zero) for k in ("tp", "fp", "fn")))
 
     def tables(self, options: MatchOptions) -> list[MatchTable]:
         """Each shard's match table at ``options`` (shard-local rows), kept for the last few options."""

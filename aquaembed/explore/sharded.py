@@ -54,6 +54,16 @@ class _StoredInfo:
     embedding_kinds: tuple[str, ...] = ()
 
 
+class _ShardedMatrices:
+    """The part of :class:`FrameMatrices` the slices use (:meth:`grouped`), summed over shards."""
+
+    def __init__(self, matcher: Any, options: MatchOptions) -> None:
+        self.matcher, self.options = matcher, options
+
+    def grouped(self, groups: np.ndarray, n_groups: int, *, cls: int | None = None) -> Any:
+        return self.matcher.grouped(self.options, groups, n_groups, cls=cls)
+
+
 BYTES_PER_BOX = 250
 """Memory of a served box (a shard's arrays and candidate pairs), measured (docs/scale.md)."""
 
@@ -190,7 +200,10 @@ class ShardedView(MetricsPart):
 
     def frame_matrices(self, model: str | None = None, options: MatchOptions | None = None,
                        metric: str | None = None) -> FrameMatrices:
-        self._unavailable("per-frame confusion matrices (custom metrics, slices by class)")
+        """Per-frame counts grouped over the shards (what the slices need); no custom metric."""
+        if metric not in (None, "builtin"):
+            self._unavailable("custom metrics")
+        return _ShardedMatrices(self.matcher(model), MatchOptions() if options is None else options)  # type: ignore[return-value]
 
     def frame_metrics(self, model: str | None = None, options: MatchOptions | None = None,
                       metric: str | None = None) -> FrameReport:
