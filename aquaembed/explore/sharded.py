@@ -54,6 +54,61 @@ class _StoredInfo:
     embedding_kinds: tuple[str, ...] = ()
 
 
+class _FrameScope:
+    """One shard behind the few view methods the frame renderer calls (shard-local rows)."""
+
+    def __init__(self, view: ShardedView, index: int) -> None:
+        from aquaembed.data import Dataset
+
+        self.name, self.image_root = view.name, view.image_root
+        self._view = view
+        self._index = index
+        self._held = {m: _shard_of(view.matcher(m), index) for m in view.models()}
+        first = next(iter(self._held.values()))[0] if self._held else None
+        if first is None:
+            view._unavailable("drawing a frame without inference sets")
+        self.dataset = Dataset(first.dataset.classes, first.dataset.frames, first.dataset.labels,
+                               {m: sh.inferences for m, (sh, _) in self._held.items()})
+        self._frame_start = first.frame_start
+
+    def models(self) -> list[str]:
+        return list(self._held)
+
+    def pred_rows(self, model: str) -> np.ndarray:
+        """Global inference rows of the shard's inferences of ``model`` (increasing)."""
+        return self._held[model][0].pred_rows
+
+    def model(self, model: str | None) -> str:
+        return self._view.model(model)
+
+    def table(self, model: str | None = None, options: MatchOptions | None = None) -> Any:
+        from aquaembed.matching import match
+
+        model = self.model(model)
+        options = MatchOptions() if options is None else options
+        matcher = self._view.matcher(model)
+        if matcher.resident:
+            return matcher.tables(options)[self._index]
+        return match(self._held[model][1], options)
+
+
+def _lookup(per_shard: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted values (label ids, inference rows) over the shards, and the shard of each."""
+    values = np.concatenate(per_shard) if per_shard else np.zeros(0, np.int64)
+    shard = np.repeat(np.arange(len(per_shard), dtype=np.int32), [a.size for a in per_shard])
+    order = np.argsort(values, kind="stable")
+    return values[order], shard[order]
+
+
+def _shard_of(matcher: Any, index: int) -> tuple[Any, Any]:
+    """A shard and its candidates: the kept ones, or read now."""
+    from aquaembed.engine.serving import _prepare
+
+    if matcher.resident:
+        return matcher._shards()[index]
+    return _prepare(matcher.refs[index])
+
+
 class _ShardedMatrices:
     """The part of :class:`FrameMatrices` the slices use (:meth:`grouped`), summed over shards."""
 
@@ -141,7 +196,12 @@ class ShardedView(MetricsPart):
 
     @property
     def image_root(self) -> Path | None:
-        return None
+        """The frames' image folder from the manifest's ``source`` (relative: to the data directory)."""
+        root = (self.store.manifest.get("source") or {}).get("images")
+        if not root or "://" in str(self.store.root):
+            return None
+        path = Path(root)
+        return path if path.is_absolute() else Path(self.store.path).parent / path
 
     def models(self) -> list[str]:
         return list(self.store.inference_names)
@@ -192,6 +252,37 @@ class ShardedView(MetricsPart):
 
     def evaluator(self, model: str | None = None) -> NoReturn:
         self._unavailable("a whole-dataset evaluator")
+
+    def frame_scope(self, frame_id: int) -> _FrameScope:
+        """The shard holding frame ``frame_id`` as a small view (its labels, every inference
+        set's boxes and match tables there), for drawing the frame (:func:`aquaembed.render.frame_image`)."""
+        row = int(self.dataset.frames.index_of_ids(np.array([frame_id], dtype=np.int64))[0])
+        if row < 0:
+            raise NotFoundError(f"dataset {self.name!r} has no frame {frame_id}")
+        starts = np.asarray([rec["frames"][0] for rec in self.store.manifest["shards"]], dtype=np.int64)
+        return self._scope(int(np.searchsorted(starts, row, side="right") - 1))
+
+    def crop_scope(self, crop_id: int, source: str, model: str | None) -> tuple[_FrameScope, int]:
+        """The shard holding a label (by id) or an inference (by index) as a small view, and
+        the crop's id there (a label keeps its id; an inference gets its row in the shard)."""
+        if source == "label":
+            ids, shard_of = self._once("label-shards", lambda: _lookup(self.store.column("labels", "id")))
+            pos = int(np.searchsorted(ids, crop_id))
+            if pos >= ids.size or ids[pos] != crop_id:
+                raise NotFoundError(f"dataset {self.name!r} has no label {crop_id}")
+            return self._scope(int(shard_of[pos])), int(crop_id)
+        if source != "pred":
+            raise ParameterError(f"source must be 'label' or 'pred', got {source!r}")
+        model = self.model(model)
+        rows, shard_of = self._once(f"pred-shards:{model}", lambda: _lookup(self.store.column(f"inferences/{model}", "row")))
+        pos = int(np.searchsorted(rows, crop_id))
+        if pos >= rows.size or rows[pos] != crop_id:
+            raise NotFoundError(f"inference set {model!r} has no inference {crop_id}")
+        scope = self._scope(int(shard_of[pos]))
+        return scope, int(np.searchsorted(scope.pred_rows(model), crop_id))
+
+    def _scope(self, index: int) -> _FrameScope:
+        return self._derived.get(("scope", index), lambda: _FrameScope(self, index))
 
     # ------------------------------------------------------------------ answers
 

@@ -149,6 +149,7 @@ def write_sharded(
     engine: Any = None,
     filesystem: pafs.FileSystem | None = None,
     replace: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> ShardedStore:
     """Write a dataset (and its inference sets) in the sharded layout.
 
@@ -176,6 +177,9 @@ def write_sharded(
         Replace a sharded dataset already at ``root`` (else that is refused). The
         previous generation's files are kept until the next write (readers that opened
         it keep reading), older ones are deleted after the commit.
+    source : dict, optional
+        JSON provenance kept in the manifest, as in the one-folder layout (``"images"``:
+        the frames' image folder, for drawing them when served).
     """
     from aquaembed.engine import get_engine
 
@@ -203,7 +207,7 @@ def write_sharded(
         first = next(iter(per_set.values()))
         manifest = {
             "schema_version": SHARDED_SCHEMA_VERSION, "layout": LAYOUT, "name": name,
-            "generation": generation, "prefix": prefix,
+            "generation": generation, "prefix": prefix, "source": dict(source or {}),
             "classes": {"ids": dataset.classes.ids.tolist(), "names": list(dataset.classes.names)},
             "frame_metadata": [{"name": k, "dtype": str(v.dtype)} for k, v in dataset.frames.metadata.items()],
             "counts": {"frames": n_f, "labels": len(dataset.labels), "shards": len(first),
@@ -426,6 +430,22 @@ class ShardedStore:
         return Frames(id=np.concatenate([f.id for f in parts]), file_name=np.concatenate([f.file_name for f in parts]),
                       width=np.concatenate([f.width for f in parts]), height=np.concatenate([f.height for f in parts]),
                       metadata={k: np.concatenate([f.metadata[k] for f in parts]) for k in keys})
+
+    def column(self, table: str, column: str) -> list[np.ndarray]:
+        """One column of a table (``"labels"``, ``"inferences/<model>"``), read shard by shard.
+
+        Returns one array per shard, in shard order (only that column is read).
+        """
+        root = data_root(self.path, self.manifest)
+        out = []
+        for s in range(self.n_shards):
+            try:
+                out.append(pq.read_table(_part(root, table, s), columns=[column], filesystem=self.filesystem)
+                           .column(column).to_numpy())
+            except (OSError, pa.ArrowException, KeyError) as exc:
+                raise StoreError(f"shard {s} of {self.name!r}: cannot read {table}.{column}: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        return out
 
     def shard(self, index: int, model: str | None = None) -> Shard:
         """Read one shard."""

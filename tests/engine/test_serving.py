@@ -137,6 +137,37 @@ def test_sharded_view_opens_lazily_and_refuses_the_rest(layouts):
         view.metrics("a", scenario="x")
 
 
+@pytest.mark.parametrize("resident", [True, False])
+def test_frame_image_drawn_from_its_shard(layouts, resident):
+    from aquaembed.render import frame_image
+
+    one, sharded = layouts
+    ref = Workspace(one).get(NAME)
+    view = ShardedView(ShardedStore(str(sharded / NAME)), resident=resident)
+    for fid in ref.dataset.frames.id[[0, 31, -1]].tolist():
+        for opts in (MatchOptions(), MatchOptions(conf=0.2, iou=0.3)):
+            assert frame_image(view, fid, models=["b", "a"], options=opts, highlight=("label", 0)) == \
+                frame_image(ref, fid, models=["b", "a"], options=opts, highlight=("label", 0))
+
+
+def test_crop_images_drawn_from_their_shard(layouts):
+    from aquaembed.errors import NotFoundError
+    from aquaembed.render import crop_image
+
+    one, sharded = layouts
+    ref = Workspace(one).get(NAME)
+    view = ShardedView(ShardedStore(str(sharded / NAME)), resident=False)
+    for lid in ref.dataset.labels.id[[0, 17, -1]].tolist():
+        assert crop_image(view, lid, source="label") == crop_image(ref, lid, source="label")
+    n = len(ref.dataset.inference_set("b"))
+    for p in (0, n // 2, n - 1):
+        assert crop_image(view, p, source="pred", model="b") == crop_image(ref, p, source="pred", model="b")
+    with pytest.raises(NotFoundError):
+        crop_image(view, n, source="pred", model="b")
+    with pytest.raises(NotFoundError):
+        crop_image(view, -5, source="label")
+
+
 def test_unavailable_route_is_a_404(clients):
     _, sharded = clients
     r = sharded.get(f"/api/v1/datasets/{NAME}/label-issues", params={"model": "a"})
