@@ -129,7 +129,7 @@ def _pq_m(d: int) -> int:
     return 1
 
 
-def rerank_search(index: Any, vectors: np.ndarray, queries: np.ndarray, k: int, *, refine: int = 10
+def rerank_search(index: Any, vectors: np.ndarray, queries: np.ndarray, k: int, *, refine: int = 20
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Search the codes for ``refine * k`` candidates, re-score them on the full vectors.
 
@@ -184,7 +184,7 @@ def build_ivfpq(
     nbits: int = 8,
     train_size: int | None = None,
     queries: int = 200,
-    refine: int = 10,
+    refine: int = 20,
     seed: int = 0,
     progress: Progress = None,
 ) -> IvfpqBuild:

@@ -120,7 +120,8 @@ class _ShardedMatrices:
 
 
 BYTES_PER_BOX = 250
-"""Memory of a served box (a shard's arrays and candidate pairs), measured (docs/scale.md)."""
+"""Memory of a served box, bytes: above the measured 125-190 (a shard's arrays and candidate pairs;
+benchmarks/RESULTS_scale.md), to leave room for the match tables of a request."""
 
 
 def _fits_in_memory(store: Any) -> bool:
