@@ -70,6 +70,7 @@ def evaluate_files(
     """
     from aquaembed.io.coco import load_coco_gt
 
+    _check(json_out)
     engine = get_engine(engine)
     dataset = load_coco_gt(gt)
     paths = expand_sources(preds)
@@ -79,6 +80,13 @@ def evaluate_files(
     items, n_preds = file_shards(engine, dataset, paths, bounds, progress=_stage(progress, "read"))
     return _run(engine, items, options, dataset.classes.names_with_background, (n_f, len(dataset.labels), n_preds),
                 coco=coco, matches=matches, per_frame=per_frame, pr=pr, progress=progress, json_out=json_out)
+
+
+def _check(json_out: str | os.PathLike[str] | None) -> None:
+    if json_out is not None:
+        from aquaembed.engine.output import check_output
+
+        check_output(json_out)
 
 
 def _run(engine: Any, items: Sequence[Any], options: MatchOptions | None, classes: Sequence[str],
@@ -144,6 +152,7 @@ def evaluate_store(
     """
     from aquaembed.store.shards import ShardedStore
 
+    _check(json_out)
     engine = get_engine(engine)
     store = ShardedStore(root, filesystem=filesystem)
     refs = store.shards(model)

@@ -30,7 +30,7 @@ import orjson
 from aquaembed.engine.evaluation import ShardResult, evaluate_shard
 from aquaembed.errors import ParameterError
 
-__all__ = ["STREAMED_KEYS", "fragment_paths", "iter_fragments", "parts_folder", "shard_output_task", "write_streamed"]
+__all__ = ["STREAMED_KEYS", "check_output", "fragment_paths", "iter_fragments", "parts_folder", "shard_output_task", "write_streamed"]
 
 STREAMED_KEYS = ("per_frame", "matches")
 """Keys of the ``evaluate`` JSON whose entries come from per-shard fragments, in order."""
@@ -39,13 +39,26 @@ _BRACKETS = {"per_frame": (b"{", b"}"), "matches": (b"[", b"]")}
 _COPY_CHUNK = 1 << 20
 
 
-def parts_folder(out: str | os.PathLike[str]) -> Path:
-    """A fresh folder beside ``out`` for the shards' fragments (``<out>.parts-<token>``)."""
+def check_output(out: str | os.PathLike[str]) -> Path:
+    """Refuse an output path that cannot be written (before any work); returns its folder."""
+    import stat
+
     target = Path(out)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ParameterError(f"--json: the folder {str(folder)!r} does not exist", parameter="--json")
-    return folder / f".{target.name}.parts-{secrets.token_hex(4)}"
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ParameterError(f"--json: {str(target)!r} exists and is not a regular file", parameter="--json")
+    return folder
+
+
+def parts_folder(out: str | os.PathLike[str]) -> Path:
+    """A fresh folder beside ``out`` for the shards' fragments (``.<out>.parts-<token>``)."""
+    return check_output(out) / f".{Path(out).name}.parts-{secrets.token_hex(4)}"
 
 
 def fragment_paths(parts: str | os.PathLike[str], key: str, n_shards: int) -> list[Path]:
@@ -63,8 +76,8 @@ def shard_output_task(item: Any, options: Any, totals: tuple[int, int, int], tab
                       keys: tuple[str, ...]) -> ShardResult:
     """Evaluate one shard and write its ``per_frame`` / ``matches`` fragments (a task).
 
-    Returns the shard's result *without* its match table: the rows stay in the part
-    files, so only counts travel to the driver.
+    Returns the shard's result *without* its match table and label ids: the rows stay in
+    the part files, so only counts (and per-frame ids) travel to the driver.
     """
     from aquaembed.engine import load_shard
     from aquaembed.evaluate import _match_rows
@@ -82,7 +95,9 @@ def shard_output_task(item: Any, options: Any, totals: tuple[int, int, int], tab
                         label=_local_rows(res.table.label, shard.label_rows))
         rows = _match_rows(names, shard.dataset.frames.id, shard.dataset.labels.id, local)
         _write_part(fragment_paths(parts, "matches", shard.index + 1)[-1], _entries(orjson.dumps(rows)))
-    return replace(res, table=None)
+    # the label ids were only for the rows: they stay here too (100M labels are 1.6 GB)
+    none = np.zeros(0, dtype=np.int64)
+    return replace(res, table=None, label_ids=none, label_rows=none)
 
 
 def _local_rows(global_rows: np.ndarray, shard_rows: np.ndarray) -> np.ndarray:

@@ -68,7 +68,7 @@ def test_rows_stay_in_the_parts(coco_pair, tmp_path, monkeypatch):
     monkeypatch.setattr(output, "iter_fragments", spy)
     head = evaluate_files(gt, [pred], engine=engine, shards=6, json_out=tmp_path / "o.json")
     shard_results = [r for batch in engine.returned for r in batch if isinstance(r, ShardResult)]
-    assert len(shard_results) == 6 and all(r.table is None for r in shard_results)
+    assert len(shard_results) == 6 and all(r.table is None and r.label_ids.size == 0 for r in shard_results)
     assert len(pulled) == 12  # per_frame and matches fragments of 6 shards, read one by one
     full = orjson.loads((tmp_path / "o.json").read_bytes())
     assert len(full["matches"]) > 0 and full["overall"] == head["overall"]
@@ -109,3 +109,12 @@ def test_failed_job_leaves_no_output_and_no_parts(coco_pair, tmp_path):
         with pytest.raises(RuntimeError):
             evaluate_files(gt, [pred], engine="local", shards=3, json_out=tmp_path / "o.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_is_a_folder_is_refused_before_any_work(coco_pair, tmp_path, capsys):
+    gt, pred, _ = coco_pair
+    (tmp_path / "out").mkdir()
+    assert main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--json", str(tmp_path / "out"), "--shards", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "is not a regular file" in err[-1] and not any("tasks" in line for line in err)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
