@@ -239,9 +239,13 @@ class ShardedView(MetricsPart):
 
     def __getattr__(self, attr: str) -> Any:
         # the rest of the DatasetView interface (embeddings, review, report, compare, ...)
-        from aquaembed.explore.view import DatasetView
+        from aquaembed.explore.compare import ComparePart
+        from aquaembed.explore.embeddings import EmbeddingsPart
+        from aquaembed.explore.report import ReportPart
+        from aquaembed.explore.review import ReviewPart
 
-        if not attr.startswith("_") and hasattr(DatasetView, attr):
+        parts = (ReportPart, ComparePart, EmbeddingsPart, ReviewPart)
+        if not attr.startswith("_") and any(hasattr(p, attr) for p in parts):
             def refuse(*args: Any, **kwargs: Any) -> NoReturn:
                 self._unavailable(attr.replace("_", " "))
 
