@@ -55,7 +55,7 @@ def _table(item: tuple[Any, Any], options: MatchOptions) -> MatchTable:
 
 def _shard_page(pair: tuple[Any, MatchTable | None], options: MatchOptions, names: tuple[str, ...],
                 gt_class: int | None, pred_class: int | None, type_code: int | None, sort: str, order: str,
-                k: int) -> tuple[Any, ...]:
+                k: int, frame_mask: np.ndarray | None) -> tuple[Any, ...]:
     """One shard's share of a match page: its first ``k`` selected rows in sort order.
 
     ``pair`` is (kept shard and candidates, or a shard reference; its match table at
@@ -79,6 +79,8 @@ def _shard_page(pair: tuple[Any, MatchTable | None], options: MatchOptions, name
         keep &= tab.pred_class == pred_class
     if type_code is not None:
         keep &= tab.type == type_code
+    if frame_mask is not None:  # over the dataset's frame rows
+        keep &= frame_mask[shard.frame_start + tab.frame]
     rows = np.flatnonzero(keep)
     lab_box, inf_box = shard.dataset.labels.box, shard.inferences.box
     lab = tab.label[rows]
@@ -211,12 +213,13 @@ class ShardedMatcher:
 
     def page(self, options: MatchOptions, *, gt_class: int | None = None, pred_class: int | None = None,
              type_code: int | None = None, sort: str = "score", order: str = "desc", limit: int = 50,
-             offset: int = 0) -> MatchPage:
+             offset: int = 0, frame_mask: np.ndarray | None = None) -> MatchPage:
         """Rows of the match table at ``options``, filtered, sorted and paged, as the whole table's.
 
         Rows are ordered by ``sort`` (NaN last), ties by their row in the whole match
         table (the shards' tables one after the other); each shard sends only its first
-        ``offset + limit`` rows.
+        ``offset + limit`` rows. ``frame_mask`` (bool, shape (F,)) keeps only the rows of
+        those frame rows.
         """
         from aquaembed.explore.paging import sort_order
 
@@ -225,7 +228,7 @@ class ShardedMatcher:
         parts = self.engine.map(_shard_page, list(zip(work, tabs)), options=options,
                                 names=tuple(self.store.classes.names_with_background), gt_class=gt_class,
                                 pred_class=pred_class, type_code=type_code, sort=sort, order=order,
-                                k=offset + limit)
+                                k=offset + limit, frame_mask=frame_mask)
         starts = np.concatenate([[0], np.cumsum([p[0] for p in parts])[:-1]]).astype(np.int64)
         total = sum(p[1] for p in parts)
         keys = np.concatenate([np.asarray(p[2], dtype=np.float64) for p in parts])

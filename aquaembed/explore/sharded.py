@@ -333,9 +333,11 @@ class ShardedView(MetricsPart):
     def matches(
         self, model: str | None = None, *, options: MatchOptions | None = None, gt_class: str | None = None,
         pred_class: str | None = None, type: str | None = None, sort: str = "score", order: str = "desc",
-        limit: int = 50, offset: int = 0,
+        limit: int = 50, offset: int = 0, scenario: str | None = None,
+        frames: Sequence[int] | np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """As :meth:`DatasetView.matches`: each shard sends its first rows, merged exactly."""
+        """As :meth:`DatasetView.matches`: each shard sends its first rows, merged exactly
+        (``frames``: only the rows of these frame ids; no scenarios on a sharded dataset)."""
         from aquaembed.explore.matches import MATCH_SORT_KEYS
         from aquaembed.explore.paging import check_page
 
@@ -350,5 +352,7 @@ class ShardedView(MetricsPart):
             if type not in TYPE_NAMES:
                 raise ParameterError(f"type must be one of {', '.join(TYPE_NAMES)}, got {type!r}")
             code = TYPE_NAMES.index(type)
+        mask = self.frame_restriction(scenario, frames)
         return self.matcher(model).page(MatchOptions() if options is None else options, gt_class=gt, pred_class=pc,
-                                        type_code=code, sort=sort, order=order, limit=limit, offset=offset)
+                                        type_code=code, sort=sort, order=order, limit=limit, offset=offset,
+                                        frame_mask=mask)

@@ -118,6 +118,9 @@ def test_streaming_mode_answers_the_same(layouts, opts):
         assert streamed.matches(model, type="TP", **q) == ref.matches(model, type="TP", **q)
         assert streamed.frames(model, options=opts, sort="recall", limit=30) == \
             ref.frames(model, options=opts, sort="recall", limit=30)
+        some = ref.dataset.frames.id[::7]  # a focus: only these frames' rows
+        q = {"options": opts, "sort": "score", "limit": 25, "offset": 2, "frames": some}
+        assert streamed.matches(model, **q) == ref.matches(model, **q)
 
 
 def test_sharded_view_opens_lazily_and_refuses_the_rest(layouts):
