@@ -215,8 +215,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         if args.table is not None:
             raise ParameterError("--table needs the local engine and one inference file", parameter="--table")
+        # the engine streams --json from the shards' parts (matches never gather here)
         result = _evaluate_on_engine(args, options, want)
-    if args.json is not None:
+    if args.json is not None and evaluator is not None:
         write_json_atomic(args.json, result)
     if args.table is not None and evaluator is not None:
         from aquaembed.io.tables import write_match_table
@@ -264,8 +265,10 @@ def _evaluate_on_engine(args: argparse.Namespace, options: Any, want: dict[str, 
 
     try:
         if args.store is not None:
-            return evaluate_store(args.store, options, model=args.model, engine=engine, progress=progress, **want)
-        return evaluate_files(args.gt, args.pred, options, engine=engine, shards=args.shards, progress=progress, **want)
+            return evaluate_store(args.store, options, model=args.model, engine=engine, progress=progress,
+                                  json_out=args.json, **want)
+        return evaluate_files(args.gt, args.pred, options, engine=engine, shards=args.shards, progress=progress,
+                              json_out=args.json, **want)
     finally:
         shutdown = getattr(engine, "shutdown", None)
         if shutdown is not None:

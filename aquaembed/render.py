@@ -115,6 +115,9 @@ def frame_image(
     max_size : int
         Longest side of the returned picture in pixels.
     """
+    scope = getattr(view, "frame_scope", None)  # a sharded dataset: draw from the frame's shard
+    if scope is not None:
+        view = scope(frame_id)
     ds = view.dataset
     row = int(ds.frames.index_of_ids(np.array([frame_id]))[0])
     if row < 0:
@@ -171,6 +174,9 @@ def crop_image(
     size : int
         Longest side of the thumbnail in pixels.
     """
+    scope = getattr(view, "crop_scope", None)  # a sharded dataset: the crop's shard
+    if scope is not None:
+        view, crop_id = scope(crop_id, source, model)
     ds = view.dataset
     if source == "label":
         pos = np.flatnonzero(ds.labels.id == crop_id)

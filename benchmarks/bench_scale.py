@@ -235,6 +235,7 @@ def child_ingest(config: str, n: int) -> dict[str, Any]:
     built = build_ivfpq(engine, x, shards=8, nlist=1024, train_size=40_000, seed=0)
     out["ivfpq_s"] = time.perf_counter() - t
     out["recall_at_10"] = built.recall_at_10
+    out["recall_at_10_codes"] = built.recall_at_10_codes
     sample = VectorIndex.build(np.arange(16_384), x[:16_384], kind="ivf", nprobe=8, seed=0)
     coords = rng.normal(size=(16_384, 2)).astype(np.float32)
     t = time.perf_counter()
@@ -243,6 +244,61 @@ def child_ingest(config: str, n: int) -> dict[str, Any]:
     out["place_digest"] = __import__("hashlib").sha256(placed.tobytes()).hexdigest()[:16]
     out["driver_peak_rss"] = _rss()
     return out
+
+
+def child_serve(config: str, path: str) -> dict[str, Any]:
+    """Memory and re-match time of the serving process on one layout of the same data."""
+    from aquaembed.explore import Workspace
+    from aquaembed.matching import MatchOptions
+
+    root = Path(path)
+    data = root.parent if config.startswith("sharded") else root.parent / f"{root.name}-one"
+    name = root.name
+    if config == "one-folder" and not (data / name / "manifest.json").is_file():
+        from aquaembed.store import Store
+        from aquaembed.store.shards import ShardedStore
+
+        Store(data).create(name, ShardedStore(str(root)).dataset())
+        return {"config": config, "written": True}
+    _warm(0)
+    base = _current_rss()
+    # the peak by sampling: ru_maxrss survives exec, so a child would report its parent's peak
+    peak = [base]
+
+    def watch() -> None:
+        while True:
+            peak[0] = max(peak[0], _current_rss())
+            time.sleep(0.01)
+
+    import threading
+
+    threading.Thread(target=watch, daemon=True).start()
+    if config.startswith("sharded"):
+        from aquaembed.explore.sharded import ShardedView
+        from aquaembed.store.shards import ShardedStore
+
+        view: Any = ShardedView(ShardedStore(str(root)), resident=config == "sharded")
+    else:
+        view = Workspace(data).get(name)
+    t = time.perf_counter()
+    view.metrics("model", MatchOptions(), pr=False)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    view.metrics("model", MatchOptions(conf=0.3, iou=0.6), pr=False)
+    rematch = time.perf_counter() - t
+    t = time.perf_counter()
+    view.frames("model", options=MatchOptions(conf=0.3, iou=0.6), limit=50)
+    view.matches("model", options=MatchOptions(conf=0.3, iou=0.6), type="FP", limit=50, offset=100)
+    pages = time.perf_counter() - t
+    s = view.summary()
+    boxes = s["labels"] + sum(s["inference_sets"].values())
+    return {"config": config, "boxes": boxes, "base_rss": base, "rss": _current_rss(), "peak_rss": peak[0],
+            "open_first_s": first, "rematch_s": rematch, "pages_s": pages}
+
+
+def _current_rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def run_child(kind: str, config: str, arg: str) -> dict[str, Any]:
@@ -262,18 +318,36 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--memory-only", action="store_true", help="only the per-shard peak memory (fresh workers)")
+    ap.add_argument("--serve-only", action="store_true",
+                    help="only the serving process: sharded layout against the same data in one folder")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, config, arg = args.child
         if kind == "memory":
             res = child_memory(arg)
+        elif kind == "serve":
+            res = child_serve(config, arg)
         else:
             res = child_eval(config, arg) if kind == "eval" else child_ingest(config, int(arg))
         print(json.dumps(res))
         return
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.serve_only:
+        print("\nserving: the process after opening, matching at 0.5/0.5, re-matching at 0.3/0.6, a frame and a match page")
+        print(f"{'boxes':<8}{'layout':<16}{'RSS MB':>8}{'- base':>8}{'per M boxes':>13}{'peak MB':>9}{'first s':>9}"
+              f"{'re-match s':>12}{'pages s':>9}")
+        for m in args.sizes:
+            path = str(ensure_store(args.out, m, args.shard_boxes))
+            run_child("serve", "one-folder", path)  # writes the one-folder copy once
+            for config in ("sharded", "sharded-stream", "one-folder"):
+                r = run_child("serve", config, path)
+                used = (r["rss"] - r["base_rss"]) / 2**20
+                print(f"{m}M{'':<6}{config:<16}{r['rss'] / 2**20:>8.0f}{used:>8.0f}{used / (r['boxes'] / 1e6):>13.0f}"
+                      f"{r['peak_rss'] / 2**20:>9.0f}{r['open_first_s']:>9.2f}{r['rematch_s']:>12.2f}{r['pages_s']:>9.2f}",
+                      flush=True)
+        return
     if args.memory_only:
         print(f"\nper-shard peak memory, each shard task alone in a fresh Ray worker (~{args.shard_boxes // 1000}k boxes/shard)")
         print(f"{'boxes':<8}{'shards':>7}{'worker baseline MB':>20}{'shard peak MB median':>22}{'max':>8}")
@@ -300,9 +374,11 @@ def main() -> None:
     if not args.skip_ingest:
         rows = [run_child("ingest", c, str(args.vectors)) for c in ("local-engine", "ray-1", "ray-2")]
         print(f"\ningest: IVF-PQ (nlist 1024, 8 fill tasks) and placement of {args.vectors} x 64 vectors")
-        print(f"{'config':<14}{'start s':>9}{'IVF-PQ s':>10}{'recall@10':>11}{'place s':>9}{'driver MB':>11}  same")
+        print(f"{'config':<14}{'start s':>9}{'IVF-PQ s':>10}{'recall@10 codes':>16}{'re-ranked x10':>14}{'place s':>9}"
+              f"{'driver MB':>11}  same")
         for r in rows:
-            print(f"{r['config']:<14}{r['start_s']:>9.1f}{r['ivfpq_s']:>10.2f}{r['recall_at_10']:>11.3f}"
+            print(f"{r['config']:<14}{r['start_s']:>9.1f}{r['ivfpq_s']:>10.2f}{r['recall_at_10_codes']:>16.3f}"
+                  f"{r['recall_at_10']:>14.3f}"
                   f"{r['place_s']:>9.2f}{r['driver_peak_rss'] / 2**20:>11.0f}  {r['place_digest'] == rows[0]['place_digest']}",
                   flush=True)
 

@@ -45,6 +45,7 @@ def evaluate_files(
     per_frame: bool = True,
     pr: bool = False,
     progress: Progress | None = None,
+    json_out: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate COCO results spread over several files (or a Parquet dataset) on an engine.
 
@@ -62,10 +63,14 @@ def evaluate_files(
     coco, matches, per_frame, pr : bool
         As :meth:`aquaembed.evaluate.Evaluator.report`.
     progress : callable(stage, done, total), optional
+    json_out : path, optional
+        Write the ``evaluate`` JSON here, streamed from the shards' parts (see
+        :mod:`aquaembed.engine.output`); the returned dict then lacks ``matches`` and
+        ``per_frame``, which never pass through this process.
     """
-    from aquaembed.evaluate import reduced_evaluation
     from aquaembed.io.coco import load_coco_gt
 
+    _check(json_out)
     engine = get_engine(engine)
     dataset = load_coco_gt(gt)
     paths = expand_sources(preds)
@@ -73,12 +78,51 @@ def evaluate_files(
     n_s = shards or _default_shards(engine, len(dataset.labels))
     bounds = shard_bounds(np.bincount(dataset.labels.frame, minlength=n_f), shards=n_s)
     items, n_preds = file_shards(engine, dataset, paths, bounds, progress=_stage(progress, "read"))
-    red = evaluate_shards(
-        engine, items, options or MatchOptions(), classes=dataset.classes.names_with_background,
-        totals=(n_f, len(dataset.labels), n_preds), table=matches, coco=coco, pr=pr,
-        progress=_stage(progress, "match"),
-    )
-    return reduced_evaluation(red, matches=matches, per_frame=per_frame)
+    return _run(engine, items, options, dataset.classes.names_with_background, (n_f, len(dataset.labels), n_preds),
+                coco=coco, matches=matches, per_frame=per_frame, pr=pr, progress=progress, json_out=json_out)
+
+
+def _check(json_out: str | os.PathLike[str] | None) -> None:
+    if json_out is not None:
+        from aquaembed.engine.output import check_output
+
+        check_output(json_out)
+
+
+def _run(engine: Any, items: Sequence[Any], options: MatchOptions | None, classes: Sequence[str],
+         totals: tuple[int, int, int], *, coco: bool, matches: bool, per_frame: bool, pr: bool,
+         progress: Progress | None, json_out: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Map, reduce and either return the whole JSON or stream it to ``json_out``."""
+    from functools import partial
+
+    from aquaembed.engine.output import parts_folder, shard_output_task, streamed_output
+    from aquaembed.evaluate import reduced_evaluation
+
+    options = options or MatchOptions()
+    keys = tuple(k for k, on in (("per_frame", per_frame), ("matches", matches)) if on)
+    if json_out is None or not keys:
+        red = evaluate_shards(engine, items, options, classes=classes, totals=totals, table=matches, coco=coco, pr=pr,
+                              progress=_stage(progress, "match"))
+        out = reduced_evaluation(red, matches=matches, per_frame=per_frame)
+        if json_out is not None:
+            import orjson
+
+            from aquaembed.store.atomic import write_output
+
+            write_output(json_out, orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), what="--json")
+        return out
+    parts = parts_folder(json_out)
+    try:
+        task = partial(shard_output_task, parts=str(parts), names=tuple(classes), keys=keys)
+        red = evaluate_shards(engine, items, options, classes=classes, totals=totals, table=False, coco=coco, pr=pr,
+                              progress=_stage(progress, "match"), task=task)
+        head = reduced_evaluation(red, matches=False, per_frame=False)
+        streamed_output(json_out, head, parts, keys, len(items))
+    finally:
+        import shutil
+
+        shutil.rmtree(parts, ignore_errors=True)
+    return head
 
 
 def evaluate_store(
@@ -93,6 +137,7 @@ def evaluate_store(
     pr: bool = False,
     progress: Progress | None = None,
     filesystem: Any = None,
+    json_out: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a stored sharded dataset (:mod:`aquaembed.store.shards`): one task per shard.
 
@@ -102,17 +147,15 @@ def evaluate_store(
         Local path or URI of the sharded dataset.
     model : str, optional
         Inference set (default: the only one).
+    json_out : path, optional
+        As :func:`evaluate_files`: the JSON streamed from the shards' parts.
     """
-    from aquaembed.evaluate import reduced_evaluation
     from aquaembed.store.shards import ShardedStore
 
+    _check(json_out)
     engine = get_engine(engine)
     store = ShardedStore(root, filesystem=filesystem)
     refs = store.shards(model)
     n_f, n_l, _ = store.totals
-    red = evaluate_shards(
-        engine, refs, options or MatchOptions(), classes=store.classes.names_with_background,
-        totals=(n_f, n_l, store.n_preds(refs[0].model)), table=matches, coco=coco, pr=pr,
-        progress=_stage(progress, "match"),
-    )
-    return reduced_evaluation(red, matches=matches, per_frame=per_frame)
+    return _run(engine, refs, options, store.classes.names_with_background, (n_f, n_l, store.n_preds(refs[0].model)),
+                coco=coco, matches=matches, per_frame=per_frame, pr=pr, progress=progress, json_out=json_out)

@@ -86,10 +86,20 @@ class Workspace:
             view = self._views.get(name)
             if view is not None and self._stamps.get(name) == stamp:
                 return view
-        view = DatasetView(self.store.open(name), cache_size=self._cache_size)
+        view = self._open(name)
         with self._lock:
             current = self._views.get(name)
             if current is not None and current.stored.generation >= view.stored.generation and self._stamps.get(name) == stamp:
                 return current
             self._views[name], self._stamps[name] = view, stamp
             return view
+
+    def _open(self, name: str) -> DatasetView:
+        """A dataset's view: the sharded layout gets a :class:`~aquaembed.explore.sharded.ShardedView`."""
+        from aquaembed.store.shards import folder_is_sharded
+
+        if folder_is_sharded(self.store.root / name):
+            from aquaembed.explore.sharded import ShardedView
+
+            return ShardedView(self.store.open_sharded(name), cache_size=self._cache_size)  # type: ignore[return-value]
+        return DatasetView(self.store.open(name), cache_size=self._cache_size)

@@ -6,18 +6,22 @@ one ``shard=NNNNN`` partition per shard, so a task reads exactly its shard::
 
     <root>/
       manifest.json                              schema_version 2, "layout": "sharded",
-                                                 classes, counts, per-shard rows
-      frames/shard=00000/part-0.parquet          id, file_name, width, height, <metadata...>
-      labels/shard=00000/part-0.parquet          row, id, frame, cls, x1, y1, x2, y2, area, crowd
-      inferences/<model>/shard=00000/part-0.parquet   row, frame, cls, x1, y1, x2, y2, score
+                                                 generation, prefix, classes, counts,
+                                                 per-shard rows
+      <prefix>/frames/shard=00000/part-0.parquet       id, file_name, width, height, <metadata...>
+      <prefix>/labels/shard=00000/part-0.parquet       row, id, frame, cls, x1, y1, x2, y2, area, crowd
+      <prefix>/inferences/<model>/shard=00000/part-0.parquet   row, frame, cls, x1, y1, x2, y2, score
 
 ``frame`` is the frame row *within the shard*; ``row`` is the global row (a label's
 row in the dataset, an inference's 0-based position in its results), so the shards
 reassemble the dataset exactly. The root is a local path or any URI pyarrow's
 filesystems understand (``file://``, ``s3://``, ``gs://``, ...), or a path on a given
-:class:`pyarrow.fs.FileSystem`. A new dataset is written under a temporary name and
-moved into place with its manifest last (atomic on a local disk); a failed write leaves
-nothing. The one-folder layout of :mod:`aquaembed.store.core` (schema version 1) is
+:class:`pyarrow.fs.FileSystem`. An object store has no atomic rename, so the commit
+point is the manifest: each write puts its shards under a fresh ``<prefix>``
+(``g<generation>-<token>``) and then writes the manifest naming it in one piece (one
+PUT; a rename on a local disk). Readers see the previous dataset or the new one; a
+failed write leaves the previous one (or nothing). A dataset written before prefixes
+(no ``prefix`` in its manifest) keeps its tables at the root and reads unchanged. The one-folder layout of :mod:`aquaembed.store.core` (schema version 1) is
 unchanged; the manifest's ``schema_version`` / ``layout`` say which one a folder holds.
 """
 
@@ -37,38 +41,24 @@ import pyarrow.parquet as pq
 from aquaembed.data import ClassMap, Dataset, Frames, Inferences, Labels
 from aquaembed.engine.partition import Shard, shard_bounds, take_shard
 from aquaembed.errors import AquaembedError, InputError, StoreError
+from aquaembed.store.shards_fs import (
+    _MANIFEST,
+    LAYOUT,
+    SHARDED_SCHEMA_VERSION,
+    _commit_manifest,
+    _discard,
+    _fs,
+    _part,
+    _previous_manifest,
+    _read_json,
+    _sweep,
+    _write_table,
+    data_root,
+    folder_is_sharded,
+    is_sharded,
+)
 
-__all__ = ["LAYOUT", "SHARDED_SCHEMA_VERSION", "ShardedStore", "StoredShard", "is_sharded", "write_sharded"]
-
-LAYOUT = "sharded"
-SHARDED_SCHEMA_VERSION = 2
-_MANIFEST = "manifest.json"
-
-
-def _fs(root: str, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str]:
-    if filesystem is not None:
-        return filesystem, root.rstrip("/")
-    if "://" in root:
-        fs, path = pafs.FileSystem.from_uri(root)
-        return fs, path.rstrip("/")
-    import os
-
-    return pafs.LocalFileSystem(), os.path.abspath(root)
-
-
-def _part(root: str, table: str, shard: int) -> str:
-    return f"{root}/{table}/shard={shard:05d}/part-0.parquet"
-
-
-def _read_json(fs: pafs.FileSystem, path: str) -> dict[str, Any]:
-    with fs.open_input_stream(path) as f:
-        return json.loads(f.read())
-
-
-def is_sharded(manifest: dict[str, Any]) -> bool:
-    """Whether a manifest describes the sharded layout (the store's hook to route ``open``)."""
-    return manifest.get("layout") == LAYOUT
-
+__all__ = ["LAYOUT", "SHARDED_SCHEMA_VERSION", "ShardedStore", "StoredShard", "folder_is_sharded", "is_sharded", "write_sharded"]
 
 def _frames_table(frames: Frames) -> pa.Table:
     cols = {"id": frames.id, "file_name": pa.array(frames.file_name.tolist(), pa.string()),
@@ -98,11 +88,6 @@ def _optional(table: pa.Table, column: str) -> np.ndarray | None:
     return table.column(column).to_numpy() if column in table.column_names else None
 
 
-def _write_table(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    pq.write_table(table, path, filesystem=fs)
-
-
 def write_shard_task(shard: Any, root: str, filesystem: Any, with_frames: bool) -> dict[str, Any]:
     """Write one shard's tables (a task; ``shard`` is a :class:`Shard` or a shard reference)."""
     from aquaembed.engine import load_shard
@@ -126,14 +111,22 @@ def write_sharded(
     shards: int | None = None,
     engine: Any = None,
     filesystem: pafs.FileSystem | None = None,
+    replace: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> ShardedStore:
     """Write a dataset (and its inference sets) in the sharded layout.
+
+    The shards go under a fresh prefix of ``root`` (``g<generation>-<token>/``) and the
+    manifest naming that prefix is written last, in one piece (one PUT on an object
+    store, a rename on a local disk): it is the commit point. A reader sees the previous
+    dataset or the new one, never a half-written one; a write that fails (or a process
+    that dies) before the manifest leaves the previous dataset as it was.
 
     Parameters
     ----------
     dataset : Dataset
     root : str
-        Destination folder: a local path or a URI; must not exist.
+        Destination folder: a local path or a URI.
     name : str
     rows_per_shard : int, default 1,000,000
         Target boxes (labels + inferences of every set) per shard.
@@ -143,20 +136,29 @@ def write_sharded(
         Where the shard writes run (default this process).
     filesystem : pyarrow.fs.FileSystem, optional
         Filesystem of ``root`` (default: inferred from the URI).
+    replace : bool, default False
+        Replace a sharded dataset already at ``root`` (else that is refused). The
+        previous generation's files are kept until the next write (readers that opened
+        it keep reading), older ones are deleted after the commit.
+    source : dict, optional
+        JSON provenance kept in the manifest, as in the one-folder layout (``"images"``:
+        the frames' image folder, for drawing them when served).
     """
     from aquaembed.engine import get_engine
 
     engine = get_engine(engine)
     fs, path = _fs(root, filesystem)
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        raise StoreError(f"{root}: already exists; choose a new folder for the sharded dataset", parameter="root")
+    previous = _previous_manifest(fs, path, root, replace=replace)
     sets = dict(dataset.inferences) or {"": Inferences(np.zeros(0), np.zeros(0), np.zeros((0, 4)), np.zeros(0), "")}
     n_f = len(dataset.frames)
     boxes = np.bincount(dataset.labels.frame, minlength=n_f)
     for inf in sets.values():
         boxes = boxes + np.bincount(inf.frame, minlength=n_f)
     bounds = shard_bounds(boxes, shards=shards, rows_per_shard=rows_per_shard)
-    tmp = f"{path}.tmp-{secrets.token_hex(4)}"
+    generation = int(previous.get("generation", 0)) + 1 if previous else 1
+    prefix = f"g{generation:06d}-{secrets.token_hex(4)}"
+    data = f"{path}/{prefix}"
+    created_root = fs.get_file_info(path).type == pafs.FileType.NotFound
     put = getattr(engine, "put", None)
     try:
         per_set: dict[str, list[dict[str, Any]]] = {}
@@ -164,10 +166,11 @@ def write_sharded(
             parts = [take_shard(dataset, inf, int(bounds[s]), int(bounds[s + 1]), index=s)
                      for s in range(bounds.shape[0] - 1)]
             items = [put(p) for p in parts] if put is not None else parts
-            per_set[model] = engine.map(write_shard_task, items, root=tmp, filesystem=fs, with_frames=(i == 0))
+            per_set[model] = engine.map(write_shard_task, items, root=data, filesystem=fs, with_frames=(i == 0))
         first = next(iter(per_set.values()))
         manifest = {
             "schema_version": SHARDED_SCHEMA_VERSION, "layout": LAYOUT, "name": name,
+            "generation": generation, "prefix": prefix, "source": dict(source or {}),
             "classes": {"ids": dataset.classes.ids.tolist(), "names": list(dataset.classes.names)},
             "frame_metadata": [{"name": k, "dtype": str(v.dtype)} for k, v in dataset.frames.metadata.items()],
             "counts": {"frames": n_f, "labels": len(dataset.labels), "shards": len(first),
@@ -177,17 +180,25 @@ def write_sharded(
                        for s, r in enumerate(first)],
         }
         if not dataset.inferences:
-            fs.delete_dir_contents(f"{tmp}/inferences", missing_dir_ok=True)
-        with fs.open_output_stream(f"{tmp}/{_MANIFEST}") as f:
-            f.write(json.dumps(manifest, indent=1).encode())
-        fs.move(tmp, path)
+            fs.delete_dir_contents(f"{data}/inferences", missing_dir_ok=True)
+        _commit_manifest(fs, path, json.dumps(manifest, indent=1).encode())
     except BaseException:
-        try:
-            fs.delete_dir(tmp)
-        except (OSError, pa.ArrowException):
-            pass
+        _discard(fs, data)
+        if created_root:
+            _discard(fs, path)
         raise
+    _sweep(fs, path, keep={prefix, str(previous.get("prefix", "")) if previous else ""})
     return ShardedStore(path, filesystem=fs)
+
+
+def _frames_of(ft: pa.Table, manifest: dict[str, Any]) -> Frames:
+    return Frames(
+        id=ft.column("id").to_numpy(), file_name=np.asarray(ft.column("file_name").to_pylist(), dtype=object),
+        width=ft.column("width").to_numpy(), height=ft.column("height").to_numpy(),
+        metadata={c["name"]: np.asarray(ft.column(c["name"]).to_numpy(zero_copy_only=False),
+                                        dtype=object if c["dtype"][0] in "OU<|" else c["dtype"])
+                  for c in manifest["frame_metadata"]},
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,6 +214,7 @@ class StoredShard:
     def load(self) -> Shard:
         fs, root = _fs(self.root, self.filesystem)
         m = self.manifest
+        root = data_root(root, m)
         rec = m["shards"][self.index]
         where = f"shard {self.index} of {m['name']!r}"
 
@@ -218,14 +230,7 @@ class StoredShard:
 
         lo, hi = rec["frames"]
         try:
-            ft = read("frames", hi - lo)
-            frames = Frames(
-                id=ft.column("id").to_numpy(), file_name=np.asarray(ft.column("file_name").to_pylist(), dtype=object),
-                width=ft.column("width").to_numpy(), height=ft.column("height").to_numpy(),
-                metadata={c["name"]: np.asarray(ft.column(c["name"]).to_numpy(zero_copy_only=False),
-                                                dtype=object if c["dtype"][0] in "OU<|" else c["dtype"])
-                          for c in m["frame_metadata"]},
-            )
+            frames = _frames_of(read("frames", hi - lo), m)
             lt = read("labels", rec["labels"])
             box = np.stack([lt.column(k).to_numpy() for k in ("x1", "y1", "x2", "y2")], axis=1)
             labels = Labels(id=lt.column("id").to_numpy(), frame=lt.column("frame").to_numpy(),
@@ -313,6 +318,42 @@ class ShardedStore:
         """One reference per shard (what a task reads), in frame order."""
         model = self._model(model)
         return [StoredShard(self.path, s, model, self.manifest, self.filesystem) for s in range(self.n_shards)]
+
+    def frames(self) -> Frames:
+        """Every frame (ids, file names, sizes, metadata), reading only the frames tables."""
+        root = data_root(self.path, self.manifest)
+        parts = []
+        for s, rec in enumerate(self.manifest["shards"]):
+            try:
+                ft = pq.read_table(_part(root, "frames", s), filesystem=self.filesystem)
+                if ft.num_rows != rec["frames"][1] - rec["frames"][0]:
+                    raise StoreError(f"shard {s} of {self.name!r}: frames has {ft.num_rows} rows, the manifest says "
+                                     f"{rec['frames'][1] - rec['frames'][0]}")
+                parts.append(_frames_of(ft, self.manifest))
+            except (OSError, pa.ArrowException, KeyError, ValueError, AquaembedError) as exc:
+                if isinstance(exc, StoreError):
+                    raise
+                raise StoreError(f"shard {s} of {self.name!r}: cannot read frames: {str(exc).splitlines()[0]}") from None
+        keys = list(parts[0].metadata) if parts else []
+        return Frames(id=np.concatenate([f.id for f in parts]), file_name=np.concatenate([f.file_name for f in parts]),
+                      width=np.concatenate([f.width for f in parts]), height=np.concatenate([f.height for f in parts]),
+                      metadata={k: np.concatenate([f.metadata[k] for f in parts]) for k in keys})
+
+    def column(self, table: str, column: str) -> list[np.ndarray]:
+        """One column of a table (``"labels"``, ``"inferences/<model>"``), read shard by shard.
+
+        Returns one array per shard, in shard order (only that column is read).
+        """
+        root = data_root(self.path, self.manifest)
+        out = []
+        for s in range(self.n_shards):
+            try:
+                out.append(pq.read_table(_part(root, table, s), columns=[column], filesystem=self.filesystem)
+                           .column(column).to_numpy())
+            except (OSError, pa.ArrowException, KeyError) as exc:
+                raise StoreError(f"shard {s} of {self.name!r}: cannot read {table}.{column}: "
+                                 f"{str(exc).splitlines()[0]}") from None
+        return out
 
     def shard(self, index: int, model: str | None = None) -> Shard:
         """Read one shard."""

@@ -124,8 +124,9 @@ def test_bad_shard_names_itself_and_nothing_is_written(coco_pair, ray_engine, tm
     assert err[-1].startswith("aquaembed: error: ") and "b.json: entry 7" in err[-1]
     assert not out.exists()
     ds = load_coco_gt(gt)
-    write_sharded(ds.with_inferences(load_coco_results(good, ds)), str(tmp_path / "s"), name="x", shards=3)
-    (tmp_path / "s" / "inferences" / "model" / "shard=00002" / "part-0.parquet").write_bytes(b"not parquet")
+    st = write_sharded(ds.with_inferences(load_coco_results(good, ds)), str(tmp_path / "s"), name="x", shards=3)
+    part = tmp_path / "s" / st.manifest["prefix"] / "inferences" / "model" / "shard=00002" / "part-0.parquet"
+    part.write_bytes(b"not parquet")
     with pytest.raises(StoreError, match=r"shard 2 of 'x': cannot read inferences/model"):
         evaluate_store(str(tmp_path / "s"), engine=ray_engine)
 

@@ -43,7 +43,7 @@ def test_round_trip_and_shard_by_shard(two_sets, tmp_path):
             np.testing.assert_array_equal(getattr(back.inferences[m], attr), getattr(ds.inferences[m], attr))
     one = st.shard(2, "b")  # reads that shard's files only
     assert one.index == 2 and len(one.dataset.frames) < len(ds.frames)
-    parts = list((tmp_path / "s" / "labels").iterdir())
+    parts = list((tmp_path / "s" / st.manifest["prefix"] / "labels").iterdir())
     assert sorted(p.name for p in parts) == [f"shard={i:05d}" for i in range(st.n_shards)]
 
 
@@ -88,8 +88,8 @@ def test_existing_folder_refused_and_failed_write_leaves_nothing(two_sets, tmp_p
 
 
 def test_corrupt_shard_is_named(two_sets, tmp_path):
-    write_sharded(two_sets, str(tmp_path / "s"), name="x", shards=3)
-    part = tmp_path / "s" / "labels" / "shard=00001" / "part-0.parquet"
+    st = write_sharded(two_sets, str(tmp_path / "s"), name="x", shards=3)
+    part = tmp_path / "s" / st.manifest["prefix"] / "labels" / "shard=00001" / "part-0.parquet"
     pq.write_table(pq.read_table(part).slice(0, 2), part)
     with pytest.raises(StoreError, match=r"shard 1 of 'x': labels has 2 rows, the manifest says \d+"):
         evaluate_store(str(tmp_path / "s"), model="a")
