@@ -26,6 +26,7 @@ from aquaembed.store.tables import (
     column_to_numpy,
     json_dict,
     load_npy,
+    optional_column,
 )
 from aquaembed.store.transaction import Transaction
 from aquaembed.store.writes import DatasetWriter
@@ -152,6 +153,7 @@ class StoredDataset(DatasetWriter):
                 box=boxes_of(t),
                 area=t.column("area").to_numpy(),
                 crowd=t.column("crowd").to_numpy(zero_copy_only=False),
+                box_area=optional_column(t, "box_area"),
             )
             sets = {}
             for inf_name, rec in m.inferences.items():
@@ -162,6 +164,7 @@ class StoredDataset(DatasetWriter):
                     box=boxes_of(t),
                     score=t.column("score").to_numpy(),
                     name=inf_name,
+                    box_area=optional_column(t, "box_area"),
                 )
             dataset = Dataset(classes, frames, labels, sets)
         except (KeyError, TypeError, ValueError) as exc:

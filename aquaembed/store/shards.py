@@ -57,6 +57,7 @@ from aquaembed.store.shards_fs import (
     folder_is_sharded,
     is_sharded,
 )
+from aquaembed.store.tables import optional_column
 
 __all__ = ["LAYOUT", "SHARDED_SCHEMA_VERSION", "ShardedStore", "StoredShard", "folder_is_sharded", "is_sharded", "write_sharded"]
 
@@ -81,11 +82,6 @@ def _inferences_table(shard: Shard) -> pa.Table:
     b = inf.box
     return pa.table({"row": shard.pred_rows, "frame": inf.frame, "cls": inf.cls, "x1": b[:, 0], "y1": b[:, 1],
                      "x2": b[:, 2], "y2": b[:, 3], "score": inf.score, "box_area": inf.box_area})
-
-
-def _optional(table: pa.Table, column: str) -> np.ndarray | None:
-    """A column that older shards may lack (``box_area``: then recomputed from the corners)."""
-    return table.column(column).to_numpy() if column in table.column_names else None
 
 
 def write_shard_task(shard: Any, root: str, filesystem: Any, with_frames: bool) -> dict[str, Any]:
@@ -236,11 +232,11 @@ class StoredShard:
             labels = Labels(id=lt.column("id").to_numpy(), frame=lt.column("frame").to_numpy(),
                             cls=lt.column("cls").to_numpy(), box=box, area=lt.column("area").to_numpy(),
                             crowd=lt.column("crowd").to_numpy(zero_copy_only=False),
-                            box_area=_optional(lt, "box_area"))
+                            box_area=optional_column(lt, "box_area"))
             it = read(f"inferences/{self.model}", rec["inferences"][self.model])
             ibox = np.stack([it.column(k).to_numpy() for k in ("x1", "y1", "x2", "y2")], axis=1).reshape(-1, 4)
             inf = Inferences(frame=it.column("frame").to_numpy(), cls=it.column("cls").to_numpy(), box=ibox,
-                             score=it.column("score").to_numpy(), name=self.model, box_area=_optional(it, "box_area"))
+                             score=it.column("score").to_numpy(), name=self.model, box_area=optional_column(it, "box_area"))
             classes = ClassMap(np.asarray(m["classes"]["ids"], dtype=np.int64), tuple(m["classes"]["names"]))
             ds = Dataset(classes, frames, labels, {self.model: inf})
         except StoreError:

@@ -31,6 +31,7 @@ __all__ = [
     "json_dict",
     "labels_table",
     "load_npy",
+    "optional_column",
     "save_npy",
     "validate_embeddings",
 ]
@@ -50,6 +51,7 @@ _LABEL_SCHEMA = pa.schema(
         ("y2", pa.float64()),
         ("area", pa.float64()),
         ("crowd", pa.bool_()),
+        ("box_area", pa.float64()),
     ]
 )
 _INFERENCE_SCHEMA = pa.schema(
@@ -61,6 +63,7 @@ _INFERENCE_SCHEMA = pa.schema(
         ("x2", pa.float64()),
         ("y2", pa.float64()),
         ("score", pa.float64()),
+        ("box_area", pa.float64()),
     ]
 )
 
@@ -170,14 +173,23 @@ def frames_table(frames: Frames) -> tuple[pa.Table, list[dict[str, str]]]:
 def labels_table(labels: Labels) -> pa.Table:
     b = labels.box
     return pa.table(
-        [labels.id, labels.frame, labels.cls, b[:, 0], b[:, 1], b[:, 2], b[:, 3], labels.area, labels.crowd],
+        [labels.id, labels.frame, labels.cls, b[:, 0], b[:, 1], b[:, 2], b[:, 3], labels.area, labels.crowd,
+         labels.box_area],
         schema=_LABEL_SCHEMA,
     )
 
 
 def inferences_table(inf: Inferences) -> pa.Table:
     b = inf.box
-    return pa.table([inf.frame, inf.cls, b[:, 0], b[:, 1], b[:, 2], b[:, 3], inf.score], schema=_INFERENCE_SCHEMA)
+    return pa.table([inf.frame, inf.cls, b[:, 0], b[:, 1], b[:, 2], b[:, 3], inf.score, inf.box_area],
+                    schema=_INFERENCE_SCHEMA)
+
+
+def optional_column(table: pa.Table, name: str) -> np.ndarray | None:
+    """A column that tables written by older versions lack (``box_area``: the box areas as
+    the source file computed them, e.g. COCO's ``w * h``; None, then recomputed from the
+    corners, which can differ in the last bit)."""
+    return table.column(name).to_numpy() if name in table.column_names else None
 
 
 def boxes_of(table: pa.Table) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from aquaembed.data import Dataset, Frames, Inferences, Labels
+from aquaembed.data import Dataset, Frames, Inferences
 from aquaembed.explore import Workspace
 from aquaembed.explore.sharded import ShardedView
 from aquaembed.io.coco import load_coco_gt, load_coco_results
@@ -34,13 +34,10 @@ def layouts(tmp_path_factory) -> tuple[Path, Path]:
     depth[3] = np.nan
     frames = Frames(base.frames.id, base.frames.file_name, base.frames.width, base.frames.height,
                     metadata={"scene": np.array(["reef", "harbour", "wreck"])[np.arange(n) % 3], "depth": depth})
-    # box areas from the corners: the one-folder layout does not keep the files' own w * h
-    # (the sharded one does), which would move IoUs in the last bit
-    lab = base.labels
-    labels = Labels(lab.id, lab.frame, lab.cls, lab.box, lab.area, lab.crowd)
+    # both layouts keep the files' own box areas (w * h), so IoUs agree to the last bit
+    labels = base.labels
     a = load_coco_results(pred, base, name="a")
-    a = Inferences(a.frame, a.cls, a.box, a.score, name="a")
-    b = Inferences(a.frame, a.cls, a.box, a.score ** 0.5, name="b")
+    b = Inferences(a.frame, a.cls, a.box, a.score ** 0.5, name="b", box_area=a.box_area)
     ds = Dataset(base.classes, frames, labels, {"a": a, "b": b})
     one, sharded = root / "one", root / "sharded"
     Store(one).create(NAME, ds)

@@ -75,13 +75,13 @@ def assert_same_dataset(a: Dataset, b: Dataset) -> None:
     assert list(a.frames.metadata) == list(b.frames.metadata)
     for key in a.frames.metadata:
         assert_same_array(np.asarray(a.frames.metadata[key]), np.asarray(b.frames.metadata[key]), f"metadata {key}")
-    for f in ("id", "frame", "cls", "box", "area", "crowd"):
+    for f in ("id", "frame", "cls", "box", "area", "crowd", "box_area"):
         assert_same_array(getattr(a.labels, f), getattr(b.labels, f), f"labels.{f}")
     assert list(a.inferences) == list(b.inferences)
     for name in a.inferences:
         x, y = a.inferences[name], b.inferences[name]
         assert y.name == name
-        for f in ("frame", "cls", "box", "score"):
+        for f in ("frame", "cls", "box", "score", "box_area"):
             assert_same_array(getattr(x, f), getattr(y, f), f"inferences {name}.{f}")
 
 
@@ -769,3 +769,18 @@ def test_unrelated_concurrent_changes_are_fine(stored: StoredDataset, store: Sto
     other.set_embeddings("pred-yolo", np.arange(3), np.ones((3, 2)))  # validated against an unchanged set
     other.set_embeddings("label", LABEL_IDS, np.ones((5, 2)))
     assert store.open("reef").embedding_kinds == ["frame", "pred-yolo", "label"]
+
+
+def test_box_areas_of_the_source_survive_the_store(tmp_path: Path) -> None:
+    """A file's own w * h areas differ in the last bit from the corners' (x2 - x1) * (y2 - y1);
+    the store keeps them, so a stored dataset's IoUs equal those of the files."""
+    ds = small_dataset()
+    lab, inf = ds.labels, ds.inference_set(next(iter(ds.inferences)))
+    own = lab.box_area + np.spacing(lab.box_area)  # not what the corners give
+    labels = Labels(lab.id, lab.frame, lab.cls, lab.box, lab.area, lab.crowd, box_area=own)
+    preds = Inferences(inf.frame, inf.cls, inf.box, inf.score, name=inf.name, box_area=inf.box_area * (1 + 1e-15))
+    store = Store(tmp_path / "data")
+    store.create("d", Dataset(ds.classes, ds.frames, labels, {inf.name: preds}))
+    back = store.open("d").dataset
+    np.testing.assert_array_equal(back.labels.box_area, own)
+    np.testing.assert_array_equal(back.inference_set(inf.name).box_area, preds.box_area)
