@@ -1,4 +1,5 @@
-"""Query parameters of the custom-metric and scenario workflows (``metric=``, ``scenario=``)."""
+"""Query parameters of the custom-metric and scenario workflows (``metric=``, ``scenario=``,
+``frames=``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-__all__ = ["MetricQuery", "ScenarioQuery"]
+__all__ = ["FramesQuery", "MetricQuery", "ScenarioQuery"]
 
 MetricQuery = Annotated[
     str | None,
@@ -16,4 +17,9 @@ MetricQuery = Annotated[
 ScenarioQuery = Annotated[
     str | None,
     Query(description="restrict to the frames of a saved scenario (GET /datasets/{ds}/scenarios)", max_length=64),
+]
+FramesQuery = Annotated[
+    list[int] | None,
+    Query(description="restrict to these frame ids (repeat the parameter: frames=1&frames=2); with a scenario, "
+          "the frames in both"),
 ]

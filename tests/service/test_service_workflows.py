@@ -89,3 +89,29 @@ def test_compare_route(client: TestClient, data_dir: Path) -> None:
     assert cell["total"] == len(cell["rows"]) or cell["total"] > 200
     assert client.get(f"{API}/datasets/{DS}/compare", params={"a": "yolo", "b": "yolo"}).status_code == 422
     assert np.asarray(r.json()["confusion_matrix_diff"]).shape == (5, 5)
+
+
+def test_matches_and_frames_routes_keep_to_a_scenario_and_to_frames(client: TestClient, data_dir: Path) -> None:
+    view = Workspace(data_dir).get(DS)
+    ids = view.dataset.frames.id
+    chosen = [int(i) for i in ids[::4]]
+    r = client.post(f"{API}/datasets/{DS}/scenarios", json={"name": "quarter", "frames": chosen})
+    assert r.status_code == 201, r.text
+    everything = client.get(f"{API}/datasets/{DS}/matches", params={"model": "yolo", "limit": 200}).json()
+    for params in ({"scenario": "quarter"}, {"frames": chosen}):
+        m = client.get(f"{API}/datasets/{DS}/matches", params={"model": "yolo", "limit": 200, **params})
+        assert m.status_code == 200, m.text
+        rows = m.json()["rows"]
+        assert rows and {row["image_id"] for row in rows} <= set(chosen)
+        assert m.json()["total"] < everything["total"]
+        want = view.matches("yolo", limit=200, frames=chosen)
+        assert m.json()["total"] == want["total"]
+        f = client.get(f"{API}/datasets/{DS}/frames", params={"model": "yolo", "limit": 200, "sort": "id", **params})
+        assert f.status_code == 200, f.text
+        assert [row["id"] for row in f.json()["rows"]] == sorted(chosen)
+    both = client.get(f"{API}/datasets/{DS}/frames", params={"model": "yolo", "scenario": "quarter",
+                                                              "frames": chosen[:3] + [int(ids[1])], "sort": "id"})
+    assert [row["id"] for row in both.json()["rows"]] == sorted(chosen[:3])
+    bad = client.get(f"{API}/datasets/{DS}/matches", params={"model": "yolo", "frames": [int(ids.max()) + 7]})
+    assert bad.status_code == 404 and "frames" in bad.text
+    assert client.delete(f"{API}/datasets/{DS}/scenarios/quarter").status_code in (200, 204)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from aquaembed.service.deps import ModelQuery, OptionsDep, ViewDep, WorkspaceDep
 from aquaembed.service.schemas import DatasetList, DatasetSummary, Metrics
-from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
+from aquaembed.service.workflow_deps import FramesQuery, MetricQuery, ScenarioQuery
 
 __all__ = ["router"]
 
@@ -36,9 +36,7 @@ def get_metrics(
     pr: Annotated[bool, Query(description="add PR curves (the confidence swept at this IoU threshold)")] = True,
     metric: MetricQuery = None,
     scenario: ScenarioQuery = None,
-    frames: Annotated[
-        list[int] | None, Query(description="restrict to these frame ids (repeat the parameter: frames=1&frames=2)")
-    ] = None,
+    frames: FramesQuery = None,
 ) -> dict[str, Any]:
     """The ``evaluate`` JSON (DESIGN.md) without ``matches`` and ``per_frame``.
 

@@ -12,7 +12,7 @@ from aquaembed.explore import FRAME_SORT_KEYS, DatasetView
 from aquaembed.service.deps import ModelQuery, OptionsDep, OrderQuery, PageDep, ViewDep
 from aquaembed.service.errors import ApiParameterError
 from aquaembed.service.schemas import FramePage
-from aquaembed.service.workflow_deps import MetricQuery, ScenarioQuery
+from aquaembed.service.workflow_deps import FramesQuery, MetricQuery, ScenarioQuery
 
 __all__ = ["router", "FRAMES_DESCRIPTION"]
 
@@ -24,7 +24,7 @@ _META = "meta."
 _META_MIN = "meta_min."
 _META_MAX = "meta_max."
 _DECLARED = frozenset(
-    {"model", "conf", "iou", "mode", "class_aware", "crowd", "sort", "order", "limit", "offset", "metric", "scenario"}
+    {"model", "conf", "iou", "mode", "class_aware", "crowd", "sort", "order", "limit", "offset", "metric", "scenario", "frames"}
     | {f"{m}_{end}" for m in (*_COUNTS, *_RATIOS) for end in ("min", "max")}
 )
 
@@ -131,6 +131,7 @@ def list_frames(
     f1_max: Ratio = None,
     metric: MetricQuery = None,
     scenario: ScenarioQuery = None,
+    frames: FramesQuery = None,
 ) -> dict[str, Any]:
     """Per-frame metrics with metadata; see the operation description for the filters."""
     resolved = view.model(model)
@@ -163,5 +164,6 @@ def list_frames(
         ranges=ranges,
         metric=metric,
         scenario=scenario,
+        frames=frames,
     )
     return page.envelope(resolved, options, out)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from aquaembed._typing import MatchType
 from aquaembed.service.deps import MatchSortKey, ModelQuery, OptionsDep, OrderQuery, PageDep, ViewDep
 from aquaembed.service.schemas import MatchPage
+from aquaembed.service.workflow_deps import FramesQuery, ScenarioQuery
 
 __all__ = ["router"]
 
@@ -37,13 +38,15 @@ def list_matches(
         ),
     ] = "score",
     order: OrderQuery = "desc",
+    scenario: ScenarioQuery = None,
+    frames: FramesQuery = None,
 ) -> dict[str, Any]:
     """The rows of one confusion cell (``gt_class`` x ``pred_class``) or any slice of the match table.
 
     Label-error hunting: ``gt_class=car&pred_class=truck&sort=score&order=desc`` gives the
     most confident disagreements; ``type=TP&sort=score&order=asc`` the least confident
     agreements; ``type=TP&sort=iou&order=asc`` badly located boxes; ``sort=area`` by size.
-    Unknown class names are 404.
+    Unknown class names are 404. ``scenario`` / ``frames`` keep the rows of those frames.
     """
     resolved = view.model(model)
     out = view.matches(
@@ -56,5 +59,7 @@ def list_matches(
         order=order,
         limit=page.limit,
         offset=page.offset,
+        scenario=scenario,
+        frames=frames,
     )
     return page.envelope(resolved, options, out)
