@@ -416,7 +416,7 @@ def projection_mask(proj: Mapping[str, Any], ids: Sequence[int] | np.ndarray,
 
 
 def projection_selection(proj: Mapping[str, Any], mask: np.ndarray, *, class_names: Sequence[str],
-                         **over_options: Any) -> SelectionSummary:
+                         within: np.ndarray | None = None, **over_options: Any) -> SelectionSummary:
     """:func:`frame_selection` or :func:`crop_selection` of projection points.
 
     Parameters
@@ -428,12 +428,23 @@ def projection_selection(proj: Mapping[str, Any], mask: np.ndarray, *, class_nam
         The selected points.
     class_names : sequence of str
         Class names in class-index order.
+    within : int array (m,), optional
+        Only these points count (e.g. those of a scenario's frames): the selection is
+        ``mask[within]`` and the rest is the other points of ``within``, not of all ``n``.
     """
+    def col(key: str) -> np.ndarray:
+        arr = np.asarray(proj[key])
+        return arr if within is None else arr[within]
+
     meta = dict(proj.get("metadata") or {})
+    if within is not None:
+        within = np.asarray(within, dtype=np.int64)
+        meta = {k: np.asarray(v)[within] for k, v in meta.items()}
+    sel = np.asarray(mask) if within is None else np.asarray(mask)[within]
     if proj["kind"] == "frame":
-        counts = Counts(np.asarray(proj["tp"]), np.asarray(proj["fp"]), np.asarray(proj["fn"]))
-        return frame_selection(counts, meta, mask, **over_options)
-    return crop_selection(proj["source"], proj["type"], proj["class"], class_names, meta, mask, **over_options)
+        counts = Counts(col("tp"), col("fp"), col("fn"))
+        return frame_selection(counts, meta, sel, **over_options)
+    return crop_selection(col("source"), col("type"), col("class"), class_names, meta, sel, **over_options)
 
 
 def crop_metadata(frame_ids: np.ndarray, metadata: Mapping[str, np.ndarray],

@@ -274,7 +274,8 @@ def _summary(ctx: Context, st: State, proj: dict[str, Any], mask: np.ndarray) ->
     """The selection panel: everything it shows comes from :func:`projection_selection`."""
     view = ctx.view(st.dataset)
     names = ctx.class_names(view)
-    summary: SelectionSummary = projection_selection(proj, mask, class_names=names)
+    # under a scenario only its points are drawn: the rest is the scenario's other points
+    summary: SelectionSummary = projection_selection(proj, mask, class_names=names, within=ctx.scenario_rows(st, proj))
     k, n = summary.n_selected, summary.n_total
     noun = "crop" if st.kind == "crop" else "frame"
     parts = {"selection": (k, summary.selection), "rest": (n - k, summary.rest)}

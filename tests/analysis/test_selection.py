@@ -11,6 +11,7 @@ from aquaembed.analysis.selection import (
     mix,
     over_represented,
     projection_mask,
+    projection_selection,
     selection_mask,
 )
 from aquaembed.errors import NotFoundError, ParameterError
@@ -112,3 +113,16 @@ def test_projection_mask_maps_ids() -> None:
         projection_mask(frames, [13])
     with pytest.raises(ParameterError):
         selection_mask(3, [3])
+
+
+def test_projection_selection_within_compares_with_the_rest_of_those_points_only() -> None:
+    # frames 0..5; a scenario holds frames 1, 2, 4; the selection is frame 2
+    counts = dict(tp=np.array([9, 3, 1, 7, 2, 8]), fp=np.array([0, 1, 4, 0, 2, 0]), fn=np.array([0, 2, 0, 0, 1, 0]))
+    proj = {"kind": "frame", **counts, "metadata": {"scene": np.array(["a", "b", "b", "a", "c", "a"])}}
+    mask = selection_mask(6, [2])
+    s = projection_selection(proj, mask, class_names=["x"], within=np.array([1, 2, 4]))
+    assert (s.n_selected, s.n_total) == (1, 3)
+    assert (int(s.selection.tp), int(s.selection.fp), int(s.selection.fn)) == (1, 4, 0)
+    assert (int(s.rest.tp), int(s.rest.fp), int(s.rest.fn)) == (3 + 2, 1 + 2, 2 + 1)  # frames 1 and 4 only
+    everything = projection_selection(proj, mask, class_names=["x"])
+    assert everything.n_total == 6 and int(everything.rest.tp) == 9 + 3 + 7 + 2 + 8

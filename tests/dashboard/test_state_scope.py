@@ -112,3 +112,20 @@ def test_plugin_progress_is_of_the_run_at_the_asked_options(data: Path, monkeypa
     assert view.metric_progress("yolo", "naive", low) == (f, f)
     assert view.metric_progress("yolo", "naive", high) is None  # the dashboard keeps polling until it runs there
     assert view.metric_progress("yolo", "naive") == (f, f)
+
+
+def test_selection_summary_under_a_scenario_compares_with_the_scenarios_other_points(data: Path) -> None:
+    from aquaembed.dashboard.callbacks.embedding import _summary
+
+    ctx = Context(Workspace(data))
+    view = ctx.view(DS)
+    st = ctx.normalise(State(DS, "yolo", kind="frame", colour="f1", scenario="first"))
+    proj = ctx.projection(st)
+    inside = ctx.scenario_rows(st, proj)
+    assert inside is not None and 0 < inside.size < len(proj["ids"])
+    mask = np.zeros(len(proj["ids"]), dtype=bool)
+    mask[inside[:3]] = True
+    text = str(_summary(ctx, st, proj, mask)[0].children)
+    assert f"of {inside.size:,}" in text  # not of every frame of the dataset
+    frames = set(view.dataset.frames.id[:15].tolist())
+    assert {int(i) for i in np.asarray(proj["ids"])[inside]} <= frames
