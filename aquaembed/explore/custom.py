@@ -17,7 +17,7 @@ import numpy as np
 from aquaembed.analysis.custom_metrics import CustomMetricStore, load_plugin, run_plugin
 from aquaembed.analysis.expression import evaluate_expression
 from aquaembed.analysis.scenarios import ScenarioStore
-from aquaembed.errors import NotFoundError, ParameterError
+from aquaembed.errors import AquaembedError, NotFoundError, ParameterError
 from aquaembed.explore.base import ViewBase
 from aquaembed.matching import MatchOptions
 from aquaembed.metrics import FrameMatrices
@@ -34,7 +34,7 @@ class CustomPart(ViewBase):
     def _custom_state(self) -> dict[str, Any]:
         with self._lock:
             if not hasattr(self, "_custom"):
-                self._custom = {"progress": {}, "lock": threading.Lock()}
+                self._custom = {"progress": {}, "errors": {}, "lock": threading.Lock()}
             return self._custom
 
     def custom_metrics(self, model: str | None = None) -> dict[str, dict[str, Any]]:
@@ -71,9 +71,14 @@ class CustomPart(ViewBase):
                 state["progress"][key] = (done, total, options)
 
             progress(0, len(self.dataset.frames))
+            state["errors"].pop(key, None)
             with state["lock"]:
-                stack = run_plugin(load_plugin(spec), self.dataset, self.dataset.inference_set(model), options,
-                                   spec=spec, progress=progress)
+                try:
+                    stack = run_plugin(load_plugin(spec), self.dataset, self.dataset.inference_set(model), options,
+                                       spec=spec, progress=progress)
+                except AquaembedError as exc:
+                    state["errors"][key] = (str(exc), options)
+                    raise
             return FrameMatrices.from_stack(stack)
 
         return self._derived.get(("fm-plugin", model, metric, options), run)
@@ -88,6 +93,14 @@ class CustomPart(ViewBase):
         if hit is None or (options is not None and hit[2] != options):
             return None
         return hit[0], hit[1]
+
+    def metric_error(self, model: str, metric: str, options: MatchOptions | None = None) -> str | None:
+        """The one-line error of the last run of a plugin metric (at ``options`` when given), or
+        None when it did not fail."""
+        hit = self._custom_state()["errors"].get(f"{model}:{metric}")
+        if hit is None or (options is not None and hit[1] != options):
+            return None
+        return str(hit[0])
 
     def scalar_columns(self) -> dict[str, np.ndarray]:
         """Per-frame scalar metrics stored with the dataset: ``{column: float64 (F,)}``."""

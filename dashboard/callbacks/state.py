@@ -174,6 +174,9 @@ def register(app: dash.Dash, ctx: Context) -> None:
         view = ctx.view(st.dataset)
         if (view.custom_metrics(st.model).get(st.metric) or {}).get("kind") != "plugin":
             return None, True
+        failed = view.metric_error(st.model, st.metric, st.options)
+        if failed is not None:  # the headline shows the error; stop polling
+            return f"metric {st.metric} failed: {failed}", True
         done = view.metric_progress(st.model, st.metric, st.options)
         if done is not None and done[0] >= done[1]:
             return None, True

@@ -129,3 +129,19 @@ def test_selection_summary_under_a_scenario_compares_with_the_scenarios_other_po
     assert f"of {inside.size:,}" in text  # not of every frame of the dataset
     frames = set(view.dataset.frames.id[:15].tolist())
     assert {int(i) for i in np.asarray(proj["ids"])[inside]} <= frames
+
+
+def test_a_failing_plugin_records_its_error_and_the_progress_poll_stops(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aquaembed.errors import InputError
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "analysis"))
+    view = Workspace(data).get(DS)
+    CustomMetricStore(view.stored).save_plugin("yolo", "broken", "metric_plugins:wrong_shape", replace=True)
+    view = Workspace(data).get(DS)
+    opts = MatchOptions(conf=0.3)
+    assert view.metric_error("yolo", "broken", opts) is None
+    with pytest.raises(InputError):
+        view.metrics("yolo", opts, metric="broken")
+    err = view.metric_error("yolo", "broken", opts)
+    assert err is not None and "shape" in err
+    assert view.metric_error("yolo", "broken", MatchOptions(conf=0.9)) is None  # another run, not failed yet
