@@ -1,6 +1,7 @@
 """Benchmark the dashboard's embedding map in headless Chromium: 100k crop points.
 
-Run:  python benchmarks/bench_dashboard.py [--crops 100000] [--repeat 3] [--bundles partial full] [--out TABLE.md]
+Run:  python benchmarks/bench_dashboard.py [--crops 100000] [--repeat 3] [--bundles partial full]
+      [--baseline CHECKOUT] [--data DIR] [--out TABLE.md]
 
 The peer, measured in the same run: the same dashboard serving plotly's full plotly.js
 (4.8 MB, ``AQUAEMBED_DASHBOARD_PLOTLY=full``) instead of the partial bundle (1.5 MB);
@@ -96,16 +97,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Server:
-    """``python -m aquaembed serve --data DIR --port P`` until :meth:`close`."""
+def checkout_python(checkout: Path) -> str:
+    """The Python of a checkout: its ``.venv`` when it has one, else this one."""
+    venv = checkout / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
 
-    def __init__(self, data: Path, bundle: str = "partial") -> None:
+
+class Server:
+    """``python -m aquaembed serve --data DIR --port P`` (of ``checkout``) until :meth:`close`."""
+
+    def __init__(self, data: Path, bundle: str = "partial", checkout: Path = REPO) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self._log = tempfile.TemporaryFile()
         env = {**os.environ, "AQUAEMBED_DASHBOARD_PLOTLY": bundle}
-        self.proc = subprocess.Popen([sys.executable, "-m", "aquaembed", "serve", "--data", str(data), "--port", str(self.port)],
-                                     cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        cmd = [checkout_python(checkout), "-m", "aquaembed", "serve", "--data", str(data), "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, cwd=checkout, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
@@ -152,10 +159,14 @@ requestAnimationFrame(function() { requestAnimationFrame(function() {
 readPixels, which returns only once every queued WebGL command has run."""
 
 CALLBACKS_JS = """
-var e = performance.getEntriesByType('resource').filter(function(r) { return r.name.indexOf('_dash-update-component') >= 0; });
-return e.map(function(r) { return [r.startTime, r.responseEnd, r.responseStart - r.requestStart]; });
+var e = performance.getEntriesByType('resource').filter(function(r) { return /_dash-(update-component|layout)/.test(r.name); });
+return e.map(function(r) { return [r.startTime, r.responseEnd, r.responseStart - r.requestStart, r.decodedBodySize,
+                                   r.name.indexOf('_dash-layout') >= 0 ? 1 : 0]; });
 """
-"""Per Dash callback request: start and end (ms since navigation) and time to first byte (server time)."""
+"""Per Dash request (the layout and every callback): start and end (ms since navigation), time to first
+byte (the server's time, queueing included), bytes, and whether it is the layout."""
+
+CLEAR_JS = "performance.clearResourceTimings();"
 
 
 PLOTLY_JS = """
@@ -196,14 +207,21 @@ def render(driver: Any, url: str, n_total: int) -> dict[str, float]:
     wait(lambda: (driver.execute_script(POINTS_JS) or {}).get("n") == n_total)
     driver.execute_async_script(SETTLE_JS)
     sec = time.perf_counter() - t
-    calls = driver.execute_script(CALLBACKS_JS) or []
-    last_end = max((c[1] for c in calls), default=0.0) / 1000
+    time.sleep(0.5)  # let the callbacks that do not hold up the map (headline, ...) land, to count them
     plotly = driver.execute_script(PLOTLY_JS) or [[0, 0]]
-    return {"sec": sec, "calls": len(calls), "server": sum(c[2] for c in calls) / 1000, "last_callback_end": last_end,
-            "plotly_bytes": plotly[0][0], "plotly_end": plotly[0][1] / 1000}
+    return {"sec": sec, **requests(driver), "plotly_bytes": plotly[0][0], "plotly_end": plotly[0][1] / 1000}
 
 
-def recolour(driver: Any, conf: float) -> float:
+def requests(driver: Any) -> dict[str, float]:
+    """The Dash requests since the last clear: callbacks, bytes, server time, when the figure arrived."""
+    reqs = driver.execute_script(CALLBACKS_JS) or []
+    calls = [c for c in reqs if not c[4]]
+    biggest = max(reqs, key=lambda c: c[3], default=[0, 0, 0, 0, 0])  # the response that carried the figure
+    return {"calls": len(calls), "server": sum(c[2] for c in calls) / 1000, "bytes": sum(c[3] for c in reqs),
+            "figure_at": biggest[1] / 1000, "figure_in_layout": float(biggest[4])}
+
+
+def recolour(driver: Any, conf: float) -> dict[str, float]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -211,11 +229,14 @@ def recolour(driver: Any, conf: float) -> float:
     box = driver.find_element(By.CSS_SELECTOR, "#ctl-conf input[type=number]")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(conf))
+    driver.execute_script(CLEAR_JS)
     t = time.perf_counter()
     box.send_keys(Keys.ENTER)  # Enter applies the typed threshold
     wait(lambda: (driver.execute_script(POINTS_JS) or {}).get("names", before) != before)
     driver.execute_async_script(SETTLE_JS)
-    return time.perf_counter() - t
+    sec = time.perf_counter() - t
+    time.sleep(0.3)  # let the callbacks that do not hold up the map (headline, ...) land, to count them
+    return {"sec": sec, **requests(driver)}
 
 
 METRICS_READY_JS = """
@@ -237,9 +258,9 @@ def metrics_tab(driver: Any) -> float:
     return time.perf_counter() - t
 
 
-def one_round(data: Path, url_query: str, n_total: int, bundle: str) -> dict[str, Any]:
+def one_round(data: Path, url_query: str, n_total: int, bundle: str, checkout: Path = REPO) -> dict[str, Any]:
     """A fresh server process and a fresh browser: cold render, first metrics view, warm render, recolours."""
-    server = Server(data, bundle)
+    server = Server(data, bundle, checkout)
     driver = chrome()
     try:
         url = server.url + url_query
@@ -332,12 +353,18 @@ def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def secs(moves: list[dict[str, float]]) -> str:
+    return " ".join(f"{mv['sec']:.2f}" for mv in moves)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3, help="rounds per bundle, each with a fresh server process and browser")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds per variant, each with a fresh server process and browser")
     ap.add_argument("--bundles", nargs="+", default=["partial", "full"], choices=["partial", "full"],
                     help="plotly.js bundles to measure (the first is ours, the others its peers)")
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout (e.g. of main; its .venv is used when it "
+                    "has one) measured as a peer with the partial bundle, its rounds alternating with ours")
     ap.add_argument("--data", type=Path, default=HERE / "_data" / "dashboard")
     ap.add_argument("--out", type=Path, default=None, help="also write the table to this file (RESULTS_dashboard.md "
                     "holds the narrative, so it is not overwritten by default)")
@@ -346,63 +373,86 @@ def main() -> None:
     build(data, args.crops)
     n_total = len(Workspace(data).get("bench").projection("crop", "model")["x"])
     query = "?dataset=bench&model=model&view=embedding&kind=crop&colour=type&conf=0.5&iou=0.5"
+    variants: dict[str, tuple[str, Path]] = {f"plotly.js {b}": (b, REPO) for b in args.bundles}
+    if args.baseline is not None:
+        rev = subprocess.run(["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip() or args.baseline.name
+        variants[f"baseline {rev} (partial)"] = ("partial", args.baseline.resolve())
 
     load_before = load()
     costs = bundle_cost(data, args.bundles, max(5, args.repeat))
     print("plotly.js fetch + compile + run in a fresh browser: " + ", ".join(
         f"{b} {' '.join(f'{v:.2f}' for v in vs)} s" for b, vs in costs.items()), flush=True)
-    rounds: dict[str, list[dict[str, Any]]] = {b: [] for b in args.bundles}
+    rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for i in range(args.repeat):
-        for bundle in args.bundles:  # alternate, so both bundles see the same load
-            r = one_round(data, query, n_total, bundle)
-            rounds[bundle].append(r)
-            print(f"round {i + 1} {bundle}: cold {r['cold']['sec']:.2f} s ({r['cold']['calls']} callbacks, "
-                  f"server {r['cold']['server']:.2f} s, plotly.js {r['cold']['plotly_bytes'] / 1e6:.2f} MB in at "
-                  f"{r['cold']['plotly_end']:.2f} s), metrics tab {r['cold']['metrics_tab']:.2f} s, warm {r['warm']['sec']:.2f} s, "
-                  f"recolour {' '.join(f'{s:.2f}' for s in r['recolour'])} s; load {load()}", flush=True)
+        for name, (bundle, checkout) in variants.items():  # alternate, so every variant sees the same load
+            r = one_round(data, query, n_total, bundle, checkout)
+            rounds[name].append(r)
+            c = r["cold"]
+            print(f"round {i + 1} {name}: cold {c['sec']:.2f} s ({c['calls']} callbacks, {c['bytes'] / 1e6:.2f} MB, figure in at "
+                  f"{c['figure_at']:.2f} s{' with the layout' if c['figure_in_layout'] else ''}, plotly.js in at "
+                  f"{c['plotly_end']:.2f} s), metrics tab {c['metrics_tab']:.2f} s, warm {r['warm']['sec']:.2f} s, recolour "
+                  f"{secs(r['recolour'])} s ({r['recolour'][-1]['calls']} callbacks, "
+                  f"{r['recolour'][-1]['bytes'] / 1e6:.2f} MB); load {load()}", flush=True)
     load_after = load()
 
     def med(values: list[float]) -> float:
         return statistics.median(values)
 
-    def stat(values: list[float]) -> str:
+    def stat(values: list[float], unit: str = "s") -> str:
+        if unit == "MB":
+            return f"{med(values) / 1e6:.2f} MB"
+        if unit == "":
+            return f"{med(values):.0f}" + (f" (max {max(values):.0f})" if max(values) != med(values) else "")
         return f"{med(values):.2f} s (worst {max(values):.2f} s)"
 
     def measures(rs: list[dict[str, Any]]) -> dict[str, list[float]]:
+        moves = [m for r in rs for m in r["recolour"]]
         return {"cold": [r["cold"]["sec"] for r in rs], "warm": [r["warm"]["sec"] for r in rs],
-                "recolour": [s for r in rs for s in r["recolour"]], "first": [r["recolour"][0] for r in rs],
-                "plotly_end": [r["cold"]["plotly_end"] for r in rs], "server": [r["cold"]["server"] for r in rs],
-                "metrics_tab": [r["cold"]["metrics_tab"] for r in rs]}
+                "recolour": [m["sec"] for m in moves], "first": [r["recolour"][0]["sec"] for r in rs],
+                "plotly_end": [r["cold"]["plotly_end"] for r in rs], "figure_at": [r["cold"]["figure_at"] for r in rs],
+                "server": [r["cold"]["server"] for r in rs], "calls": [r["cold"]["calls"] for r in rs],
+                "bytes": [r["cold"]["bytes"] for r in rs], "metrics_tab": [r["cold"]["metrics_tab"] for r in rs],
+                "r_calls": [m["calls"] for m in moves], "r_bytes": [m["bytes"] for m in moves],
+                "r_server": [m["server"] for m in moves]}
 
-    m = {b: measures(rs) for b, rs in rounds.items()}
-    ours, peers = args.bundles[0], args.bundles[1:]
-    head = "| step | " + " | ".join(f"plotly.js {b} ({rounds[b][0]['cold']['plotly_bytes'] / 1e6:.2f} MB)" for b in args.bundles)
-    head += "".join(f" | {b} / {ours}" for b in peers) + " |"
-    rows = [f"| plotly.js fetch + compile + run, fresh browser (median of {len(costs[ours])}) | "
-            + " | ".join([stat(costs[b]) for b in args.bundles]
-                         + [f"{med(costs[b]) / med(costs[ours]):.2f}x" for b in peers]) + " |"]
-    for key, name in (("cold", f"render, cold (fresh process and browser; median of {args.repeat})"),
-                      ("plotly_end", "  plotly.js fetched by (since navigation)"),
-                      ("server", "  browser wait on the server's callbacks"),
-                      ("metrics_tab", "first open of the Model metrics tab (report and matrix drawn)"),
-                      ("warm", f"render, warm (reload; median of {args.repeat})"),
-                      ("recolour", f"recolour after a typed confidence + Enter (median of {len(m[ours]['recolour'])})"),
-                      ("first", "recolour, first move of a round")):
-        cells = [stat(m[b][key]) for b in args.bundles]
-        ratios = [f"{med(m[b][key]) / med(m[ours][key]):.2f}x" if med(m[ours][key]) else "—" for b in peers]
+    m = {v: measures(rs) for v, rs in rounds.items()}
+    names = list(variants)
+    ours, peers = names[0], names[1:]
+    head = "| step | " + " | ".join(names) + "".join(f" | {p} / ours" for p in peers) + " |"
+    rows = [f"| plotly.js fetch + compile + run, fresh browser (median of {len(costs[args.bundles[0]])}) | "
+            + " | ".join([stat(costs[variants[v][0]]) if variants[v][1] == REPO else "" for v in names]
+                         + [f"{med(costs[variants[p][0]]) / med(costs[args.bundles[0]]):.2f}x" if variants[p][1] == REPO else ""
+                            for p in peers]) + " |"]
+    for key, name, unit in (
+            ("cold", f"render, cold (fresh process and browser; median of {args.repeat})", "s"),
+            ("plotly_end", "  plotly.js fetched by (since navigation)", "s"),
+            ("figure_at", "  figure received by (since navigation)", "s"),
+            ("calls", "  Dash callback requests of the first load", ""),
+            ("server", "  browser wait on the server's callbacks (sum of their times to first byte)", "s"),
+            ("bytes", "  bytes of the layout and the callbacks", "MB"),
+            ("metrics_tab", "first open of the Model metrics tab (report and matrix drawn)", "s"),
+            ("warm", f"render, warm (reload; median of {args.repeat})", "s"),
+            ("recolour", f"recolour after a typed confidence + Enter (median of {len(m[ours]['recolour'])})", "s"),
+            ("first", "  recolour, first move of a round", "s"),
+            ("r_calls", "  callback requests per recolour", ""),
+            ("r_server", "  browser wait on the server per recolour (sum of times to first byte)", "s"),
+            ("r_bytes", "  bytes per recolour", "MB")):
+        cells = [stat(m[v][key], unit) for v in names]
+        ratios = [f"{med(m[p][key]) / med(m[ours][key]):.2f}x" if med(m[ours][key]) else "—" for p in peers]
         rows.append(f"| {name} | " + " | ".join(cells + ratios) + " |")
     lines = [
         head,
-        "|---|" + "---|" * (len(args.bundles) + len(peers)),
+        "|---|" + "---|" * (len(names) + len(peers)),
         *rows,
-        *[f"| {name} | {sec:.2f} s |" + " |" * (len(args.bundles) - 1 + len(peers)) for name, sec in server_share(data)],
+        *[f"| {name} | {sec:.2f} s |" + " |" * (len(names) - 1 + len(peers)) for name, sec in server_share(data)],
         "",
-        f"{n_total:,} crop points; {args.repeat} rounds per bundle, alternating, each a fresh `aquaembed serve` process and "
+        f"{n_total:,} crop points; {args.repeat} rounds per variant, alternating, each a fresh `aquaembed serve` process and "
         f"a fresh headless Chromium (software WebGL). Machine: {machine()}. Load average (1, 5, 15 min) before: "
         f"{load_before}, after: {load_after}.",
-        *[f"Per round, {b}: " + "; ".join(
-            f"cold {r['cold']['sec']:.2f}, warm {r['warm']['sec']:.2f}, recolour {' '.join(f'{s:.2f}' for s in r['recolour'])}"
-            for r in rounds[b]) for b in args.bundles],
+        *[f"Per round, {v}: " + "; ".join(
+            f"cold {r['cold']['sec']:.2f}, warm {r['warm']['sec']:.2f}, recolour {secs(r['recolour'])}"
+            for r in rounds[v]) for v in names],
         "",
     ]
     print("\n".join(lines))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dash
 
@@ -70,6 +70,38 @@ def _use_plotly_bundle(bundle: str) -> None:
             res["namespace"] = __name__ if partial else "plotly"
             res["relative_package_path"] = PLOTLY_JS if partial else "package_data/plotly.min.js"
             res.pop("external_url", None)
+
+
+def _layout_query() -> str | None:
+    """The page's query when Dash's layout request carries it (``_dash-layout?page=<query>``,
+    see :func:`_serve_first_map`); None for any other request."""
+    import flask
+
+    if not flask.has_request_context() or not flask.request.path.endswith("/_dash-layout"):
+        return None
+    return flask.request.args.get("page")
+
+
+def _serve_first_map(app: dash.Dash, maps: Any, base: str) -> None:
+    """Send a fresh page's embedding map with its layout instead of after two callbacks.
+
+    Dash asks for the layout (``_dash-layout``) once its scripts run, then fires the
+    first callbacks: the URL's state, then the map's figure, each a round trip through
+    the server's two dashboard threads, beside five others. Instead the page request
+    (the index, with the URL's query) starts building the map of that query in the
+    background (the page's scripts take ~0.5 s to load meanwhile), ``assets/aquaembed.js``
+    adds the page's query to the layout request (``?page=<query>``), and the layout comes
+    with the figure, as ``draw`` would have drawn it; ``draw``'s first call then finds its
+    key unchanged. A layout request without ``page`` gets no map, and the callbacks draw
+    it as before.
+    """
+    import flask
+
+    @app.server.before_request
+    def warm_map() -> None:
+        req = flask.request
+        if req.method == "GET" and req.path == base:
+            maps.warm(req.query_string.decode("utf-8", errors="replace"))
 
 
 def create_dash(
@@ -122,7 +154,6 @@ def create_dash(
     ctx = Context(workspace, base=url_base_pathname, max_points=max_points)
     # the served layout mounts some pages on first view; Dash checks callback ids against all of them
     app.validation_layout = shell.layout(ctx, mount_all=True)
-    app.layout = lambda: shell.layout(ctx)
     url = plotly_js_url(url_base_pathname, plotly_js)
     # dcc.Graph loads plotly.js on first use from ``window._dashPlotlyJSURL``, which the
     # renderer points at the full bundle; this accessor keeps it on the partial one
@@ -132,8 +163,11 @@ def create_dash(
         "{%css%}", f'{{%css%}}\n        <link rel="preload" href="{url}" as="script">', 1).replace(
         "{%scripts%}", pin + "\n        {%scripts%}", 1)
     thumbs.register(app.server, ctx)
-    for module in (state, embedding, metrics, frames, report, review, workflows):
+    for module in (state, metrics, frames, report, review, workflows):
         module.register(app, ctx)
+    maps = embedding.register(app, ctx)
+    _serve_first_map(app, maps, url_base_pathname)
+    app.layout = lambda: maps.prefill(shell.layout(ctx), _layout_query())
     if preload:
         threading.Thread(target=ctx.preload, name="aquaembed-dashboard-preload", daemon=True).start()
     return app

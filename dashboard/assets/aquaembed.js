@@ -11,6 +11,18 @@
         }
     }, true);
 
+    // The first view comes with the layout: Dash asks for it at `_dash-layout` without the
+    // page's query, so the query goes along (`?page=<query>`) and the server fills in the
+    // embedding map of the URL's state (dashboard/__init__.py, _serve_first_map). Only that
+    // one same-origin request is changed; every other fetch goes through untouched.
+    var fetchOriginal = window.fetch;
+    window.fetch = function (input, init) {
+        if (typeof input === 'string' && /(^|\/)_dash-layout$/.test(input)) {
+            input = input + '?page=' + encodeURIComponent(window.location.search);
+        }
+        return fetchOriginal.apply(this, arguments.length > 1 ? [input, init] : [input]);
+    };
+
     // AG Grid comparators: an undefined ratio ("—") sorts last in either direction.
     var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
     dagfuncs.nullsLast = function (a, b, nodeA, nodeB, isDescending) {

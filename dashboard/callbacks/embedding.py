@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,11 +22,15 @@ from aquaembed.analysis.selection import (
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.components import counts_table, over_table, thumb_card
 from aquaembed.dashboard.context import Context, State
+from aquaembed.dashboard.pages.embedding import SUMMARY_HELP
 from aquaembed.errors import AquaembedError
+from aquaembed.explore import LRUCache
 
 SELECT_JS = """
-function(sel) {
-    if (!sel || !sel.points || sel.points.length === 0) { return null; }
+function(sel, previous) {
+    if (!sel || !sel.points || sel.points.length === 0) {
+        return previous ? null : window.dash_clientside.no_update;  // (nothing to clear: no round trip)
+    }
     var curves = {};
     for (var i = 0; i < sel.points.length; i++) {
         var p = sel.points[i];
@@ -36,7 +42,6 @@ function(sel) {
 """
 """Browser side: reduce Plotly's selection (an object per point) to point indices per trace."""
 
-SUMMARY_HELP = html.P("Lasso or box-select a cluster to see what it has in common.", className="ae-muted")
 LEGEND_NOTE = ("The legend counts crops: a TP or a confusion is a matched pair, one label crop and one inference "
                "crop; an FP is an inference crop, an FN a label crop. The header's TP equals the TP inference count.")
 GRID_MAX = 24
@@ -83,36 +88,33 @@ def _frame_lines(proj: dict[str, Any], row: int) -> list[str]:
             f"TP {int(proj['tp'][row])} FP {int(proj['fp'][row])} FN {int(proj['fn'][row])}"]
 
 
-def register(app: dash.Dash, ctx: Context) -> None:
-    # The map reads the page state from the URL (``sync`` keeps its query equal to
-    # ``State.to_query()`` of the STATE store), not from the store: no callback writes
-    # ``href``, so on a fresh page the figure is requested in the first wave, beside
-    # ``sync``, and the server computes it while the browser is still evaluating
-    # plotly.js. Waiting for ``sync`` instead cost 0.15-0.4 s of a cold render.
-    @app.callback(
-        Output(ids.EMB_GRAPH, "figure"),
-        Output(ids.EMB_STATE, "data"),
-        Output(ids.EMB_NOTE, "children"),
-        Output(ids.EMB_LEGEND_NOTE, "children"),
-        Input(ids.URL, "href"),
-        Input(ids.EMB_VIEWPORT, "data"),
-        DashState(ids.EMB_STATE, "data"),
-    )
-    def draw(href, viewport, previous):
-        if not href or not ctx.names():
-            return no_update, no_update, no_update, no_update
-        st = ctx.normalise(State.from_query(urlsplit(href).query))
-        if st.view != "embedding":
-            return no_update, no_update, no_update, no_update
+class Maps:
+    """The embedding map of a page state: figure, key, notes; built once per state and viewport.
+
+    The page's layout (:meth:`prefill`), the warm-up started by the page request
+    (:meth:`warm`) and the ``draw`` callback share these, so the first view of a URL is
+    computed once, as soon as the page is asked for, and arrives with the layout: no
+    callback round trip before the points can be drawn.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._built = LRUCache(4)
+        self._warming = threading.Semaphore(2)
+
+    def content(self, st: State, viewport: dict[str, Any] | None) -> tuple[Any, dict[str, Any], str, str]:
+        """``(figure, map key, note, legend note)`` of the map of ``st`` (cached)."""
         key = _key(st, viewport)
-        if previous and {k: previous.get(k) for k in key} == key:
-            return no_update, no_update, no_update, no_update
-        proj, groups, sampled = ctx.groups(st, key["viewport"])
+        generation = self.ctx.view(st.dataset).stored.generation  # a writer may have replaced the dataset
+        return self._built.get((json.dumps(key, sort_keys=True), generation), lambda: self._build(st, key))
+
+    def _build(self, st: State, key: dict[str, Any]) -> tuple[Any, dict[str, Any], str, str]:
+        proj, groups, sampled = self.ctx.groups(st, key["viewport"])
         n = int(np.asarray(proj["x"]).shape[0])
         shown = sum(int(g.rows.size) for g in groups)
         noun = "crops (labels and inferences)" if st.kind == "crop" else "frames"
         title = f"{n:,} {noun} of {st.dataset} · {st.model}"
-        inside = ctx.scenario_rows(st, proj)
+        inside = self.ctx.scenario_rows(st, proj)
         if inside is not None:
             title = f"{inside.size:,} of {n:,} {noun} of {st.dataset} · {st.model} · scenario {st.scenario}"
         if st.metric and st.kind == "frame":
@@ -132,25 +134,93 @@ def register(app: dash.Dash, ctx: Context) -> None:
             note += f"zoomed: all {shown:,} points of this region"
         note = note.strip().rstrip(";")
         legend_note = LEGEND_NOTE if st.kind == "crop" and st.colour == "type" else ""
-        return fig, {**key, "sampled": sampled, "n": n}, note, legend_note
+        return fig, {**key, "sampled": sampled, "n": n, "zoomable": n > self.ctx.max_points}, note, legend_note
 
-    @app.callback(
-        Output(ids.EMB_VIEWPORT, "data"),
-        Input(ids.EMB_GRAPH, "relayoutData"),
-        DashState(ids.EMB_STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def zoom(relayout, key):
-        if not relayout or not key or key.get("n", 0) <= ctx.max_points:
-            return no_update
-        if relayout.get("xaxis.autorange") or relayout.get("autosize"):
-            return None if key.get("viewport") else no_update
+    def page_state(self, search: str | None) -> State | None:
+        """The normalised state of a page query when it shows the embedding map, else None."""
+        if search is None or not self.ctx.names():
+            return None
+        st = self.ctx.normalise(State.from_query(search))
+        return st if st.view == "embedding" else None
+
+    def warm(self, search: str | None) -> None:
+        """Start building the map of a page's query in the background (the page request
+        arrives ~0.5 s before Dash asks for the layout: its scripts load in between)."""
+        st = self.page_state(search)
+        if st is None or not self._warming.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                self.content(st, None)
+            except Exception:  # the layout or the callback computes it again and says what failed
+                pass
+            finally:
+                self._warming.release()
+
+        threading.Thread(target=run, name="aquaembed-map-warm", daemon=True).start()
+
+    def prefill(self, layout: Any, search: str | None) -> Any:
+        """The page's layout with the map of its query filled in (as ``draw`` would fill it)."""
         try:
-            ranges = {"x": [relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]],
-                      "y": [relayout["yaxis.range[0]"], relayout["yaxis.range[1]"]]}
-        except KeyError:
-            return no_update
-        return {"base": key["base"], "ranges": ranges}
+            st = self.page_state(search)
+            if st is None:
+                return layout
+            fig, key, note, legend_note = self.content(st, None)
+        except AquaembedError:
+            return layout  # ``draw`` answers with the same error state as before
+        layout[ids.EMB_GRAPH].figure = fig
+        layout[ids.EMB_STATE].data = key
+        layout[ids.EMB_NOTE].children = note
+        layout[ids.EMB_LEGEND_NOTE].children = legend_note
+        return layout
+
+
+ZOOM_JS = """
+function(relayout, key) {
+    var nu = window.dash_clientside.no_update;
+    if (!relayout || !key || !key.zoomable) { return nu; }
+    if (relayout['xaxis.autorange'] || relayout['autosize']) { return key.viewport ? null : nu; }
+    var r = ['xaxis.range[0]', 'xaxis.range[1]', 'yaxis.range[0]', 'yaxis.range[1]'].map(function(k) { return relayout[k]; });
+    if (r.some(function(v) { return v === undefined; })) { return nu; }
+    return {base: key.base, ranges: {x: [r[0], r[1]], y: [r[2], r[3]]}};
+}
+"""
+"""Browser side: a zoom or pan of a sampled map asks for every point of the zoomed region
+(only maps above ``max_points`` are sampled; other relayouts send nothing to the server)."""
+
+
+def register(app: dash.Dash, ctx: Context) -> Maps:
+    maps = Maps(ctx)
+    # The map reads the page state from the URL (``sync`` keeps its query equal to
+    # ``State.to_query()`` of the STATE store), not from the store: no callback writes
+    # ``href``, so when the URL changes the figure is requested beside ``sync``. A fresh
+    # page gets its map with the layout (``Maps.prefill``): then this first call finds
+    # the key unchanged and answers nothing.
+    @app.callback(
+        Output(ids.EMB_GRAPH, "figure"),
+        Output(ids.EMB_STATE, "data"),
+        Output(ids.EMB_NOTE, "children"),
+        Output(ids.EMB_LEGEND_NOTE, "children"),
+        Output(ids.EMB_SUMMARY, "children"),
+        Input(ids.URL, "href"),
+        Input(ids.EMB_VIEWPORT, "data"),
+        DashState(ids.EMB_STATE, "data"),
+    )
+    def draw(href, viewport, previous):
+        if not href:
+            return (no_update,) * 5
+        st = maps.page_state(urlsplit(href).query)
+        if st is None:
+            return (no_update,) * 5
+        key = _key(st, viewport)
+        if previous and {k: previous.get(k) for k in key} == key:
+            return (no_update,) * 5
+        fig, emb_state, note, legend_note = maps.content(st, viewport)
+        return fig, emb_state, note, legend_note, SUMMARY_HELP  # a new map: the old selection is gone
+
+    app.clientside_callback(ZOOM_JS, Output(ids.EMB_VIEWPORT, "data"), Input(ids.EMB_GRAPH, "relayoutData"),
+                            DashState(ids.EMB_STATE, "data"), prevent_initial_call=True)
 
     @app.callback(
         Output(ids.EMB_TOOLTIP, "show"),
@@ -192,15 +262,17 @@ def register(app: dash.Dash, ctx: Context) -> None:
         except AquaembedError as exc:
             return html.P(f"Cannot show this point: {exc}", className="ae-error")
 
-    app.clientside_callback(SELECT_JS, Output(ids.EMB_SELECTION, "data"), Input(ids.EMB_GRAPH, "selectedData"))
+    app.clientside_callback(SELECT_JS, Output(ids.EMB_SELECTION, "data"), Input(ids.EMB_GRAPH, "selectedData"),
+                            DashState(ids.EMB_SELECTION, "data"), prevent_initial_call=True)
 
     @app.callback(
-        Output(ids.EMB_SUMMARY, "children"),
+        Output(ids.EMB_SUMMARY, "children", allow_duplicate=True),
         Input(ids.EMB_SELECTION, "data"),
-        Input(ids.EMB_STATE, "data"),
+        DashState(ids.EMB_STATE, "data"),
+        prevent_initial_call=True,
     )
     def summary(selection, key):
-        if dash.ctx.triggered_id == ids.EMB_STATE or not selection or not key:
+        if not selection or not key:
             return SUMMARY_HELP
         st, proj, groups = _resolve(ctx, key)
         n = int(np.asarray(proj["x"]).shape[0])
@@ -211,6 +283,8 @@ def register(app: dash.Dash, ctx: Context) -> None:
         if not mask.any():
             return SUMMARY_HELP
         return _summary(ctx, st, proj, mask)
+
+    return maps
 
 
 # ------------------------------------------------------------------ panels

@@ -7,6 +7,9 @@ from dash import dcc, html
 from aquaembed.dashboard import figures, ids
 from aquaembed.dashboard.context import Context
 
+SUMMARY_HELP = html.P("Lasso or box-select a cluster to see what it has in common.", className="ae-muted")
+"""What the selection panel shows without a selection (and after the map is redrawn)."""
+
 HELP = ("Lasso or box-select points to compare them with the rest; click a point for its frame and its nearest "
         "neighbours. In the legend, click a type to hide it, double-click to show only it.")
 
@@ -37,7 +40,7 @@ def layout(ctx: Context) -> html.Div:
             html.Aside(id=ids.EMB_DETAIL, className="ae-side",
                        children=html.P("Click a point to see its frame and similar ones.", className="ae-muted")),
         ]),
-        html.Section(id=ids.EMB_SUMMARY, className="ae-summary"),
+        html.Section(SUMMARY_HELP, id=ids.EMB_SUMMARY, className="ae-summary"),
         dcc.Store(id=ids.EMB_STATE),
         dcc.Store(id=ids.EMB_SELECTION),
         dcc.Store(id=ids.EMB_VIEWPORT),
