@@ -71,10 +71,12 @@ GRAPH_CONFIG: dict[str, Any] = {
     "showSendToCloud": False,
     "showEditInChartStudio": False,
     "showLink": False,
+    "plotlyServerURL": "",
     "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"],
 }
 """The ``config`` of every graph: nothing on the page may send data to, or link to, an outside host
-(Plotly's cloud "share" button and its logo link are removed)."""
+(Plotly's cloud "share" button and its logo link are removed, and the cloud's address, which
+plotly.js fills in by default, ``https://cloud.plotly.com/newchart``, is emptied)."""
 
 FRAME_METRICS = ("f1", "precision", "recall")
 CROP_COLOURS = ("type", "class", "score")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
 
+from aquaembed.dashboard import figures
 from aquaembed.dashboard import workflow_ids as w
 from aquaembed.dashboard.context import Context
 from aquaembed.dashboard.workflow_regression import section as regression_section
@@ -66,10 +67,10 @@ def layout(ctx: Context) -> html.Div:
             html.H3("Comparison"),
             html.Div(id=w.CMP_COUNTS, className="ae-kpis"),
             html.Div(className="ae-split", children=[
-                dcc.Graph(id=w.CMP_FRAME, style={"height": "460px"}, config={"displaylogo": False}),
-                dcc.Graph(id=w.CMP_CROP, style={"height": "460px"}, config={"displaylogo": False}),
+                dcc.Graph(id=w.CMP_FRAME, style={"height": "460px"}, config=figures.GRAPH_CONFIG),
+                dcc.Graph(id=w.CMP_CROP, style={"height": "460px"}, config=figures.GRAPH_CONFIG),
             ]),
-            dcc.Graph(id=w.CMP_DIFF, style={"height": "420px"}, config={"displaylogo": False}),
+            dcc.Graph(id=w.CMP_DIFF, style={"height": "420px"}, config=figures.GRAPH_CONFIG),
             html.H4(id=w.CMP_CELL_TITLE),
             _table(w.CMP_CELL, [("gt_id", "label", "numeric"), ("image_id", "frame", "numeric"),
                                 ("gt_class", "label class", "text"), ("class_a", "class under A", "text"),

@@ -14,6 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from aquaembed.dashboard import ids
+from aquaembed.dashboard import workflow_ids as w
 
 pytestmark = pytest.mark.browser
 
@@ -26,27 +27,105 @@ def _outside_links(browser) -> list[str]:
     return [h for h in hrefs if urlsplit(h).hostname not in LOCAL and not h.startswith(("javascript:", "data:", "blob:"))]
 
 
-@pytest.mark.parametrize("view,graphs", [
-    ("embedding", [ids.EMB_GRAPH]),
-    ("metrics", [ids.MET_CM_GRAPH, ids.MET_PR_GRAPH, ids.MET_COCO_GRAPH]),
-])
-def test_no_graph_offers_to_send_data_away(browser, demo_app, view, graphs) -> None:
-    # defect 5: Plotly's "share chart" / Chart Studio button would upload a private dataset
-    browser.get(demo_app.url + f"?view={view}")
-    for g in graphs:
-        browser.wait(lambda g=g: browser.graph_data(g), what=f"{g} to draw")
+CLOUD_KEYS = ("showSendToCloud", "showEditInChartStudio", "showLink")
+
+GRAPHS_JS = """
+return [...document.querySelectorAll('.js-plotly-plot')].filter(function(g) { return g.offsetParent !== null; })
+  .map(function(g) {
+    var c = g._context || {};
+    var host = g.closest('[id]');
+    return {id: host ? host.id : '?', config: {showSendToCloud: c.showSendToCloud, showEditInChartStudio: c.showEditInChartStudio,
+            showLink: c.showLink, plotlyServerURL: c.plotlyServerURL || '', displaylogo: c.displaylogo},
+            buttons: [...g.querySelectorAll('.modebar-btn')].map(function(b) { return b.getAttribute('data-title') || ''; }),
+            links: [...g.querySelectorAll('a[href]')].map(function(a) { return a.href; })};
+  });
+"""
+"""Every graph shown on the page: its effective Plotly config (``_context``), mode-bar buttons and links."""
+
+SPY_JS = """
+window.__aeOpened = window.__aeOpened || [];
+if (!window.__aeSpy) {
+  window.__aeSpy = true;
+  window.open = function(url) { window.__aeOpened.push(String(url)); return null; };
+}
+"""
+"""Record every ``window.open`` (how Plotly's cloud buttons hand a figure to Chart Studio) instead of opening it."""
+
+
+def _cloud_problems(graph: dict) -> list[str]:
+    """What a graph offers that could send its data (or a link) to another host."""
+    out = [f"{graph['id']}: {k} is {graph['config'][k]!r}" for k in CLOUD_KEYS if graph["config"][k]]
+    url = graph["config"]["plotlyServerURL"]
+    if url and urlsplit(url).hostname not in LOCAL:
+        out.append(f"{graph['id']}: plotlyServerURL {url}")
+    if graph["config"]["displaylogo"] is not False:
+        out.append(f"{graph['id']}: the Plotly logo links to plotly.com")
+    out += [f"{graph['id']}: button {t!r}" for t in graph["buttons"]
+            if any(w in t.lower() for w in ("cloud", "chart studio", "share", "edit in"))]
+    out += [f"{graph['id']}: link {h}" for h in graph["links"] if urlsplit(h).hostname not in LOCAL]
+    return out
+
+
+def _click_every_modebar_button(browser) -> list[str]:
+    """Hover each shown graph and click each of its mode-bar buttons; the buttons clicked."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    clicked = []
+    for plot in [p for p in browser.driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot") if p.is_displayed()]:
+        browser.js("arguments[0].scrollIntoView({block: 'center'});", plot)
+        n = len(plot.find_elements(By.CSS_SELECTOR, ".modebar-btn"))
+        for i in range(n):
+            ActionChains(browser.driver).move_to_element(plot).perform()  # the mode bar shows on hover
+            btn = plot.find_elements(By.CSS_SELECTOR, ".modebar-btn")[i]
+            clicked.append(btn.get_attribute("data-title"))
+            browser.js("arguments[0].click();", btn)  # (the sticky header may cover a button at the top)
+            time.sleep(0.15)
+    return clicked
+
+
+def _show_graphs(browser, app, view: str) -> None:
+    browser.get(app.url + f"?view={view}&model=detector")
+    if view == "compare":  # the comparison maps and the difference matrix appear once a second model is chosen
+        browser.wait(lambda: browser.driver.find_element(By.ID, w.MODEL_B).is_displayed(), what="the compare page")
+        browser.choose(w.MODEL_B, "detector_v2")
+    want = {"embedding": 1, "metrics": 3, "compare": 3}[view]
+    browser.wait(lambda: len([g for g in browser.js(GRAPHS_JS) if g["buttons"]]) >= want, what=f"{want} graphs on {view}")
     time.sleep(0.5)
-    for g in graphs:
-        titles = browser.js("return [...document.querySelectorAll('#' + arguments[0] + ' .modebar-btn')]"
-                            ".map(function(b) { return b.getAttribute('data-title') || ''; });", g)
-        assert titles, f"{g} has no mode bar"
-        assert not [t for t in titles if any(w in t.lower() for w in ("cloud", "chart studio", "share", "edit in"))], titles
-        config = browser.js("var el = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
-                            "return el._context ? {cloud: el._context.showSendToCloud, studio: el._context.showEditInChartStudio,"
-                            " logo: el._context.displaylogo} : null;", g)
-        assert config is not None and not config["cloud"] and not config["studio"] and config["logo"] is False
+
+
+@pytest.mark.parametrize("view", ["embedding", "metrics", "compare"])
+def test_no_graph_offers_to_send_data_away(browser, demo_app, view) -> None:
+    # defect 5: Plotly's "share chart" / Chart Studio button would upload a private dataset. Every graph on
+    # every page with graphs: no cloud config, button or link; then every mode-bar button is clicked (Download
+    # included: downloads are refused), and nothing opened a window or requested another host (the autouse fixture)
+    browser.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
+    browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SPY_JS})
+    _show_graphs(browser, demo_app, view)
+    browser.js(SPY_JS)
+    graphs = browser.js(GRAPHS_JS)
+    assert [p for g in graphs for p in _cloud_problems(g)] == []
+    clicked = _click_every_modebar_button(browser)
+    assert len(clicked) >= 4 * len([g for g in graphs if g["buttons"]]), clicked
+    assert "Download plot as a PNG" in clicked or any("download" in c.lower() for c in clicked), clicked
+    assert browser.js("return window.__aeOpened;") == []
+    assert [p for g in browser.js(GRAPHS_JS) for p in _cloud_problems(g)] == []
     assert _outside_links(browser) == []
     browser.screenshot(f"privacy_{view}.png")
+
+
+def test_the_cloud_check_catches_a_graph_that_offers_the_cloud(browser, demo_app) -> None:
+    # the checks above are not vacuous: a graph drawn with Plotly's cloud options (never clicked) fails them
+    _show_graphs(browser, demo_app, "embedding")
+    browser.driver.execute_async_script(
+        "var done = arguments[0]; var d = document.createElement('div'); d.id = 'canary'; d.style.height = '300px';"
+        "document.body.prepend(d);"
+        "Plotly.newPlot(d, [{x: [1, 2], y: [2, 1]}], {}, {showSendToCloud: true, showEditInChartStudio: true,"
+        " plotlyServerURL: 'https://chart-studio.plotly.com'}).then(function() { done(true); });")
+    canary = next(g for g in browser.js(GRAPHS_JS) if g["id"] == "canary")
+    problems = _cloud_problems(canary)
+    assert any("showSendToCloud" in p for p in problems) and any("plotlyServerURL" in p for p in problems)
+    assert any(p.startswith("canary: button") for p in problems), problems  # "Share chart..."
+    browser.js("document.getElementById('canary').remove();")
 
 
 def test_api_docs_render_without_internet(browser, demo_app) -> None:
