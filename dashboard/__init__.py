@@ -34,7 +34,7 @@ if importlib.util.find_spec("pandas") is not None:
 from aquaembed import __version__
 from aquaembed.explore import Workspace
 
-__all__ = ["PLOTLY_JS", "__version__", "create_dash", "plotly_js_url"]  # Dash reads __version__ to serve PLOTLY_JS
+__all__ = ["PLOTLY_JS", "__version__", "create_dash", "plotly_js_url", "warm_up"]  # Dash reads __version__ to serve PLOTLY_JS
 
 PLOTLY_JS = "vendor/plotly-aquaembed.min.js"
 """The partial plotly.js bundle the dashboard serves (inside this package): plotly.js's core
@@ -104,6 +104,14 @@ def _serve_first_map(app: dash.Dash, maps: Any, base: str) -> None:
             maps.warm(req.query_string.decode("utf-8", errors="replace"))
 
 
+def warm_up(app: dash.Dash, url_base_pathname: str = "/") -> None:
+    """Render the index once, now: Dash sets itself up on its first request (layout
+    validation, script tags; ~0.1 s, more beside the preload), and the render starts
+    building the default page's embedding map (``_serve_first_map``). Call it when
+    ``app.server`` is complete: Flask accepts no setup after its first request."""
+    app.server.test_client().get(url_base_pathname)
+
+
 def create_dash(
     workspace: Workspace, *, url_base_pathname: str = "/", max_points: int = 300_000, preload: bool = False,
     plotly_js: Literal["partial", "full"] = "partial",
@@ -126,7 +134,8 @@ def create_dash(
     preload : bool
         Start a background thread that computes what the first page shows (match
         table, crop types, projection and metrics of the first dataset at the default
-        thresholds), so the first visitor does not wait for the matcher.
+        thresholds), so the first visitor does not wait for the matcher (see also
+        :func:`warm_up`).
 
     Returns
     -------

@@ -140,10 +140,12 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True, rend
     if dashboard:
         from a2wsgi import WSGIMiddleware
 
-        from aquaembed.dashboard import create_dash
+        from aquaembed.dashboard import create_dash, warm_up
 
         dash_app = create_dash(app.state.workspace, preload=settings.preload, plotly_js=settings.dashboard_plotly)
         _quiet_callback_errors(dash_app.server)
+        if settings.preload:
+            warm_up(dash_app)  # Dash's first-request setup now, not in the first visitor's page load
         app.mount("/", WSGIMiddleware(dash_app.server, workers=settings.dashboard_workers))  # last: the API routes match first
         outputs = dash_app.callback_map.keys
     else:

@@ -23,6 +23,36 @@
         return fetchOriginal.apply(this, arguments.length > 1 ? [input, init] : [input]);
     };
 
+    // dcc.Graph asks Plotly to fit each graph to its container right after its first plot, and
+    // Plotly then redraws every point even when the graph already fits: on a first view that drew
+    // the embedding map's 100k points twice. When the graph has its container's size (within
+    // Plotly's own 1 px tolerance) there is nothing to fit, so the request resolves at once.
+    function fitOnlyWhenNeeded(plotly) {
+        var plots = plotly && plotly.Plots;
+        if (!plots || !plots.resize || plots.resize.aeFits) { return; }
+        var resize = plots.resize;
+        plots.resize = function (gd) {
+            var full = gd && gd._fullLayout;
+            if (full && gd.layout && gd.layout.autosize !== false && !gd.layout.width && !gd.layout.height) {
+                var style = window.getComputedStyle(gd);
+                var w = parseFloat(style.width), h = parseFloat(style.height);
+                if (w && h && Math.abs(w - full.width) <= 1 && Math.abs(h - full.height) <= 1) { return Promise.resolve(gd); }
+            }
+            return resize.apply(this, arguments);
+        };
+        plots.resize.aeFits = true;
+    }
+    if (window.Plotly) {
+        fitOnlyWhenNeeded(window.Plotly);
+    } else {
+        var loaded;  // plotly.js is loaded later, on the first graph; its bundle assigns window.Plotly
+        Object.defineProperty(window, 'Plotly', {
+            configurable: true, enumerable: true,
+            get: function () { return loaded; },
+            set: function (v) { loaded = v; fitOnlyWhenNeeded(v); }
+        });
+    }
+
     // AG Grid comparators: an undefined ratio ("—") sorts last in either direction.
     var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
     dagfuncs.nullsLast = function (a, b, nodeA, nodeB, isDescending) {

@@ -331,3 +331,22 @@ def test_many_classes_switch_to_tables(browser, many_app) -> None:
     browser.wait(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "[data-testid=example]"), what="row examples")
     browser.screenshot("metrics_many_classes.png")
     assert browser.severe_logs() == []
+
+
+def test_the_map_follows_the_window_size(browser, demo_app) -> None:
+    # the page skips Plotly's refit when a graph already fits (assets/aquaembed.js): a real resize still refits
+    _open(browser, demo_app.url + "?view=embedding&kind=crop&colour=type")
+    width = "return document.querySelector(arguments[0])._fullLayout.width;"
+    before = browser.js(width, PLOT.format(ids.EMB_GRAPH))
+    size = browser.driver.get_window_size()
+    try:
+        browser.driver.set_window_size(size["width"] - 400, size["height"])
+        browser.wait(lambda: browser.js(width, PLOT.format(ids.EMB_GRAPH)) < before - 100, what="the map to narrow")
+        fits = browser.js("var g = document.querySelector(arguments[0]);"
+                          "return Math.abs(parseFloat(getComputedStyle(g).width) - g._fullLayout.width) <= 1;",
+                          PLOT.format(ids.EMB_GRAPH))
+        assert fits
+        browser.screenshot("embedding_narrow_window.png")
+    finally:
+        browser.driver.set_window_size(size["width"], size["height"])
+    browser.wait(lambda: abs(browser.js(width, PLOT.format(ids.EMB_GRAPH)) - before) <= 1, what="the map to widen again")
