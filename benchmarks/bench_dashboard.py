@@ -3,9 +3,11 @@
 Run:  python benchmarks/bench_dashboard.py [--crops 100000] [--repeat 3] [--bundles partial full]
       [--baseline CHECKOUT] [--data DIR] [--out TABLE.md]
 
-The peer, measured in the same run: the same dashboard serving plotly's full plotly.js
-(4.8 MB, ``AQUAEMBED_DASHBOARD_PLOTLY=full``) instead of the partial bundle (1.5 MB);
-rounds of the two alternate, so both see the same machine load.
+The peers, measured in the same run: the same dashboard serving plotly's full plotly.js
+(4.8 MB, ``AQUAEMBED_DASHBOARD_PLOTLY=full``) instead of the partial bundle (1.5 MB), and
+with ``--baseline CHECKOUT`` another checkout (e.g. of ``main``; served by its ``.venv``
+when it has one) with the partial bundle; the rounds of all of them alternate, so all see
+the same machine load.
 
 Builds (once, cached in ``benchmarks/_data``) a synthetic dataset whose labels plus
 inferences give about ``--crops`` crops, with clustered random crop embeddings. Each
@@ -23,10 +25,13 @@ JavaScript bundles are fetched too) and measures, from the browser's side:
   until the traces hold the new confusion types and are on the canvas (each threshold
   is new to the process, so the matcher runs each time).
 
-For each render it also reads the browser's resource timings of the Dash callback
-requests (``_dash-update-component``): how many there were and how long the browser
-waited on them. The server-side share (projection + grouping + figure JSON) is measured
-separately in this process. Not a test: never collected by pytest.
+For each render and each recolour it also reads the browser's resource timings of the
+Dash requests (the layout, ``_dash-layout``, and the callbacks, ``_dash-update-component``):
+how many callbacks there were, how long the browser waited on the server for them (time
+to first byte, queueing in the server's two dashboard threads included), how many bytes
+they carried and when the figure arrived. These counts and bytes do not depend on the
+machine's load; the times do. The server-side share (projection + grouping + figure
+JSON) is measured separately in this process. Not a test: never collected by pytest.
 """
 
 from __future__ import annotations
@@ -98,9 +103,10 @@ def free_port() -> int:
 
 
 def checkout_python(checkout: Path) -> str:
-    """The Python of a checkout: its ``.venv`` when it has one, else this one."""
+    """The Python that serves a checkout: this one for this checkout; another checkout's ``.venv``
+    when it has one (its package is installed there), else this one."""
     venv = checkout / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
+    return str(venv) if checkout.resolve() != REPO and venv.exists() else sys.executable
 
 
 class Server:
