@@ -50,7 +50,7 @@ class LRUCache:
                     break
             flight.done.wait()
             if flight.ok:
-                return flight.value  # type: ignore[no-any-return]
+                return flight.value
             # it failed there: try again (this thread computes it, or waits for a newer attempt)
             with self._lock:
                 if self._flights.get(key) is flight:
