@@ -61,9 +61,11 @@ def _tab(browser, label: str) -> None:
 def test_page_loads_without_console_errors(browser, demo_app) -> None:
     _open(browser, demo_app.url)
     assert [n.split(" (")[0] for n in _names(browser)] == ["TP", "FP", "FN", "confusion", "below threshold"]
-    # the state went into the URL, so the view can be shared
-    assert "dataset=demo" in browser.driver.current_url and "conf=0.5" in browser.driver.current_url
-    headline = browser.driver.find_element(By.ID, ids.HEADLINE).text
+    # the state went into the URL, so the view can be shared (the map comes with the page's layout,
+    # so it may be drawn before the state's callbacks have answered: wait for them)
+    browser.wait(lambda: "dataset=demo" in browser.driver.current_url and "conf=0.5" in browser.driver.current_url,
+                 what="the state in the URL")
+    headline = browser.wait(lambda: browser.driver.find_element(By.ID, ids.HEADLINE).text, what="the headline")
     assert "precision" in headline and "F1" in headline and "optimal, class-agnostic" in headline
     time.sleep(0.5)
     assert browser.severe_logs() == []
