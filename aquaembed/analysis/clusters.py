@@ -3,47 +3,60 @@
 Method
 ------
 The crops' kNN graph (``k`` nearest crops of every crop, over label and inference crops
-alike) is computed once at ingest. At the current :class:`~aquaembed.matching.MatchOptions`
-the error crops of one type -- FP inference crops, FN label crops, or the label crops of
-confusion pairs -- are taken, and the graph is *restricted* to them: an edge survives
-when both ends are errors of that type. The restricted graph, as a sparse matrix of
-cosine distances, is clustered by scikit-learn's DBSCAN (``metric="precomputed"``; a
-sparse matrix means absent entries are not neighbours), so nothing is re-searched when a
-slider moves and a re-cluster costs a few array operations plus DBSCAN on the errors.
+of every inference set alike) is computed once at ingest. At the current
+:class:`~aquaembed.matching.MatchOptions` the error crops of one type of the analysed
+model -- FP inference crops, FN label crops, or the label crops of confusion pairs -- are
+taken. Only the model's *population* can hold its errors: the label crops and that
+model's inference crops. The crops of other inference sets are neither candidates nor
+part of the chance level: the base rate ``p`` is errors of the type / crops of the
+population (of the scenario's frames, with a scenario).
 
-Why this finds patterns and not noise: a crop is a *core* point when at least
-``min_samples`` of its ``k`` nearest crops (among *all* crops) are errors of the same
-type. If errors fell at random with base rate ``p`` (errors of the type / all crops), the
-number of error neighbours would be Binomial(k, p); ``min_samples`` is set to the
-smallest count whose upper tail probability is below ``alpha`` (1e-3 by default), so a
-core point is an error in a neighbourhood *significantly* richer in errors than
-chance. Points that are not within reach of a core point are noise and belong to no
-cluster; clusters smaller than ``min_cluster_size`` are noise too. Edges longer than
-``eps`` (a high quantile of all graph distances, a scale independent of the thresholds)
-are dropped so far-apart outliers never link.
+Density test (which error crops are *core* points). Every error crop ``i`` gets a
+neighbourhood of population crops: its stored neighbours that lie in the population,
+plus, for each stored neighbour from another inference set, that neighbour's own stored
+neighbours in the population (a second model's crop, typically the near-identical twin
+of one of this model's crops, stands in for its neighbourhood), deduplicated, ``i``
+itself left out. With a single inference set this is exactly ``i``'s ``k`` stored
+neighbours; with others it is about as many population crops as they took slots, so a
+second model does not halve the evidence. Let ``k_i`` be the size of that neighbourhood
+and ``e_i`` the errors of the type in it. If errors fell at random over the population,
+``e_i`` would be Binomial(``k_i``, ``p``) (the neighbourhood is chosen without looking
+at which crops are errors); ``i`` is core when ``e_i`` reaches the smallest count whose
+upper tail is below ``alpha`` (1e-3 by default; at least 3), so a core point is an
+error in a neighbourhood *significantly* richer in errors than chance. The threshold
+depends on ``k_i``: it is tabulated once per call for every possible ``k_i``
+(:func:`core_thresholds`) and looked up, all vectorised.
 
-Each cluster is described by its class mix (and label -> inference class pairs for
-confusions), the frame-metadata values over-represented against all crops of its
-classes and source (share in / share out / lift), its most typical members (nearest the
-normalised mean vector) and the frames involved, and ranked by a score that grows with
-how much it explains (share of the type's errors), mean confidence, tightness (mean
-cosine similarity to the centre) and concentration (share of its most over-represented
-value).
+Clustering (scikit-learn's DBSCAN, ``metric="precomputed"``). The graph is *restricted*
+to the error crops: an edge survives when both ends are errors of the type, and an error
+also links to the errors among the neighbours of its other-set neighbours, at the length
+of the two-step path (the same stand-in as above); symmetric; edges longer than ``eps``,
+a high quantile of all graph distances, are dropped so far-apart outliers never link. DBSCAN takes one ``min_samples`` for all points, so the
+per-point test is handed to it exactly: ``sample_weight`` is 1 on core points and 0
+elsewhere, ``min_samples = 1``, and the row of a non-core point keeps only its diagonal
+(its weighted count is 0, so it is never core; a core point counts at least itself).
+DBSCAN then does what it always does with those core points: core points joined by an
+edge share a cluster, a non-core error next to a core point joins it as a border point,
+the rest is noise and belongs to no cluster. Clusters smaller than ``min_cluster_size``
+are noise too. Nothing is re-searched when a slider moves: a re-cluster costs a few
+array operations plus DBSCAN on the errors.
+
+Each cluster is then described and scored by
+:func:`aquaembed.analysis.cluster_records.describe_clusters` (re-exported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import binom
 
+from aquaembed.analysis.cluster_records import describe_clusters
 from aquaembed.errors import ParameterError
 
-__all__ = ["CUSTOM_METRIC_CLUSTERS", "ERROR_KINDS", "CropGraph", "cluster_rows", "core_threshold", "describe_clusters", "restrict_graph"]
+__all__ = ["CUSTOM_METRIC_CLUSTERS", "ERROR_KINDS", "CropGraph", "cluster_rows", "core_points", "core_threshold", "core_thresholds", "describe_clusters", "restrict_graph"]
 
 CUSTOM_METRIC_CLUSTERS = (
     "no failure clusters under a custom metric: clusters group error crops, and a custom metric's per-frame "
@@ -85,7 +98,30 @@ class CropGraph:
         return float(1.0 - np.quantile(sims, 1.0 - quantile))
 
 
-def restrict_graph(graph: CropGraph, rows: np.ndarray, *, eps: float | None = None) -> sp.csr_matrix:
+def _reach(graph: CropGraph, rows: np.ndarray, pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The crops each of ``rows`` reaches: its stored neighbours, and for a neighbour outside
+    the population ``pop`` (bool, shape (n + 1,), index n = padding) that neighbour's own
+    neighbours (a crop of another inference set stands in for its neighbourhood).
+
+    Returns row position (into ``rows``), crop and distance (``1 - similarity``; summed
+    over the two steps) of every reached crop, duplicates and padding included.
+    """
+    n, k = graph.neighbors.shape
+    nbrs = np.asarray(graph.neighbors)
+    first = nbrs[rows].astype(np.int64)
+    first[first < 0] = n
+    d1 = 1.0 - np.asarray(graph.similarity[rows], dtype=np.float64)
+    r1, c1 = np.nonzero((first != n) & ~pop[first])
+    second = nbrs[first[r1, c1]].astype(np.int64)
+    second[second < 0] = n
+    d2 = d1[r1, c1][:, None] + (1.0 - np.asarray(graph.similarity[first[r1, c1]], dtype=np.float64))
+    row = np.concatenate([np.repeat(np.arange(rows.size), k), np.repeat(r1, k)])
+    return row, np.concatenate([first.ravel(), second.ravel()]), np.concatenate([d1.ravel(), d2.ravel()])
+
+
+def restrict_graph(
+    graph: CropGraph, rows: np.ndarray, *, eps: float | None = None, population: np.ndarray | None = None,
+) -> sp.csr_matrix:
     """The sub-graph among ``rows``: a symmetric sparse matrix of cosine distances.
 
     Parameters
@@ -95,12 +131,17 @@ def restrict_graph(graph: CropGraph, rows: np.ndarray, *, eps: float | None = No
         Distinct crop-index rows (the members).
     eps : float, optional
         Drop edges whose distance exceeds it.
+    population : bool array, shape (n,), optional
+        The analysed model's crops (see :func:`cluster_rows`): a stored neighbour outside it
+        links a row to that neighbour's own neighbours among ``rows``, at the length of the
+        two-step path. Default every crop (direct edges only).
 
     Returns
     -------
     scipy.sparse.csr_matrix, shape (m, m)
         Entry ``[i, j]`` is the distance (``1 - similarity``, at least 1e-9 so that it is
-        stored) when ``rows[j]`` is among the neighbours of ``rows[i]`` or the converse;
+        stored) when ``rows[j]`` is among the neighbours of ``rows[i]`` or the converse
+        (the shortest such link, the longer of the two directions);
         the diagonal is stored as explicit zeros, and each row's entries are stored by
         increasing distance.
     """
@@ -108,16 +149,18 @@ def restrict_graph(graph: CropGraph, rows: np.ndarray, *, eps: float | None = No
     n = graph.neighbors.shape[0]
     pos = np.full(n + 1, -1, dtype=np.int64)  # index n stands for the -1 padding
     pos[rows] = np.arange(rows.size)
-    nb = np.asarray(graph.neighbors[rows], dtype=np.int64)
-    nb = np.where(nb < 0, n, nb)
-    col = pos[nb]
-    dist = 1.0 - np.asarray(graph.similarity[rows], dtype=np.float64)
-    keep = col >= 0
+    pop = np.ones(n + 1, dtype=bool) if population is None else np.append(np.asarray(population, dtype=bool), False)
+    r, crop, dist = _reach(graph, rows, pop)
+    col = pos[crop]
+    keep = (col >= 0) & (col != r)
     if eps is not None:
         keep &= dist <= eps
-    r = np.broadcast_to(np.arange(rows.size)[:, None], col.shape)[keep]
-    d = np.maximum(dist[keep], 1e-9)
-    m = sp.csr_matrix((d, (r, col[keep])), shape=(rows.size, rows.size))
+    r, col, dist = r[keep], col[keep], dist[keep]
+    order = np.lexsort((dist, col, r))  # the shortest link of each (row, col) pair first
+    r, col, dist = r[order], col[order], dist[order]
+    first_of = np.concatenate([[True], (r[1:] != r[:-1]) | (col[1:] != col[:-1])])
+    r, col, d = r[first_of], col[first_of], np.maximum(dist[first_of], 1e-9)
+    m = sp.csr_matrix((d, (r, col)), shape=(rows.size, rows.size))
     m = m.maximum(m.T).tocsr()
     # each row starts with an explicit zero on the diagonal (a point is its own neighbour,
     # as DBSCAN counts it) followed by its entries by increasing distance: scikit-learn's
@@ -141,20 +184,81 @@ def core_threshold(k: int, base_rate: float, *, alpha: float = 1e-3, floor: int 
 
     The smallest ``m`` with ``P(Binomial(k, base_rate) >= m) <= alpha``, at least ``floor``.
     """
+    return int(core_thresholds(k, base_rate, alpha=alpha, floor=floor)[k])
+
+
+def core_thresholds(k_max: int, base_rate: float, *, alpha: float = 1e-3, floor: int = 3) -> np.ndarray:
+    """:func:`core_threshold` for every neighbour count ``0..k_max`` at once.
+
+    Returns
+    -------
+    int64 array, shape (k_max + 1,)
+        Entry ``k`` is the smallest ``m >= floor`` with ``P(Binomial(k, base_rate) >= m) <= alpha``,
+        ``k + 1`` (never reached) when even ``m = k`` is not significant.
+    """
     if not 0.0 <= base_rate <= 1.0:
         raise ParameterError(f"base_rate must lie in [0, 1], got {base_rate!r}", parameter="base_rate")
-    m = np.arange(k + 2)
-    tail = binom.sf(m - 1, k, base_rate)  # P(X >= m)
-    ok = np.flatnonzero(tail <= alpha)
-    need = int(ok[0]) if ok.size else k + 1
-    return max(floor, need)
+    k = np.arange(k_max + 1)[:, None]
+    m = np.arange(k_max + 2)[None, :]
+    ok = (binom.sf(m - 1, k, base_rate) <= alpha) & (m <= k)  # P(X >= m) for X ~ Binomial(k, p)
+    need = np.where(ok.any(axis=1), ok.argmax(axis=1), k[:, 0] + 1)
+    return np.maximum(need, floor).astype(np.int64)
+
+
+def core_points(
+    graph: CropGraph, rows: np.ndarray, *, population: np.ndarray | None = None, base_rate: float | None = None,
+    alpha: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The density test of every error crop (see the module docstring).
+
+    Parameters
+    ----------
+    graph : CropGraph
+    rows : int array, shape (m,)
+        The error crops (crop-index rows) of one type, all inside ``population``.
+    population : bool array, shape (n,), optional
+        The crops that could be errors of this type (the label crops and the analysed
+        model's inference crops); default every crop of the graph.
+    base_rate : float, optional
+        Chance level; default ``m / population.sum()``.
+    alpha : float
+
+    Returns
+    -------
+    core : bool array, shape (m,)
+    k_eff : int64 array, shape (m,)
+        Stored neighbours of each row that lie in the population.
+    hits : int64 array, shape (m,)
+        Those of them that are errors (in ``rows``).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    n = graph.neighbors.shape[0]
+    pop = np.ones(n + 1, dtype=bool) if population is None else np.append(np.asarray(population, dtype=bool), False)
+    pop[n] = False  # index n stands for the -1 padding
+    err = np.zeros(n + 1, dtype=bool)
+    err[rows] = True
+    err &= pop
+    if base_rate is None:
+        base_rate = min(1.0, rows.size / max(int(pop.sum()), 1))
+    row, col, _ = _reach(graph, rows, pop)
+    ok = pop[col] & (col != rows[row])
+    keys = row[ok] * (n + 1) + col[ok]
+    keys.sort()  # distinct (row, crop) pairs (np.unique is many times slower here)
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    row, col = keys // (n + 1), keys % (n + 1)
+    k_eff = np.bincount(row, minlength=rows.size)
+    hits = np.bincount(row, weights=err[col], minlength=rows.size).astype(np.int64)
+    k_max = graph.k * (graph.k + 1)
+    need = core_thresholds(k_max, float(base_rate), alpha=alpha)
+    return hits >= need[k_eff], k_eff, hits
 
 
 def cluster_rows(
     graph: CropGraph,
     rows: np.ndarray,
     *,
-    base_rate: float,
+    population: np.ndarray | None = None,
+    base_rate: float | None = None,
     min_cluster_size: int = 8,
     alpha: float = 1e-3,
     eps: float | None = None,
@@ -166,12 +270,17 @@ def cluster_rows(
     graph : CropGraph
     rows : int array, shape (m,)
         The error crops (crop-index rows) of one type.
-    base_rate : float
-        Share of all graph crops that are errors of this type (the chance level).
+    population : bool array, shape (n,), optional
+        The crops that could be errors of this type: the label crops and the analysed
+        model's inference crops (the crops of other inference sets are neither candidates
+        nor part of the chance level). Default every crop of the graph.
+    base_rate : float, optional
+        The chance level; default ``m / population.sum()`` (errors of the type over the
+        population).
     min_cluster_size : int
         Smaller clusters become noise.
     alpha : float
-        Chance-level tail probability that sets ``min_samples`` (see the module docstring).
+        Chance-level tail probability of the density test (see the module docstring).
     eps : float, optional
         Longest edge kept; default :meth:`CropGraph.distance_scale`.
 
@@ -191,11 +300,14 @@ def cluster_rows(
     labels = np.full(rows.size, -1, dtype=np.int64)
     if rows.size < min_cluster_size:
         return labels
+    core, _, _ = core_points(graph, rows, population=population, base_rate=base_rate, alpha=alpha)
+    if int(core.sum()) == 0:
+        return labels
     eps = graph.distance_scale() if eps is None else float(eps)
-    dist = restrict_graph(graph, rows, eps=eps)
-    need = core_threshold(graph.k, base_rate, alpha=alpha)
-    # DBSCAN counts the point itself among its min_samples neighbours
-    raw = DBSCAN(eps=eps, min_samples=need + 1, metric="precomputed").fit_predict(dist)
+    dist = _core_rows_only(restrict_graph(graph, rows, eps=eps, population=population), core)
+    # weight 1 marks the core points; a non-core row holds only itself (weight 0), so it
+    # never reaches min_samples = 1 and DBSCAN's own core test is exactly ours
+    raw = DBSCAN(eps=eps, min_samples=1, metric="precomputed").fit_predict(dist, sample_weight=core.astype(np.float64))
     ids, sizes = np.unique(raw[raw >= 0], return_counts=True)
     big = ids[sizes >= min_cluster_size]
     order = big[np.argsort(-sizes[sizes >= min_cluster_size], kind="stable")]
@@ -205,131 +317,9 @@ def cluster_rows(
     return labels
 
 
-def _over_represented(
-    member_frames: np.ndarray,
-    ref_frames: np.ndarray,
-    metadata: Mapping[str, np.ndarray],
-    *,
-    min_share: float = 0.25,
-    min_lift: float = 1.5,
-    top: int = 5,
-) -> list[dict[str, Any]]:
-    """Metadata values whose share among the members beats their share among the rest."""
-    out: list[dict[str, Any]] = []
-    for field, col in metadata.items():
-        values, codes = np.unique(np.asarray(col).astype(str), return_inverse=True)
-        if values.size < 2 or values.size > 200:
-            continue
-        inside = np.bincount(codes[member_frames], minlength=values.size)
-        ref = np.bincount(codes[ref_frames], minlength=values.size) - inside
-        n_in, n_ref = int(member_frames.size), int(ref.sum())
-        if n_in == 0 or n_ref <= 0:
-            continue
-        share, share_rest = inside / n_in, ref / n_ref
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lift = np.where(share_rest > 0, share / np.maximum(share_rest, 1e-12), np.inf)
-        for v in np.flatnonzero((share >= min_share) & (lift >= min_lift)):
-            out.append(
-                {
-                    "field": field,
-                    "value": str(values[v]),
-                    "share": round(float(share[v]), 4),
-                    "share_rest": round(float(share_rest[v]), 4),
-                    "lift": round(float(min(lift[v], 1e6)), 3),
-                }
-            )
-    out.sort(key=lambda r: (-r["share"] * np.log1p(r["lift"]), r["field"], r["value"]))
-    return out[:top]
-
-
-def describe_clusters(
-    kind: str,
-    labels: np.ndarray,
-    rows: np.ndarray,
-    *,
-    vectors: np.ndarray,
-    source: str,
-    ids: np.ndarray,
-    cls: np.ndarray,
-    frame_rows: np.ndarray,
-    score: np.ndarray | None,
-    ref_frame_rows: np.ndarray,
-    ref_cls: np.ndarray,
-    class_names: Sequence[str],
-    frame_ids: np.ndarray,
-    metadata: Mapping[str, np.ndarray],
-    n_errors: int,
-    other_cls: np.ndarray | None = None,
-    typical: int = 8,
-) -> list[dict[str, Any]]:
-    """Describe and score the clusters of one error type (the report's cluster records).
-
-    Parameters
-    ----------
-    kind : {"FP", "FN", "confusion"}
-    labels : int array, shape (m,)
-        From :func:`cluster_rows`.
-    rows : int array, shape (m,)
-        Crop-index rows of the members.
-    vectors : float32 array, shape (m, d)
-        Their L2-normalised embeddings.
-    source : {"pred", "label"}
-    ids, cls, frame_rows : int arrays, shape (m,)
-        Crop id (inference index or label id), class index and frame row of each.
-    score : float array, shape (m,), optional
-        Inference confidence (None for label crops).
-    ref_frame_rows, ref_cls : int arrays
-        Frame rows and classes of *all* crops of this source (the reference for lifts).
-    class_names : list of str
-    frame_ids : int array, shape (F,)
-        Frame id of each frame row.
-    metadata : mapping of field to array, shape (F,)
-    n_errors : int
-        Errors of this type (the denominator of a cluster's share).
-    other_cls : int array, shape (m,), optional
-        Confusions: the class of the matched inference.
-    typical : int
-        Members listed as typical.
-    """
-    out: list[dict[str, Any]] = []
-    tag = "pred" if source == "pred" else "label"
-    for c in range(int(labels.max()) + 1 if labels.size else 0):
-        members = np.flatnonzero(labels == c)
-        v = vectors[members].astype(np.float64)
-        centre = v.mean(axis=0)
-        norm = np.linalg.norm(centre)
-        centre = centre / norm if norm > 0 else centre
-        sim = v @ centre
-        order = np.argsort(-sim, kind="stable")
-        present = np.unique(cls[members])
-        ref = np.isin(ref_cls, present)
-        over = _over_represented(frame_rows[members], ref_frame_rows[ref], metadata)
-        names, counts = np.unique(cls[members], return_counts=True)
-        classes = {class_names[int(n)]: int(k) for n, k in sorted(zip(names, counts), key=lambda t: -t[1])}
-        tightness = float(np.clip(sim.mean(), 0.0, 1.0))
-        conf = float(np.nanmean(score[members])) if score is not None else 1.0
-        concentration = max((r["share"] for r in over), default=0.0)
-        share = members.size / max(n_errors, 1)
-        value = float(np.sqrt(share) * tightness * conf * (0.5 + 0.5 * concentration))
-        rec: dict[str, Any] = {
-            "type": kind,
-            "size": int(members.size),
-            "score": round(value, 4),
-            "share_of_errors": round(share, 4),
-            "mean_confidence": None if score is None else round(conf, 4),
-            "tightness": round(tightness, 4),
-            "classes": classes,
-            "crops": [{"source": tag, "id": int(i)} for i in ids[members].tolist()],
-            "over_represented": over,
-            "typical": [{"source": tag, "id": int(i)} for i in ids[members[order[:typical]]].tolist()],
-            "frames": sorted(set(frame_ids[frame_rows[members]].tolist())),
-        }
-        if other_cls is not None:
-            pairs, pc = np.unique(cls[members] * (len(class_names) + 1) + other_cls[members], return_counts=True)
-            k = len(class_names) + 1
-            rec["pairs"] = {
-                f"{class_names[int(p) // k]}->{class_names[int(p) % k]}": int(n)
-                for p, n in sorted(zip(pairs, pc), key=lambda t: -t[1])
-            }
-        out.append(rec)
-    return out
+def _core_rows_only(dist: sp.csr_matrix, core: np.ndarray) -> sp.csr_matrix:
+    """``dist`` with the rows of non-core points reduced to their diagonal (order kept)."""
+    row_of = np.repeat(np.arange(dist.shape[0]), np.diff(dist.indptr))
+    keep = core[row_of] | (dist.indices == row_of)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of[keep], minlength=dist.shape[0]))])
+    return sp.csr_matrix((dist.data[keep], dist.indices[keep], indptr), shape=dist.shape)

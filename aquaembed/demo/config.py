@@ -90,7 +90,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "field": "scene",
             "value": "riverside_park",
             "class": "traffic_sign",
-            "rate": 0.6,
+            "rate": 0.45,
             "description": "the annotator of the riverside_park batch skipped most traffic signs",
         },
         {
@@ -99,7 +99,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "value": "cam-07",
             "class": "truck",
             "labeled_as": "car",
-            "rate": 0.75,
+            "rate": 0.45,
             "description": "the annotator of camera cam-07 labelled most trucks as cars",
         },
     ],

@@ -136,6 +136,22 @@ class ReportPart(EmbeddingsPart):
             n = int(mask[cf[cf >= 0]].sum())
         return min(1.0, rows.size / max(n, 1))
 
+    def cluster_population(self, model: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """The crops that can be errors of ``model``: the label crops and ``model``'s inference
+        crops (of the scenario's frames ``mask`` when given), bool (n,) in crop-index order.
+        The crops of other inference sets are neither candidates nor part of the chance level."""
+
+        def compute() -> np.ndarray:
+            table, sources = self.crop_table()
+            codes = [sources.index(s) for s in ("label", f"pred-{model}") if s in sources]
+            return np.isin(table[:, 0], codes)
+
+        pop = self._once(f"crop-population-{model}", compute)
+        if mask is None:
+            return pop
+        cf = self.crop_frames()
+        return pop & (cf >= 0) & mask[np.maximum(cf, 0)]
+
     def failure_clusters(
         self,
         model: str | None = None,
@@ -149,8 +165,9 @@ class ReportPart(EmbeddingsPart):
         """Clusters of error crops at these options, ranked (best first), ids 0...
 
         See :mod:`aquaembed.analysis.clusters` for the method. Each record follows the
-        report's ``clusters`` contract. With a ``scenario`` only the error crops of its
-        frames are clustered (the chance level is that of its frames' crops).
+        report's ``clusters`` contract. The density test and the chance level count the crops
+        of :meth:`cluster_population` (labels and ``model``'s inferences). With a ``scenario``
+        only the error crops of its frames are clustered (and only its frames' crops counted).
         """
         bad = [k for k in kinds if k not in ERROR_KINDS]
         if bad:
@@ -175,6 +192,7 @@ class ReportPart(EmbeddingsPart):
         names = list(ds.classes.names_with_background)
         meta = ds.frames.metadata
         eps = self._once("knn-eps", graph.distance_scale)
+        population = self.cluster_population(model, mask)
         out: list[dict[str, Any]] = []
         for kind in kinds:
             if kind == "FP":
@@ -198,8 +216,7 @@ class ReportPart(EmbeddingsPart):
                 other = None if other is None else other[inside]
             if rows.size == 0:
                 continue
-            labels = cluster_rows(graph, rows, base_rate=self.chance_base(rows, mask), min_cluster_size=min_size,
-                                  alpha=alpha, eps=eps)
+            labels = cluster_rows(graph, rows, population=population, min_cluster_size=min_size, alpha=alpha, eps=eps)
             if not (labels >= 0).any():
                 continue
             keep = labels >= 0
