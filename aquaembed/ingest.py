@@ -415,20 +415,24 @@ def _build_all(
             sd, CROP_INDEX, CROP_PROJECTION, np.arange(len(crop_table), dtype=np.int64), vectors,
             {"source": crop_table[:, 0]}, inputs, cache_dir, progress, show_bars, seed, "crops", projector, run,
         )
-        _build_knn(sd, inputs, progress)
+        _build_knn(sd, inputs, sources, progress)
     else:
         for art in (CROP_TABLE, CROP_INDEX, CROP_PROJECTION, CROP_KNN, CROP_KNN_SIM):
             if art in sd.artifact_names:
                 sd.delete_artifact(art)
 
 
-def _build_knn(sd: StoredDataset, inputs: dict[str, Any], progress: Progress | None) -> None:
-    """The crops' kNN graph from the crop index (what failure clustering restricts)."""
+def _build_knn(sd: StoredDataset, inputs: dict[str, Any], sources: list[str], progress: Progress | None) -> None:
+    """The crops' kNN graph from the crop index (what failure clustering restricts); an
+    IVF-PQ index re-ranks on the stored crop embeddings, as served search does."""
     if sd.has_artifact(CROP_KNN, inputs=inputs) and sd.has_artifact(CROP_KNN_SIM, inputs=inputs):
         return
     from aquaembed.embeddings.graph import knn_graph
+    from aquaembed.embeddings.rerank import stored_vectors
 
     index = VectorIndex.load(sd.artifact_path(CROP_INDEX) / "index.faiss")
+    if index.lossy:
+        index.attach_vectors(stored_vectors(sd, sources))
     _say(progress, f"building the crops' kNN graph ({len(index)} crops)")
     neighbors, similarity = knn_graph(index)
     sd.save_array(CROP_KNN, neighbors, inputs=inputs, replace=True)
@@ -463,6 +467,8 @@ def _build_pair(
     if not sd.has_artifact(projection_name, inputs=inputs):
         if index is None:
             index = VectorIndex.load(sd.artifact_path(index_name) / "index.faiss")
+            if index.lossy:
+                index.attach_vectors(vectors)
         if len(ids) < 4:
             _say(progress, f"only {len(ids)} {what}: too few for a 2-D projection (UMAP needs 4)")
             return
@@ -492,4 +498,6 @@ def _ivfpq_index(
                    f"recall@10 {built.recall_at_10:.3f} re-ranked x{built.refine} ({built.recall_at_10_codes:.3f} from the "
                    f"codes alone) against exact search on {built.queries} queries")
     faiss.extract_index_ivf(built.index).make_direct_map()
-    return VectorIndex(built.index, np.asarray(ids, dtype=np.int64).copy(), dict(attributes), "ivf")
+    index = VectorIndex(built.index, np.asarray(ids, dtype=np.int64).copy(), dict(attributes), "ivf", refine=built.refine)
+    index.attach_vectors(x)  # UMAP's neighbours re-rank as served search does
+    return index

@@ -27,9 +27,10 @@ import faiss
 import numpy as np
 
 from aquaembed.data import Dataset
+from aquaembed.embeddings.rerank import DEFAULT_REFINE, rerank_search
 from aquaembed.engine.partition import shard_bounds
 
-__all__ = ["IVFPQ_MIN", "IvfpqBuild", "build_ivfpq", "embed_shards", "engine_placer", "rerank_search"]
+__all__ = ["IVFPQ_MIN", "IvfpqBuild", "build_ivfpq", "embed_shards", "engine_placer"]
 
 IVFPQ_MIN = 2_000_000
 """From this many crop vectors on, an engine ingest builds the crop index as IVF-PQ."""
@@ -101,7 +102,8 @@ class IvfpqBuild:
         Vector ``i`` (L2-normalised) is stored under id ``i``.
     recall_at_10 : float
         Mean share of the exact 10 nearest neighbours (by cosine) that the index
-        returns, over ``queries`` sampled vectors, re-ranked (:func:`rerank_search`:
+        returns, over ``queries`` sampled vectors, re-ranked as served
+        (:func:`aquaembed.embeddings.rerank.rerank_search`:
         ``refine`` x 10 candidates from the codes, re-scored on the full vectors).
     recall_at_10_codes : float
         The same from the PQ codes alone (no re-rank).
@@ -129,44 +131,6 @@ def _pq_m(d: int) -> int:
     return 1
 
 
-def rerank_search(index: Any, vectors: np.ndarray, queries: np.ndarray, k: int, *, refine: int = 20
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Search the codes for ``refine * k`` candidates, re-score them on the full vectors.
-
-    Parameters
-    ----------
-    index : faiss index
-        Vector ``i`` stored under id ``i`` (as :func:`build_ivfpq` builds it).
-    vectors : float32 array (or memory map), shape (n, d)
-        The full vectors, L2-normalised; only the candidates' rows are read, so a
-        memory-mapped ``.npy`` keeps them on disk.
-    queries : float32 array, shape (q, d)
-    k : int
-    refine : int
-        Candidates per neighbour (``refine * k`` per query).
-
-    Returns
-    -------
-    scores : float32 (q, k)
-        Exact inner products, best first (``-inf`` where fewer than k were found).
-    ids : int64 (q, k)
-        Rows (``-1`` where fewer than k were found).
-    """
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    _, cand = index.search(q, int(k) * max(1, int(refine)))
-    ok = cand >= 0
-    rows = np.where(ok, cand, 0)
-    flat = np.unique(rows)
-    full = np.asarray(vectors[flat], dtype=np.float32)  # one gather of the candidates' rows
-    pos = np.searchsorted(flat, rows)
-    scores = np.einsum("qcd,qd->qc", full[pos], q)
-    scores = np.where(ok, scores, -np.inf)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, : int(k)]
-    top = np.take_along_axis(scores, order, axis=1)
-    ids = np.where(np.isfinite(top), np.take_along_axis(cand, order, axis=1), -1)
-    return top.astype(np.float32), ids.astype(np.int64)
-
-
 def _fill_task(span: tuple[int, int], vectors: np.ndarray, trained: np.ndarray) -> np.ndarray:
     lo, hi = span
     index = faiss.deserialize_index(trained)
@@ -184,7 +148,7 @@ def build_ivfpq(
     nbits: int = 8,
     train_size: int | None = None,
     queries: int = 200,
-    refine: int = 20,
+    refine: int = DEFAULT_REFINE,
     seed: int = 0,
     progress: Progress = None,
 ) -> IvfpqBuild:
@@ -206,7 +170,8 @@ def build_ivfpq(
     queries : int
         Sampled queries for the recall measurement.
     refine : int
-        Re-rank factor of the reported recall (see :func:`rerank_search`).
+        Re-rank factor of the reported recall (see :func:`aquaembed.embeddings.rerank.rerank_search`);
+        the served index re-ranks with the same factor.
     seed : int
     """
     x = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -116,6 +116,15 @@ def _grouped(item: Any, options: MatchOptions, groups: np.ndarray, n_groups: int
     return FrameMatrices.from_table(match(cand, options)).grouped(local, n_groups, cls=cls)
 
 
+def _confusion(item: Any, options: MatchOptions, frame_mask: np.ndarray) -> np.ndarray:
+    from aquaembed.metrics import FrameMatrices
+
+    shard, cand = _held(item)
+    lo = shard.frame_start
+    local = frame_mask[lo:lo + len(shard.dataset.frames)]
+    return FrameMatrices.from_table(match(cand, options)).restrict(local).confusion()
+
+
 class ShardedMatcher:
     """Re-match a sharded dataset at any options, keeping each shard's candidates.
 
@@ -197,6 +206,13 @@ class ShardedMatcher:
                                 n_groups=int(n_groups), cls=cls)
         zero = np.zeros(int(n_groups), dtype=np.int64)
         return Counts(*(sum((getattr(p, k) for p in parts), zero) for k in ("tp", "fp", "fn")))
+
+    def confusion(self, options: MatchOptions, frame_mask: np.ndarray) -> np.ndarray:
+        """The ``(C + 1) x (C + 1)`` confusion matrix (int64) of the frames in ``frame_mask``
+        (bool, shape (F,) over global frame rows) at ``options``: each shard's, added."""
+        mask = np.asarray(frame_mask, dtype=bool)
+        parts = self.engine.map(_confusion, self._work(), options=options, frame_mask=mask)
+        return np.asarray(np.sum(parts, axis=0, dtype=np.int64))
 
     def tables(self, options: MatchOptions) -> list[MatchTable]:
         """Each shard's match table at ``options`` (shard-local rows), kept for the last few options."""

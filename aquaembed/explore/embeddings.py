@@ -10,6 +10,7 @@ import numpy as np
 from aquaembed._validate import integer
 from aquaembed.artifacts import CROP_INDEX, CROP_PROJECTION, CROP_TABLE, FRAME_INDEX, FRAME_PROJECTION
 from aquaembed.embeddings.index import VectorIndex
+from aquaembed.embeddings.rerank import stored_vectors
 from aquaembed.errors import NotFoundError, ParameterError
 from aquaembed.explore.base import ViewBase
 from aquaembed.matching import TYPE_NAMES, MatchOptions
@@ -27,12 +28,20 @@ class EmbeddingsPart(ViewBase):
                           metric: str | None = None) -> FrameReport: ...
 
     def index(self, kind: str) -> VectorIndex:
-        """The stored FAISS index of ``kind`` ("frame" or "crop"), loaded once."""
+        """The stored FAISS index of ``kind`` ("frame" or "crop"), loaded once; a compressed
+        (IVF-PQ) one with its full vectors attached, so every search re-ranks."""
         name = {"frame": FRAME_INDEX, "crop": CROP_INDEX}.get(kind)
         if name is None:
             raise ParameterError(f"kind must be 'frame' or 'crop', got {kind!r}")
         self._artifact(name, f"{kind} embeddings")
-        return self._once(name, lambda: VectorIndex.load(self.stored.artifact_path(name) / "index.faiss"))
+
+        def load() -> VectorIndex:
+            index = VectorIndex.load(self.stored.artifact_path(name) / "index.faiss")
+            if index.lossy:  # IVF-PQ: every search re-ranks on the stored (memory-mapped) embeddings
+                index.attach_vectors(stored_vectors(self.stored, ["frame"] if kind == "frame" else self.crop_table()[1]))
+            return index
+
+        return self._once(name, load)
 
     def crop_table(self) -> tuple[np.ndarray, list[str]]:
         """The crop table ``(n, 2)`` int64 ``[source code, id]`` in crop-index order, and

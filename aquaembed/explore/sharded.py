@@ -314,13 +314,28 @@ class ShardedView(MetricsPart):
         self, model: str | None = None, options: MatchOptions | None = None, *, coco: bool = False, pr: bool = True,
         metric: str | None = None, scenario: str | None = None, frames: Sequence[int] | np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """As :meth:`DatasetView.metrics`, from the shards (no custom metric, scenario or frame subset)."""
+        """As :meth:`DatasetView.metrics`, from the shards (no custom metric or scenario).
+
+        ``frames`` (frame ids): the counts, per-class numbers and confusion matrix of those
+        frames only (each shard's restricted confusion matrix, added); PR curves and COCO
+        mAP of a frame subset are not reduced over shards (``notes`` says so).
+        """
         from aquaembed.evaluate import reduced_evaluation
+        from aquaembed.explore.matrix_views import matrix_evaluation
 
         model = self.model(model)
-        if metric not in (None, "builtin") or scenario is not None or frames is not None:
-            self._unavailable("custom metrics, scenarios and frame subsets")
+        if metric not in (None, "builtin") or scenario is not None:
+            self._unavailable("custom metrics and scenarios")
         options = MatchOptions() if options is None else options
+        if frames is not None:
+            mask = self.frame_restriction(None, frames)
+            cm = self.matcher(model).confusion(options, mask)
+            out = matrix_evaluation(self.dataset, FrameMatrices.from_stack(cm[None]), options)  # type: ignore[arg-type]  # needs .classes only
+            out.update(model=model, metric=None, scenario=None)
+            if pr or coco:
+                out["notes"] = ["pr_curves and coco of a frame subset need the one-folder layout: absent on a "
+                                "sharded dataset"]
+            return out
         red = self._reduced(model, options)
         m = self.matcher(model)
         curves = self._derived.get(("pr", model, options.replace(conf=0.0)),

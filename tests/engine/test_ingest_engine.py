@@ -93,7 +93,7 @@ def test_ivfpq_filled_in_tasks_equals_one_fill(engine):
 
 
 def test_reranked_recall_against_brute_force():
-    from aquaembed.engine.ingest import rerank_search
+    from aquaembed.embeddings.rerank import rerank_search
 
     x = _clustered(6_000, 32, 4)
     built = build_ivfpq(LocalEngine(threads=2), x, shards=2, seed=0, train_size=4_000, m=4, refine=10)

@@ -172,3 +172,40 @@ def test_unavailable_route_is_a_404(clients):
     _, sharded = clients
     r = sharded.get(f"/api/v1/datasets/{NAME}/label-issues", params={"model": "a"})
     assert r.status_code == 404 and "sharded layout" in r.text
+
+
+@pytest.mark.parametrize("resident", [True, False])
+def test_metrics_of_a_frame_subset_equal_the_one_folder_view(layouts, resident):
+    from aquaembed.errors import NotFoundError
+
+    one, sharded = layouts
+    ref = Workspace(one).get(NAME)
+    view = ShardedView(ShardedStore(str(sharded / NAME)), resident=resident)
+    ids = ref.dataset.frames.id
+    keys = ("conf_threshold", "iou_threshold", "classes", "confusion_matrix", "per_class", "overall")
+    for opts in (MatchOptions(), MatchOptions(conf=0.2, iou=0.4, mode="greedy", class_aware=True)):
+        for some in (ids[::7], ids[40:75], ids[[3]]):  # across shards, a run, one frame
+            want = ref.metrics("a", opts, frames=some, pr=False)
+            got = view.metrics("a", opts, frames=some, pr=False)
+            assert {k: got[k] for k in keys} == {k: want[k] for k in keys}
+            assert "notes" not in got
+        whole = view.metrics("a", opts, pr=False)
+        assert got["overall"] != whole["overall"]  # restricted, not the whole set
+    # partition sum: the matrices of single frames add up to that of the frames together
+    part = ids[[2, 17, 50, 88]]
+    total = sum(np.asarray(view.metrics("a", frames=[f], pr=False)["confusion_matrix"]) for f in part)
+    np.testing.assert_array_equal(total, view.metrics("a", frames=part, pr=False)["confusion_matrix"])
+    assert "pr_curves" not in view.metrics("a", frames=ids[::7]) and view.metrics("a", frames=ids[::7])["notes"]
+    with pytest.raises(NotFoundError):
+        view.metrics("a", frames=[10**12])
+
+
+def test_metrics_route_of_a_frame_subset_on_both_layouts(clients, layouts):
+    one, sharded = clients
+    ids = Workspace(layouts[0]).get(NAME).dataset.frames.id[5::9].tolist()
+    url = f"/api/v1/datasets/{NAME}/metrics"
+    q = {"model": "b", "frames": ids, "pr": "false", "conf": 0.3}
+    ra, rb = one.get(url, params=q), sharded.get(url, params=q)
+    assert ra.status_code == rb.status_code == 200 and ra.json() == rb.json()
+    rb = sharded.get(url, params={**q, "pr": "true"})
+    assert rb.status_code == 200 and rb.json()["notes"] and rb.json()["overall"] == ra.json()["overall"]
