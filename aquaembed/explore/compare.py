@@ -8,7 +8,7 @@ import numpy as np
 
 from aquaembed.analysis.clusters import cluster_rows, describe_clusters
 from aquaembed.analysis.compare import TRANSITIONS, compare_tables, frame_delta, label_transitions
-from aquaembed.analysis.regression import BROKEN, regression_departures
+from aquaembed.analysis.regression import BOTH_FOUND, BROKEN, regression_departures
 from aquaembed.errors import ParameterError
 from aquaembed.explore.embeddings import EmbeddingsPart
 from aquaembed.matching import FP, MatchOptions
@@ -38,7 +38,6 @@ class ComparePart(EmbeddingsPart):
 
         def slice_set(self, *, pairs: bool = True, regions: bool = True) -> SliceSet: ...
 
-        def chance_base(self, rows: np.ndarray, mask: np.ndarray | None) -> float: ...
 
     def _pair(self, a: str, b: str) -> tuple[str, str]:
         a, b = self.model(a), self.model(b)
@@ -89,7 +88,8 @@ class ComparePart(EmbeddingsPart):
         """Clusters of the label crops B broke (TP under A, not under B), ranked, ids 0...
 
         The FN clusters' method (:func:`~aquaembed.analysis.clusters.cluster_rows` on the
-        stored crop kNN graph, chance level = broken crops / graph crops); records follow
+        stored crop kNN graph; the population that could be broken, and so the chance level's
+        denominator, is the label crops A found, of the scenario's frames); records follow
         the report's ``clusters`` contract with ``type: "broken"`` and ``pairs`` naming
         the label class and the class B gave (``background``: missed). With a
         ``scenario``, only the broken labels of its frames.
@@ -120,9 +120,13 @@ class ComparePart(EmbeddingsPart):
         if sel.size == 0:
             return []
         rows = label_rows[sel]
+        found_a = ((trans == BROKEN) | (trans == BOTH_FOUND)) & (label_rows >= 0)
+        if mask is not None:
+            found_a &= mask[ds.labels.frame]
+        population = np.zeros(graph.neighbors.shape[0], dtype=bool)
+        population[label_rows[found_a]] = True
         eps = self._once("knn-eps", graph.distance_scale)
-        labels = cluster_rows(graph, rows, base_rate=self.chance_base(rows, mask),
-                              min_cluster_size=min_size, alpha=alpha, eps=eps)
+        labels = cluster_rows(graph, rows, population=population, min_cluster_size=min_size, alpha=alpha, eps=eps)
         if not (labels >= 0).any():
             return []
         index = self.index("crop")

@@ -127,15 +127,6 @@ class ReportPart(EmbeddingsPart):
 
         return self._once("crop-frames", compute)
 
-    def chance_base(self, rows: np.ndarray, mask: np.ndarray | None) -> float:
-        """Chance level of a cluster type: its error crops ``rows`` over the graph's crops (of
-        the scenario's frames ``mask`` when given)."""
-        n = self.crop_graph().neighbors.shape[0]
-        if mask is not None:
-            cf = self.crop_frames()
-            n = int(mask[cf[cf >= 0]].sum())
-        return min(1.0, rows.size / max(n, 1))
-
     def cluster_population(self, model: str, mask: np.ndarray | None = None) -> np.ndarray:
         """The crops that can be errors of ``model``: the label crops and ``model``'s inference
         crops (of the scenario's frames ``mask`` when given), bool (n,) in crop-index order.
