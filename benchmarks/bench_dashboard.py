@@ -213,9 +213,13 @@ def render(driver: Any, url: str, n_total: int) -> dict[str, float]:
     wait(lambda: (driver.execute_script(POINTS_JS) or {}).get("n") == n_total)
     driver.execute_async_script(SETTLE_JS)
     sec = time.perf_counter() - t
+    # the same moment on the browser's clock: since its navigation started (performance.now()
+    # counts from there; the WebDriver call, and a fresh browser's start of its first
+    # navigation, come before it)
+    in_page = float(driver.execute_script("return performance.now();")) / 1000
     time.sleep(0.5)  # let the callbacks that do not hold up the map (headline, ...) land, to count them
     plotly = driver.execute_script(PLOTLY_JS) or [[0, 0]]
-    return {"sec": sec, **requests(driver), "plotly_bytes": plotly[0][0], "plotly_end": plotly[0][1] / 1000}
+    return {"sec": sec, "in_page": in_page, **requests(driver), "plotly_bytes": plotly[0][0], "plotly_end": plotly[0][1] / 1000}
 
 
 def requests(driver: Any) -> dict[str, float]:
@@ -395,7 +399,7 @@ def main() -> None:
             r = one_round(data, query, n_total, bundle, checkout)
             rounds[name].append(r)
             c = r["cold"]
-            print(f"round {i + 1} {name}: cold {c['sec']:.2f} s ({c['calls']} callbacks, {c['bytes'] / 1e6:.2f} MB, figure in at "
+            print(f"round {i + 1} {name}: cold {c['sec']:.2f} s ({c['in_page']:.2f} s since navigation; {c['calls']} callbacks, {c['bytes'] / 1e6:.2f} MB, figure in at "
                   f"{c['figure_at']:.2f} s{' with the layout' if c['figure_in_layout'] else ''}, plotly.js in at "
                   f"{c['plotly_end']:.2f} s), metrics tab {c['metrics_tab']:.2f} s, warm {r['warm']['sec']:.2f} s, recolour "
                   f"{secs(r['recolour'])} s ({r['recolour'][-1]['calls']} callbacks, "
@@ -415,6 +419,7 @@ def main() -> None:
     def measures(rs: list[dict[str, Any]]) -> dict[str, list[float]]:
         moves = [m for r in rs for m in r["recolour"]]
         return {"cold": [r["cold"]["sec"] for r in rs], "warm": [r["warm"]["sec"] for r in rs],
+                "cold_page": [r["cold"]["in_page"] for r in rs],
                 "recolour": [m["sec"] for m in moves], "first": [r["recolour"][0]["sec"] for r in rs],
                 "plotly_end": [r["cold"]["plotly_end"] for r in rs], "figure_at": [r["cold"]["figure_at"] for r in rs],
                 "server": [r["cold"]["server"] for r in rs], "calls": [r["cold"]["calls"] for r in rs],
@@ -432,6 +437,7 @@ def main() -> None:
                             for p in peers]) + " |"]
     for key, name, unit in (
             ("cold", f"render, cold (fresh process and browser; median of {args.repeat})", "s"),
+            ("cold_page", "  the same, from the browser's navigation start (performance.now())", "s"),
             ("plotly_end", "  plotly.js fetched by (since navigation)", "s"),
             ("figure_at", "  figure received by (since navigation)", "s"),
             ("calls", "  Dash callback requests of the first load", ""),

@@ -101,7 +101,14 @@ def _serve_first_map(app: dash.Dash, maps: Any, base: str) -> None:
     def warm_map() -> None:
         req = flask.request
         if req.method == "GET" and req.path == base:
-            maps.warm(req.query_string.decode("utf-8", errors="replace"))
+            query = req.query_string.decode("utf-8", errors="replace")
+
+            # start once the page has gone out: building the map holds the GIL for much of its
+            # ~0.2 s and, started before, delayed the page (and so its scripts) by as much
+            @flask.after_this_request
+            def later(response: flask.Response) -> flask.Response:
+                response.call_on_close(lambda: maps.warm(query))
+                return response
 
 
 def warm_up(app: dash.Dash, url_base_pathname: str = "/") -> None:
@@ -109,7 +116,7 @@ def warm_up(app: dash.Dash, url_base_pathname: str = "/") -> None:
     validation, script tags; ~0.1 s, more beside the preload), and the render starts
     building the default page's embedding map (``_serve_first_map``). Call it when
     ``app.server`` is complete: Flask accepts no setup after its first request."""
-    app.server.test_client().get(url_base_pathname)
+    app.server.test_client().get(url_base_pathname).close()  # closing it starts the map (call_on_close)
 
 
 def create_dash(
