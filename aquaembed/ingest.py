@@ -431,8 +431,9 @@ def _build_knn(sd: StoredDataset, inputs: dict[str, Any], sources: list[str], pr
     from aquaembed.embeddings.rerank import stored_vectors
 
     index = VectorIndex.load(sd.artifact_path(CROP_INDEX) / "index.faiss")
-    if index.lossy:
-        index.attach_vectors(stored_vectors(sd, sources))
+    full = stored_vectors(sd, sources) if index.lossy else None
+    if full is not None:
+        index.attach_vectors(full)
     _say(progress, f"building the crops' kNN graph ({len(index)} crops)")
     neighbors, similarity = knn_graph(index)
     sd.save_array(CROP_KNN, neighbors, inputs=inputs, replace=True)

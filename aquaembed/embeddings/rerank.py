@@ -60,9 +60,16 @@ class RowStack:
         return out
 
 
-def stored_vectors(sd: StoredDataset, kinds: Sequence[str]) -> RowStack:
+def stored_vectors(sd: StoredDataset, kinds: Sequence[str]) -> RowStack | None:
     """The stored embeddings of ``kinds`` (memory-mapped, read-only) stacked in that order:
-    the row order of the index built over them (the crop index stacks its sources so)."""
+    the row order of the index built over them (the crop index stacks its sources so).
+
+    None when one of the kinds has no stored embeddings (crops embedded from images by an
+    older version kept only the index): its searches then use the codes alone.
+    """
+    known = set(sd.embedding_kinds)
+    if any(kind not in known for kind in kinds):
+        return None
     return RowStack([sd.embeddings(kind)[1] for kind in kinds])
 
 

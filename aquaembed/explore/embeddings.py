@@ -38,7 +38,9 @@ class EmbeddingsPart(ViewBase):
         def load() -> VectorIndex:
             index = VectorIndex.load(self.stored.artifact_path(name) / "index.faiss")
             if index.lossy:  # IVF-PQ: every search re-ranks on the stored (memory-mapped) embeddings
-                index.attach_vectors(stored_vectors(self.stored, ["frame"] if kind == "frame" else self.crop_table()[1]))
+                full = stored_vectors(self.stored, ["frame"] if kind == "frame" else self.crop_table()[1])
+                if full is not None:
+                    index.attach_vectors(full)
             return index
 
         return self._once(name, load)

@@ -158,3 +158,16 @@ def test_served_similarity_reranks(pq_store) -> None:
     # the kNN graph built at ingest (failure clusters, UMAP) re-ranked the same way
     graph = np.asarray(sd.load_array(CROP_KNN))
     assert _recall(_brute(x, q, 10), graph[q, :10]) >= 0.9
+
+
+def test_stored_vectors_of_a_kind_without_embeddings_is_none(pq_store) -> None:
+    """Crops embedded without keeping their vectors (only the index) cannot be re-ranked:
+    the index then searches its codes alone instead of failing (benchmarks/bench_report.py
+    builds such a store)."""
+    from aquaembed.embeddings.rerank import stored_vectors
+
+    data, ids, x = pq_store
+    sd = Store(data).open("pq")
+    full = stored_vectors(sd, ["label"])
+    assert full is not None and full.shape == x.shape
+    assert stored_vectors(sd, ["label", "pred-none"]) is None
