@@ -117,6 +117,11 @@ def _coverage(ctx: ReportContext) -> dict[str, Any] | None:
     return ctx.view.coverage(ctx.train, ctx.model, ctx.options, metric=ctx.metric, **kw)
 
 
+LABEL_ISSUES_LIMIT = 1000
+"""Label issues a report lists (the most likely first; ``label_issues_limit`` changes it,
+None for all): a report is read and mailed, the review queue holds every issue."""
+
+
 def _label_issues(ctx: ReportContext) -> list[dict[str, Any]] | None:
     """Probable label errors, most likely first (:mod:`aquaembed.analysis.label_issues`)."""
     from aquaembed.analysis.label_issues import label_issues_section
@@ -130,7 +135,17 @@ def _label_issues(ctx: ReportContext) -> list[dict[str, Any]] | None:
                                      "of the built-in matching, which a custom metric's per-frame matrices replace")
         return None
     kw = {k: ctx.params[k] for k in ("min_score",) if k in ctx.params}
-    return label_issues_section(ctx.view, ctx.model, **kw)
+    limit = ctx.params.get("label_issues_limit", LABEL_ISSUES_LIMIT)
+    out = label_issues_section(ctx.view, ctx.model, limit=limit, **kw)
+    if limit is not None and len(out) == limit:
+        from aquaembed.analysis.label_issues.records import issue_count
+
+        total = issue_count(ctx.view.label_issue_scores(ctx.model), len(ctx.view.dataset.labels),
+                            min_score=kw.get("min_score", 0.1))
+        if total > limit:
+            ctx.notes["label_issues"] = (f"the first {limit:,} of {total:,} label issues, most likely first; the review "
+                                         "queue (aquaembed review, the dashboard's Label review) holds all of them")
+    return out
 
 
 SECTIONS: dict[str, Callable[[ReportContext], Any]] = {

@@ -125,3 +125,21 @@ def test_missing_and_support_match_brute_force(tmp_path):
                 damp = ramp(box_iou(P.box[p][None], P.box[others[dom]])[0].max(), 0.4, 0.6)
         explained = max((sc.label["bad_location"][r] for r in np.flatnonzero(sc.suggested_pred == p)), default=0.0)
         assert sc.missing[p] == pytest.approx(P.score[p] * (1 - cover) * (1 - 0.75 * damp) * (1 - explained), abs=1e-9), p
+
+
+@pytest.mark.parametrize("min_score, best", [(0.05, False), (0.3, False), (0.1, True)])
+def test_first_records_equal_the_full_rankings_head(tmp_path, min_score, best):
+    """issue_records(limit=k) ranks on arrays and builds only k records: the same as the
+    first k of the full list, ties included (many equal rounded scores)."""
+    gt, pred = write_coco(tmp_path, 60, n_classes=3, labels_per_frame=5, preds_per_frame=9, seed=4)
+    ds = load_coco_gt(gt)
+    inf = load_coco_results(pred, ds, name="m")
+    sc = score_label_issues(ds, inf, build_candidates(ds, inf))
+    full = issue_records(ds, inf, sc, min_score=min_score, best_kind_only=best)
+    assert len(full) > 50
+    for k in (0, 1, 7, 50, len(full), len(full) + 5):
+        assert issue_records(ds, inf, sc, min_score=min_score, best_kind_only=best, limit=k) == full[:k]
+    from aquaembed.analysis.label_issues.records import issue_count
+
+    if not best:
+        assert issue_count(sc, len(ds.labels), min_score=min_score) == len(full)

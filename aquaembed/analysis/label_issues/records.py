@@ -14,7 +14,7 @@ from aquaembed.analysis.label_issues.scores import (
 from aquaembed.data import Dataset, Inferences
 from aquaembed.geometry import xyxy_to_xywh
 
-__all__ = ["issue_records", "label_issues_section"]
+__all__ = ["issue_count", "issue_records", "label_issues_section"]
 
 
 def _fmt(x: float) -> str:
@@ -29,8 +29,9 @@ def issue_records(
     min_score: float = 0.2,
     kinds: tuple[str, ...] = ISSUE_KINDS,
     best_kind_only: bool = False,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The issues as report records, most likely error first.
+    """The issues as report records, most likely error first (only the first ``limit``).
 
     A label appears under every kind it scores at least ``min_score`` for (with
     ``best_kind_only``, once, under its highest-scoring kind); an inference under
@@ -45,13 +46,10 @@ def issue_records(
     """
     labels, names = dataset.labels, dataset.classes.names
     frame_ids = dataset.frames.id
-    stack = np.stack([scores.label[k] for k in LABEL_KINDS], axis=1) if len(labels) else np.zeros((0, 4))
-    allowed = np.array([k in kinds for k in LABEL_KINDS])
-    stack = np.where(allowed[None, :], stack, -1.0)
-    if best_kind_only and len(labels):
-        best_kind = np.argmax(stack, axis=1)
-        stack = np.where(np.arange(len(LABEL_KINDS))[None, :] == best_kind[:, None], stack, -1.0)
-    rows, cols = np.nonzero((stack >= min_score) & (stack > 0))
+    stack, rows, cols, hit = _candidates(scores, len(labels), min_score, kinds, best_kind_only)
+    if limit is not None:
+        keep_l, keep_m = _first(dataset, inferences, scores, stack, rows, cols, hit, limit)
+        rows, cols, hit = rows[keep_l], cols[keep_l], hit[keep_m]
     out: list[dict[str, Any]] = []
     for row, col in zip(rows.tolist(), cols.tolist()):
         kind = LABEL_KINDS[col]
@@ -86,7 +84,7 @@ def issue_records(
             rec["reason"] = f"no inference of any class or confidence covers this {cls} label, and its neighbours disagree"
         out.append(rec)
     if "missing_label" in kinds:
-        for p in np.flatnonzero((scores.missing >= min_score) & (scores.missing > 0)).tolist():
+        for p in hit.tolist():
             cls = names[int(inferences.cls[p])]
             out.append({
                 "kind": "missing_label", "label_id": None, "pred_index": int(p),
@@ -98,7 +96,56 @@ def issue_records(
     out.sort(key=lambda r: (-r["score"], ISSUE_KINDS.index(r["kind"]), r["frame"],
                             r["label_id"] if r["label_id"] is not None else -1,
                             r["pred_index"] if r["pred_index"] is not None else -1))
-    return out
+    return out if limit is None else out[:limit]
+
+
+def _candidates(scores: LabelIssueScores, n_labels: int, min_score: float, kinds: tuple[str, ...],
+                best_kind_only: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The label scores by kind ``(L, 4)`` (kinds left out at -1), the (label row, kind column)
+    entries and the inference rows scoring at least ``min_score``."""
+    stack = np.stack([scores.label[k] for k in LABEL_KINDS], axis=1) if n_labels else np.zeros((0, 4))
+    allowed = np.array([k in kinds for k in LABEL_KINDS])
+    stack = np.where(allowed[None, :], stack, -1.0)
+    if best_kind_only and n_labels:
+        best_kind = np.argmax(stack, axis=1)
+        stack = np.where(np.arange(len(LABEL_KINDS))[None, :] == best_kind[:, None], stack, -1.0)
+    rows, cols = np.nonzero((stack >= min_score) & (stack > 0))
+    hit = np.flatnonzero((scores.missing >= min_score) & (scores.missing > 0)) if "missing_label" in kinds else np.zeros(0, np.int64)
+    return stack, rows, cols, hit
+
+
+def issue_count(scores: LabelIssueScores, n_labels: int, *, min_score: float = 0.2) -> int:
+    """How many records :func:`issue_records` gives at ``min_score`` (every kind)."""
+    _, rows, _, hit = _candidates(scores, n_labels, min_score, ISSUE_KINDS, False)
+    return int(rows.size + hit.size)
+
+
+def _first(dataset: Dataset, inferences: Inferences, scores: LabelIssueScores, stack: np.ndarray, rows: np.ndarray,
+           cols: np.ndarray, hit: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which label entries (of ``rows, cols``) and inference entries (of ``hit``) are among the
+    first ``limit`` records, by the records' own sort key, computed on arrays (so a dataset
+    with a million candidate issues builds only ``limit`` records)."""
+    # the key of issue_records' sort: (-score rounded as the record has it, kind, frame, label id, inference)
+    lab_score = np.array([round(v, 4) for v in stack[rows, cols].tolist()], dtype=np.float64)
+    inf_score = np.array([round(v, 4) for v in scores.missing[hit].tolist()], dtype=np.float64)
+    kind_of = np.array([ISSUE_KINDS.index(k) for k in LABEL_KINDS], dtype=np.int64)
+    frame_ids = dataset.frames.id
+    wc = np.asarray(scores.wrong_class_pred)[rows]
+    sugg = np.asarray(scores.suggested_class)[rows]
+    wc_ok = (wc >= 0) & (np.asarray(inferences.cls)[np.maximum(wc, 0)] == sugg)
+    pred = np.full(rows.size, -1, dtype=np.int64)
+    names = np.asarray(LABEL_KINDS, dtype=object)[cols]
+    pred = np.where((names == "wrong_class") & wc_ok, wc, pred)
+    pred = np.where(names == "bad_location", np.asarray(scores.suggested_pred)[rows], pred)
+    key_score = np.concatenate([-lab_score, -inf_score])
+    key_kind = np.concatenate([kind_of[cols], np.full(hit.size, ISSUE_KINDS.index("missing_label"), np.int64)])
+    key_frame = np.concatenate([frame_ids[dataset.labels.frame[rows]], frame_ids[inferences.frame[hit]]])
+    key_label = np.concatenate([dataset.labels.id[rows], np.full(hit.size, -1, np.int64)])
+    key_pred = np.concatenate([pred, hit.astype(np.int64)])
+    order = np.lexsort((key_pred, key_label, key_frame, key_kind, key_score))[: max(int(limit), 0)]
+    first = np.zeros(rows.size + hit.size, dtype=bool)
+    first[order] = True
+    return np.flatnonzero(first[: rows.size]), np.flatnonzero(first[rows.size :])
 
 
 def label_issues_section(
@@ -130,5 +177,10 @@ def label_issues_section(
         ``{"kind", "label_id", "pred_index", "frame", "suggested_class", "suggested_box",
         "score", "reason"}`` (plus ``duplicate_of`` for a duplicate).
     """
-    records = view.label_issue_records(model, min_score=min_score, use_embeddings=use_embeddings)
-    return [dict(r) for r in (records if limit is None else records[:limit])]
+    if limit is None:
+        records = view.label_issue_records(model, min_score=min_score, use_embeddings=use_embeddings)
+        return [dict(r) for r in records]
+    model = view.model(model)
+    ds = view.dataset
+    scores = view.label_issue_scores(model, use_embeddings=use_embeddings)
+    return issue_records(ds, ds.inference_set(model), scores, min_score=min_score, limit=limit)
