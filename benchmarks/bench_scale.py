@@ -122,9 +122,31 @@ def _warm(_: int) -> int:
     return os.getpid()
 
 
+def _start_engine(config: str, *, warm_per_cpu: int) -> tuple[Any, float, list[int] | None]:
+    """The engine of a configuration (``local-engine`` or ``ray-<cpus>``), the seconds its
+    cluster took to start and warm up (0 locally; reported apart), and the pids that ran the
+    warm-up tasks (None locally)."""
+    from aquaembed.engine import LocalEngine
+
+    if config == "local-engine":
+        return LocalEngine(threads=2), 0.0, None
+    import logging
+
+    import ray
+
+    from aquaembed.engine.ray import RayEngine
+
+    cpus = int(config.split("-")[1])
+    t = time.perf_counter()
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    engine = RayEngine()
+    pids = engine.map(_warm, list(range(warm_per_cpu * cpus)))
+    return engine, time.perf_counter() - t, pids
+
+
 def child_eval(config: str, path: str) -> dict[str, Any]:
     """One configuration in this (fresh) process."""
-    from aquaembed.engine import LocalEngine, evaluate_shards
+    from aquaembed.engine import evaluate_shards
     from aquaembed.evaluate import Evaluator, reduced_evaluation
     from aquaembed.matching import MatchOptions
     from aquaembed.store.shards import ShardedStore
@@ -144,22 +166,8 @@ def child_eval(config: str, path: str) -> dict[str, Any]:
         out["driver_peak_rss"] = _rss()
         out["eval_rss_increase"] = _rss() - base_rss
     else:
-        if config == "local-engine":
-            engine: Any = LocalEngine(threads=2)
-            out["start_s"] = 0.0
-        else:
-            import logging
-
-            import ray
-
-            from aquaembed.engine.ray import RayEngine
-
-            cpus = int(config.split("-")[1])
-            t = time.perf_counter()
-            ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-            engine = RayEngine()
-            pids = engine.map(_warm, list(range(4 * cpus)))
-            out["start_s"] = time.perf_counter() - t
+        engine, out["start_s"], pids = _start_engine(config, warm_per_cpu=4)
+        if pids is not None:
             out["workers"] = len(set(pids))
         refs = store.shards("model")
         t = time.perf_counter()
@@ -207,26 +215,10 @@ def child_ingest(config: str, n: int) -> dict[str, Any]:
     import faiss
 
     from aquaembed.embeddings.index import VectorIndex
-    from aquaembed.engine import LocalEngine
     from aquaembed.engine.ingest import build_ivfpq, engine_placer
 
     out: dict[str, Any] = {"config": config, "vectors": n}
-    if config == "local-engine":
-        engine: Any = LocalEngine(threads=2)
-        out["start_s"] = 0.0
-    else:
-        import logging
-
-        import ray
-
-        from aquaembed.engine.ray import RayEngine
-
-        cpus = int(config.split("-")[1])
-        t = time.perf_counter()
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-        engine = RayEngine()
-        engine.map(_warm, list(range(2 * cpus)))
-        out["start_s"] = time.perf_counter() - t
+    engine, out["start_s"], _ = _start_engine(config, warm_per_cpu=2)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(200, 64))
     x = (centres[rng.integers(0, 200, n)] + 0.4 * rng.normal(size=(n, 64))).astype(np.float32)

@@ -138,10 +138,10 @@ def _label_issues(ctx: ReportContext) -> list[dict[str, Any]] | None:
     limit = ctx.params.get("label_issues_limit", LABEL_ISSUES_LIMIT)
     out = label_issues_section(ctx.view, ctx.model, limit=limit, **kw)
     if limit is not None and len(out) == limit:
-        from aquaembed.analysis.label_issues.records import issue_count
+        from aquaembed.analysis.label_issues.records import REPORT_MIN_SCORE, issue_count
 
         total = issue_count(ctx.view.label_issue_scores(ctx.model), len(ctx.view.dataset.labels),
-                            min_score=kw.get("min_score", 0.1))
+                            min_score=kw.get("min_score", REPORT_MIN_SCORE))
         if total > limit:
             ctx.notes["label_issues"] = (f"the first {limit:,} of {total:,} label issues, most likely first; the review "
                                          "queue (aquaembed review, the dashboard's Label review) holds all of them")

@@ -82,6 +82,19 @@ class Transaction:
         return err if err is not None else exc
 
     @contextlib.contextmanager
+    def _staged(self, tmp: Path, rel: str) -> Iterator[None]:
+        """Remove the staged ``tmp`` (a file or a directory) when its block fails; an OS or
+        runtime error comes out as the store's one-line error naming ``rel``."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            atomic.discard(tmp)
+            raise self._failure(exc, rel) from None
+        except BaseException:
+            atomic.discard(tmp)
+            raise
+
+    @contextlib.contextmanager
     def file(self, stem: str, suffix: str) -> Iterator[tuple[Path, dict[str, Any]]]:
         """Yield a temporary path to write and a record that gets ``file``, ``sha256``, ``bytes``.
 
@@ -95,18 +108,12 @@ class Transaction:
         rel, final = self._target(stem, suffix)
         tmp = atomic.tmp_name(final)
         record: dict[str, Any] = {"file": rel}
-        try:
+        with self._staged(tmp, rel):
             yield tmp, record
             if not tmp.is_file():
                 raise StoreError(f"dataset folder {self.folder}: nothing was written for {rel}")
             self.written.append(final)
             record["sha256"], record["bytes"] = atomic.seal(tmp, final)
-        except (OSError, RuntimeError) as exc:
-            atomic.discard(tmp)
-            raise self._failure(exc, rel) from None
-        except BaseException:
-            atomic.discard(tmp)
-            raise
 
     @contextlib.contextmanager
     def directory(self, stem: str) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -114,17 +121,11 @@ class Transaction:
         rel, final = self._target(stem, "")
         tmp = atomic.tmp_name(final)
         record: dict[str, Any] = {"file": rel}
-        try:
+        with self._staged(tmp, rel):
             tmp.mkdir()
             yield tmp, record
             self.written.append(final)
             record["sha256"], record["bytes"], record["files"] = atomic.seal_dir(tmp, final)
-        except (OSError, RuntimeError) as exc:
-            atomic.discard(tmp)
-            raise self._failure(exc, rel) from None
-        except BaseException:
-            atomic.discard(tmp)
-            raise
 
     def parquet(self, stem: str, table: pa.Table) -> dict[str, Any]:
         """Stage a table as Parquet; returns its record (with ``rows``)."""

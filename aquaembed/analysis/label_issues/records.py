@@ -14,7 +14,7 @@ from aquaembed.analysis.label_issues.scores import (
 from aquaembed.data import Dataset, Inferences
 from aquaembed.geometry import xyxy_to_xywh
 
-__all__ = ["issue_count", "issue_records", "label_issues_section"]
+__all__ = ["REPORT_MIN_SCORE", "issue_count", "issue_records", "label_issues_section"]
 
 
 def _fmt(x: float) -> str:
@@ -134,9 +134,9 @@ def _first(dataset: Dataset, inferences: Inferences, scores: LabelIssueScores, s
     sugg = np.asarray(scores.suggested_class)[rows]
     wc_ok = (wc >= 0) & (np.asarray(inferences.cls)[np.maximum(wc, 0)] == sugg)
     pred = np.full(rows.size, -1, dtype=np.int64)
-    names = np.asarray(LABEL_KINDS, dtype=object)[cols]
-    pred = np.where((names == "wrong_class") & wc_ok, wc, pred)
-    pred = np.where(names == "bad_location", np.asarray(scores.suggested_pred)[rows], pred)
+    kind_names = np.asarray(LABEL_KINDS, dtype=object)[cols]
+    pred = np.where((kind_names == "wrong_class") & wc_ok, wc, pred)
+    pred = np.where(kind_names == "bad_location", np.asarray(scores.suggested_pred)[rows], pred)
     key_score = np.concatenate([-lab_score, -inf_score])
     key_kind = np.concatenate([kind_of[cols], np.full(hit.size, ISSUE_KINDS.index("missing_label"), np.int64)])
     key_frame = np.concatenate([frame_ids[dataset.labels.frame[rows]], frame_ids[inferences.frame[hit]]])
@@ -148,11 +148,15 @@ def _first(dataset: Dataset, inferences: Inferences, scores: LabelIssueScores, s
     return np.flatnonzero(first[: rows.size]), np.flatnonzero(first[rows.size :])
 
 
+REPORT_MIN_SCORE = 0.1
+"""Default ``min_score`` of the report's ``label_issues`` section."""
+
+
 def label_issues_section(
     view: Any,
     model: str | None = None,
     *,
-    min_score: float = 0.1,
+    min_score: float = REPORT_MIN_SCORE,
     limit: int | None = None,
     use_embeddings: bool = True,
 ) -> list[dict[str, Any]]:
