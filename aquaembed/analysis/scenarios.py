@@ -75,7 +75,8 @@ class ScenarioStore:
         sc = self._read().get(name)
         if sc is None:
             known = ", ".join(sorted(self._read())) or "none"
-            raise NotFoundError(f"scenario: dataset {self.stored.name!r} has no scenario {name!r}; known: {known}")
+            raise NotFoundError(f"scenario: dataset {self.stored.name!r} has no scenario {name!r}; known: {known}",
+                                parameter="scenario")
         return np.asarray(sc["frames"], dtype=np.int64)
 
     def frame_rows(self, name: str) -> np.ndarray:
@@ -121,7 +122,8 @@ class ScenarioStore:
         with self.stored.transaction():
             current = self._read()
             if name not in current:
-                raise NotFoundError(f"scenario: dataset {self.stored.name!r} has no scenario {name!r}")
+                raise NotFoundError(f"scenario: dataset {self.stored.name!r} has no scenario {name!r}",
+                                    parameter="scenario")
             del current[name]
             self._write(current)
 

@@ -115,3 +115,9 @@ def test_matches_and_frames_routes_keep_to_a_scenario_and_to_frames(client: Test
     bad = client.get(f"{API}/datasets/{DS}/matches", params={"model": "yolo", "frames": [int(ids.max()) + 7]})
     assert bad.status_code == 404 and "frames" in bad.text
     assert client.delete(f"{API}/datasets/{DS}/scenarios/quarter").status_code in (200, 204)
+
+
+def test_an_unknown_scenario_is_a_404_naming_the_parameter(client: TestClient) -> None:
+    for route in ("matches", "frames", "metrics"):
+        r = client.get(f"{API}/datasets/{DS}/{route}", params={"model": "yolo", "scenario": "nope"})
+        assert r.status_code == 404 and r.json()["parameter"] == "scenario", (route, r.text)
